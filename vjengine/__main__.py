@@ -1,0 +1,3 @@
+from vjengine.cli import main
+
+raise SystemExit(main())

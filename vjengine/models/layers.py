@@ -1,0 +1,205 @@
+"""Small building blocks shared by the StyleGAN2 and StyleGAN3 generators.
+
+Parameter names and storage follow NVIDIA's weight format (equalised learning rate: weights are
+stored unscaled and multiplied by a gain at run time), so their state dicts load unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LRELU_GAIN = math.sqrt(2.0)
+
+
+def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Scale each row to unit root-mean-square (StyleGAN's "pixel norm" of z)."""
+    return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
+
+
+def bias_act(
+    x: torch.Tensor,
+    b: torch.Tensor | None = None,
+    lrelu: bool = False,
+    gain: float = 1.0,
+    clamp: float | None = None,
+    slope: float = 0.2,
+) -> torch.Tensor:
+    """Add a per-channel bias, apply leaky ReLU, scale by `gain`, clamp to +-`clamp`, in that order."""
+    if b is not None:
+        x = x + b.to(x.dtype).reshape([1, -1] + [1] * (x.ndim - 2))
+    if lrelu:
+        x = F.leaky_relu(x, slope)
+    if gain != 1:
+        x = x * gain
+    if clamp is not None:
+        x = x.clamp(-clamp, clamp)
+    return x
+
+
+class FullyConnectedLayer(nn.Module):
+    """A linear layer with equalised learning rate, optionally followed by leaky ReLU."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        activation: str = "linear",
+        lr_multiplier: float = 1.0,
+        bias_init: float | list[float] = 0.0,
+        weight_init: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.activation = activation
+        self.weight = nn.Parameter(torch.randn([out_features, in_features]) * (weight_init / lr_multiplier))
+        init = np.broadcast_to(np.asarray(bias_init, dtype=np.float32), [out_features])
+        self.bias = nn.Parameter(torch.from_numpy(init / lr_multiplier)) if bias else None
+        self.weight_gain = lr_multiplier / math.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.to(x.dtype) * self.weight_gain
+        b = None if self.bias is None else self.bias.to(x.dtype) * self.bias_gain
+        if self.activation == "linear":
+            return F.linear(x, w, b)
+        return bias_act(F.linear(x, w), b, lrelu=True, gain=LRELU_GAIN)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}"
+
+
+class MappingNetwork(nn.Module):
+    """z (and an optional class label c) to w, broadcast to `num_ws` rows, with truncation."""
+
+    def __init__(
+        self,
+        z_dim: int,
+        c_dim: int,
+        w_dim: int,
+        num_ws: int,
+        num_layers: int = 8,
+        embed_features: int | None = None,
+        layer_features: int | None = None,
+        lr_multiplier: float = 0.01,
+        w_avg_beta: float | None = 0.998,
+        activation: str = "lrelu",
+    ) -> None:
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
+        self.num_layers = num_layers
+        embed_features = (w_dim if embed_features is None else embed_features) if c_dim else 0
+        layer_features = w_dim if layer_features is None else layer_features
+        features = [z_dim + embed_features] + [layer_features] * (num_layers - 1) + [w_dim]
+        if c_dim:
+            self.embed = FullyConnectedLayer(c_dim, embed_features)
+        for i in range(num_layers):
+            layer = FullyConnectedLayer(features[i], features[i + 1], activation=activation, lr_multiplier=lr_multiplier)
+            setattr(self, f"fc{i}", layer)
+        self.register_buffer("w_avg", torch.zeros([w_dim]))
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor | None = None,
+        truncation_psi: float = 1.0,
+        truncation_cutoff: int | None = None,
+        update_emas: bool = False,
+    ) -> torch.Tensor:
+        """Return ws of shape [N, num_ws, w_dim]; truncation lerps rows [:cutoff] toward `w_avg`."""
+        parts = []
+        if self.z_dim:
+            parts.append(normalize_2nd_moment(z.to(torch.float32)))
+        if self.c_dim:
+            if c is None or c.shape[-1] != self.c_dim:
+                raise ValueError(f"this generator is conditional: pass c with {self.c_dim} columns")
+            parts.append(normalize_2nd_moment(self.embed(c.to(torch.float32))))
+        x = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+        for i in range(self.num_layers):
+            x = getattr(self, f"fc{i}")(x)
+        ws = x.unsqueeze(1).repeat([1, self.num_ws, 1])
+        if truncation_psi != 1:
+            cutoff = self.num_ws if truncation_cutoff is None else truncation_cutoff
+            ws[:, :cutoff] = self.w_avg.lerp(ws[:, :cutoff], truncation_psi)
+        return ws
+
+
+def setup_filter(taps: list[float]) -> torch.Tensor:
+    """A normalised 2-D FIR filter: the outer product of `taps` with itself, summing to 1."""
+    f = torch.as_tensor(taps, dtype=torch.float32)
+    f = torch.outer(f, f)
+    return f / f.sum()
+
+
+def _fir_1d(x: torch.Tensor, f: torch.Tensor, dim: int, up: int, down: int, pad: tuple[int, int]) -> torch.Tensor:
+    """One axis (`dim` 2 or 3) of `upfirdn2d` with the 1-D filter `f`."""
+    k = f.numel()
+    shape = [1, 1, 1, 1]
+    shape[dim] = k
+    weight = f.to(x.dtype).reshape(shape)
+    if up > 1:
+        # A transposed conv is the convolution of the zero-stuffed signal, without multiplying zeros.
+        x = F.conv_transpose2d(x, weight, stride=(up, 1) if dim == 2 else (1, up))
+        x = _pad_axis(x, dim, pad[0] - (k - 1), up + pad[1] - k)
+        if down > 1:
+            x = x[:, :, ::down] if dim == 2 else x[..., ::down]
+        return x
+    x = _pad_axis(x, dim, pad[0], pad[1])
+    return F.conv2d(x, weight.flip(dim), stride=(down, 1) if dim == 2 else (1, down))
+
+
+def _pad_axis(x: torch.Tensor, dim: int, lo: int, hi: int) -> torch.Tensor:
+    if lo == 0 and hi == 0:
+        return x
+    return F.pad(x, (lo, hi, 0, 0) if dim == 3 else (0, 0, lo, hi))
+
+
+def upfirdn2d(
+    x: torch.Tensor,
+    f: torch.Tensor | None,
+    up: int = 1,
+    down: int = 1,
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0),
+    gain: float = 1.0,
+) -> torch.Tensor:
+    """Upsample by zero insertion, pad (x0, x1, y0, y1), convolve with `f`, downsample.
+
+    `f` is a separable 1-D filter (applied to both axes) or a 2-D filter; None means identity.
+    Channels are folded into the batch so every filter is a single-channel convolution.
+    """
+    n, c, h, w = x.shape
+    x = x.reshape(n * c, 1, h, w)
+    if f is None:
+        f = torch.ones([1], device=x.device)
+    if f.ndim == 1:
+        f = f * gain**0.5
+        x = _fir_1d(x, f, 3, up, down, padding[0:2])
+        x = _fir_1d(x, f, 2, up, down, padding[2:4])
+    else:
+        x = _fir_2d(x, f * gain, up, down, padding)
+    return x.reshape(n, c, x.shape[2], x.shape[3])
+
+
+def _fir_2d(x: torch.Tensor, f: torch.Tensor, up: int, down: int, padding: tuple[int, int, int, int]) -> torch.Tensor:
+    kh, kw = f.shape
+    weight = f.to(x.dtype)[None, None]
+    px0, px1, py0, py1 = padding
+    if up > 1:
+        x = F.conv_transpose2d(x, weight, stride=up)
+        x = F.pad(x, (px0 - (kw - 1), up + px1 - kw, py0 - (kh - 1), up + py1 - kh))
+        return x[:, :, ::down, ::down] if down > 1 else x
+    x = F.pad(x, (px0, px1, py0, py1))
+    return F.conv2d(x, weight.flip([2, 3]), stride=down)
+
+
+def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:
+    """Upsample by `up` with the FIR filter `f`, keeping the image centred and its DC gain at 1."""
+    k = f.shape[-1]
+    p0, p1 = (k + up - 1) // 2, (k - up) // 2
+    return upfirdn2d(x, f, up=up, padding=(p0, p1, p0, p1), gain=up**2)
