@@ -29,15 +29,20 @@ def bias_act(
     clamp: float | None = None,
     slope: float = 0.2,
 ) -> torch.Tensor:
-    """Add a per-channel bias, apply leaky ReLU, scale by `gain`, clamp to +-`clamp`, in that order."""
+    """Add a per-channel bias, apply leaky ReLU, scale by `gain`, clamp to +-`clamp`, in that order.
+
+    Works in place on `x` (a fresh intermediate) unless autograd needs its value.
+    """
+    inplace = not (x.requires_grad and torch.is_grad_enabled())
     if b is not None:
-        x = x + b.to(x.dtype).reshape([1, -1] + [1] * (x.ndim - 2))
+        b = b.to(x.dtype).reshape([1, -1] + [1] * (x.ndim - 2))
+        x = x.add_(b) if inplace else x + b
     if lrelu:
-        x = F.leaky_relu(x, slope)
+        x = F.leaky_relu_(x, slope) if inplace else F.leaky_relu(x, slope)
     if gain != 1:
-        x = x * gain
+        x = x.mul_(gain) if inplace else x * gain
     if clamp is not None:
-        x = x.clamp(-clamp, clamp)
+        x = x.clamp_(-clamp, clamp) if inplace else x.clamp(-clamp, clamp)
     return x
 
 
@@ -137,29 +142,6 @@ def setup_filter(taps: list[float]) -> torch.Tensor:
     return f / f.sum()
 
 
-def _fir_1d(x: torch.Tensor, f: torch.Tensor, dim: int, up: int, down: int, pad: tuple[int, int]) -> torch.Tensor:
-    """One axis (`dim` 2 or 3) of `upfirdn2d` with the 1-D filter `f`."""
-    k = f.numel()
-    shape = [1, 1, 1, 1]
-    shape[dim] = k
-    weight = f.to(x.dtype).reshape(shape)
-    if up > 1:
-        # A transposed conv is the convolution of the zero-stuffed signal, without multiplying zeros.
-        x = F.conv_transpose2d(x, weight, stride=(up, 1) if dim == 2 else (1, up))
-        x = _pad_axis(x, dim, pad[0] - (k - 1), up + pad[1] - k)
-        if down > 1:
-            x = x[:, :, ::down] if dim == 2 else x[..., ::down]
-        return x
-    x = _pad_axis(x, dim, pad[0], pad[1])
-    return F.conv2d(x, weight.flip(dim), stride=(down, 1) if dim == 2 else (1, down))
-
-
-def _pad_axis(x: torch.Tensor, dim: int, lo: int, hi: int) -> torch.Tensor:
-    if lo == 0 and hi == 0:
-        return x
-    return F.pad(x, (lo, hi, 0, 0) if dim == 3 else (0, 0, lo, hi))
-
-
 def upfirdn2d(
     x: torch.Tensor,
     f: torch.Tensor | None,
@@ -170,32 +152,49 @@ def upfirdn2d(
 ) -> torch.Tensor:
     """Upsample by zero insertion, pad (x0, x1, y0, y1), convolve with `f`, downsample.
 
-    `f` is a separable 1-D filter (applied to both axes) or a 2-D filter; None means identity.
-    Channels are folded into the batch so every filter is a single-channel convolution.
+    `f` is a separable 1-D filter (applied to both axes), a 2-D filter, or None for identity.
+    Every filter runs as a depthwise convolution (one group per channel), which oneDNN vectorises
+    across channels; upsampling is a transposed convolution, so no work is spent on inserted zeros.
     """
-    n, c, h, w = x.shape
-    x = x.reshape(n * c, 1, h, w)
     if f is None:
+        if up == 1 and down == 1:
+            x = _pad(x, padding)
+            return x * gain if gain != 1 else x
         f = torch.ones([1], device=x.device)
     if f.ndim == 1:
         f = f * gain**0.5
-        x = _fir_1d(x, f, 3, up, down, padding[0:2])
-        x = _fir_1d(x, f, 2, up, down, padding[2:4])
-    else:
-        x = _fir_2d(x, f * gain, up, down, padding)
-    return x.reshape(n, c, x.shape[2], x.shape[3])
+        x = _fir(x, f.reshape(1, -1), up, down, (padding[0], padding[1], 0, 0), axes=(1, up, 1, down))
+        return _fir(x, f.reshape(-1, 1), up, down, (0, 0, padding[2], padding[3]), axes=(up, 1, down, 1))
+    return _fir(x, f * gain, up, down, padding, axes=(up, up, down, down))
 
 
-def _fir_2d(x: torch.Tensor, f: torch.Tensor, up: int, down: int, padding: tuple[int, int, int, int]) -> torch.Tensor:
+def _fir(
+    x: torch.Tensor, f: torch.Tensor, up: int, down: int, padding: tuple[int, int, int, int], axes: tuple
+) -> torch.Tensor:
+    """One depthwise FIR pass with filter `f` ([kh, kw]); `axes` = (up_y, up_x, down_y, down_x)."""
+    up_y, up_x, down_y, down_x = axes
     kh, kw = f.shape
-    weight = f.to(x.dtype)[None, None]
+    c = x.shape[1]
+    # Depthwise convs are several times faster channels-last (vectorised across channels).
+    x = x.contiguous(memory_format=torch.channels_last)
+    weight = f.to(x.dtype)[None, None].expand(c, 1, kh, kw).contiguous()
     px0, px1, py0, py1 = padding
-    if up > 1:
-        x = F.conv_transpose2d(x, weight, stride=up)
-        x = F.pad(x, (px0 - (kw - 1), up + px1 - kw, py0 - (kh - 1), up + py1 - kh))
-        return x[:, :, ::down, ::down] if down > 1 else x
-    x = F.pad(x, (px0, px1, py0, py1))
-    return F.conv2d(x, weight.flip([2, 3]), stride=down)
+    if up_y > 1 or up_x > 1:
+        # conv_transpose2d = convolution of the zero-stuffed signal; its `padding` crops both ends.
+        x0, x1 = kw - 1 - px0, kw - up_x - px1
+        y0, y1 = kh - 1 - py0, kh - up_y - py1
+        crop = (max(min(y0, y1), 0), max(min(x0, x1), 0))
+        x = F.conv_transpose2d(x, weight, stride=(up_y, up_x), padding=crop, groups=c)
+        x = _pad(x, (crop[1] - x0, crop[1] - x1, crop[0] - y0, crop[0] - y1))
+        return x[:, :, ::down_y, ::down_x] if down_y > 1 or down_x > 1 else x
+    pad = (max(min(py0, py1), 0), max(min(px0, px1), 0))
+    x = _pad(x, (px0 - pad[1], px1 - pad[1], py0 - pad[0], py1 - pad[0]))
+    return F.conv2d(x, weight.flip([2, 3]), stride=(down_y, down_x), padding=pad, groups=c)
+
+
+def _pad(x: torch.Tensor, padding: tuple[int, int, int, int]) -> torch.Tensor:
+    """Zero-pad (x0, x1, y0, y1); negative amounts crop."""
+    return F.pad(x, padding) if any(padding) else x
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:

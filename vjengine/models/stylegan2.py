@@ -35,33 +35,57 @@ def modulated_conv2d(
     padding: int = 0,
     resample_filter: torch.Tensor | None = None,
     demodulate: bool = True,
+    weight_sq: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Convolve each sample with the shared weight scaled by its own styles (one grouped conv)."""
+    """Convolve each sample with the shared weight scaled by its styles (and demodulated).
+
+    `weight_sq` ([O, I], the weight squared and summed over the kernel) may be passed in cached.
+
+    Two equivalent evaluations: scale the weight per sample and run one grouped conv ("fused"), or
+    scale the input and output around one shared conv. Whichever touches fewer numbers wins: the
+    weights at high resolution, the activations at low resolution.
+    """
     n = x.shape[0]
     out_ch, in_ch, kh, kw = weight.shape
     if x.dtype == torch.float16 and demodulate:
         # Pre-normalise so fp16 cannot overflow; demodulation cancels these scales exactly.
         weight = weight * (1 / math.sqrt(in_ch * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
         styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
-    w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)
-    if demodulate:
-        w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(n, -1, 1, 1, 1)
-    w = w.to(x.dtype)
-    x = x.reshape(1, -1, *x.shape[2:])
-    if up == 1:
-        x = F.conv2d(x, w.reshape(-1, in_ch, kh, kw), padding=padding, groups=n)
+    dcoefs = None
+    if demodulate:  # |w_o|^2 = sum_i s_i^2 sum_k weight[o, i, k]^2, without forming w
+        if weight_sq is None or x.dtype == torch.float16:
+            weight_sq = weight.square().sum(dim=[2, 3])
+        dcoefs = (styles.square() @ weight_sq.t() + 1e-8).rsqrt()  # [N, O]
+    out_h = x.shape[2] * up
+    fused = n * out_ch * in_ch * kh * kw < n * (in_ch + out_ch) * out_h * out_h
+    if fused:
+        scale = styles.reshape(n, 1, -1) if dcoefs is None else styles.reshape(n, 1, -1) * dcoefs.reshape(n, -1, 1)
+        w = (weight.unsqueeze(0) * scale.reshape(n, out_ch if dcoefs is not None else 1, in_ch, 1, 1)).to(x.dtype)
+        x = _conv(x.reshape(1, -1, *x.shape[2:]), w.reshape(-1, in_ch, kh, kw), up, padding, resample_filter, n)
+        x = x.reshape(n, -1, *x.shape[2:])
     else:
-        # Transposed conv with stride 2, then the FIR filter smooths the upsampled grid.
-        wt = w.transpose(1, 2).reshape(n * in_ch, out_ch, kh, kw)
-        x = F.conv_transpose2d(x, wt, stride=up, groups=n)
-        fw = resample_filter.shape[-1]
-        lo = padding + (fw + up - 1) // 2 - (kw - 1)
-        hi = padding + (fw - up) // 2 - (kw - up)
-        x = upfirdn2d(x, resample_filter, padding=(lo, hi, lo, hi), gain=up**2)
-    x = x.reshape(n, -1, *x.shape[2:])
+        x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
+        x = _conv(x, weight.to(x.dtype), up, padding, resample_filter, 1)
+        if dcoefs is not None:
+            x = x.mul_(dcoefs.to(x.dtype).reshape(n, -1, 1, 1))
     if noise is not None:
-        x = x + noise.to(x.dtype)
+        x = x.add_(noise.to(x.dtype))
     return x
+
+
+def _conv(
+    x: torch.Tensor, w: torch.Tensor, up: int, padding: int, resample_filter: torch.Tensor | None, groups: int
+) -> torch.Tensor:
+    """Stride-1 conv, or (up > 1) a transposed conv with stride `up` followed by the FIR filter."""
+    if up == 1:
+        return F.conv2d(x, w, padding=padding, groups=groups)
+    out_ch, in_ch, kh, kw = w.shape
+    wt = w.reshape(groups, -1, in_ch, kh, kw).transpose(1, 2).reshape(groups * in_ch, -1, kh, kw)
+    x = F.conv_transpose2d(x, wt, stride=up, groups=groups)
+    fw = resample_filter.shape[-1]
+    lo = padding + (fw + up - 1) // 2 - (kw - 1)
+    hi = padding + (fw - up) // 2 - (kw - up)
+    return upfirdn2d(x, resample_filter, padding=(lo, hi, lo, hi), gain=up**2)
 
 
 class SynthesisLayer(nn.Module):
@@ -91,6 +115,14 @@ class SynthesisLayer(nn.Module):
             self.register_buffer("noise_const", torch.randn([resolution, resolution]))
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self._weight_sq_cache: tuple[tuple, torch.Tensor] | None = None
+
+    def _weight_sq(self) -> torch.Tensor:
+        """The weight squared and summed over the kernel, recomputed only when the weight changes."""
+        key = (self.weight._version, self.weight.data_ptr(), self.weight.device)
+        if self._weight_sq_cache is None or self._weight_sq_cache[0] != key:
+            self._weight_sq_cache = (key, self.weight.detach().square().sum(dim=[2, 3]))
+        return self._weight_sq_cache[1]
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const", gain: float = 1.0) -> torch.Tensor:
         styles = self.affine(w)
@@ -101,7 +133,14 @@ class SynthesisLayer(nn.Module):
         elif self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
         x = modulated_conv2d(
-            x, self.weight, styles, noise, up=self.up, padding=self.padding, resample_filter=self.resample_filter
+            x,
+            self.weight,
+            styles,
+            noise,
+            up=self.up,
+            padding=self.padding,
+            resample_filter=self.resample_filter,
+            weight_sq=self._weight_sq(),
         )
         clamp = None if self.conv_clamp is None else self.conv_clamp * gain
         return bias_act(x, self.bias, lrelu=True, gain=LRELU_GAIN * gain, clamp=clamp)
@@ -191,7 +230,7 @@ class SynthesisBlock(nn.Module):
         dtype = torch.float16 if fp16 else torch.float32
         fmt = torch.channels_last if fp16 else torch.contiguous_format
         if self.in_channels == 0:
-            x = self.const.to(dtype=dtype, memory_format=fmt).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1]).to(memory_format=fmt)
             x = self.conv1(x, next(w_iter), noise_mode)
         elif self.architecture == "resnet":
             x = x.to(dtype=dtype, memory_format=fmt)

@@ -52,15 +52,15 @@ def filtered_lrelu(
     slope: float,
     clamp: float | None,
 ) -> torch.Tensor:
-    """Bias, upsample with `fu`, leaky ReLU (scaled, clamped), downsample with `fd`."""
+    """Bias, upsample with `fu`, leaky ReLU (scaled by `gain`, clamped), downsample with `fd`."""
     x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
-    x = upfirdn2d(x, fu, up=up, padding=padding, gain=up**2)
+    # Leaky ReLU commutes with a positive gain, so the gain rides on the (linear) upsampling filter.
+    x = upfirdn2d(x, fu, up=up, padding=padding, gain=up**2 * gain)
+    inplace = not x.requires_grad
     if slope != 1:
-        x = F.leaky_relu(x, slope)
-    if gain != 1:
-        x = x * gain
+        x = F.leaky_relu_(x, slope) if inplace else F.leaky_relu(x, slope)
     if clamp is not None:
-        x = x.clamp(-clamp, clamp)
+        x = x.clamp_(-clamp, clamp) if inplace else x.clamp(-clamp, clamp)
     return upfirdn2d(x, fd, down=down)
 
 
@@ -86,7 +86,8 @@ def modulated_conv2d(
     if input_gain is not None:
         w = w * input_gain
     x = x.reshape(1, -1, *x.shape[2:])
-    x = F.conv2d(x, w.reshape(-1, in_ch, kh, kw).to(x.dtype), padding=padding, groups=n)
+    w = w.reshape(-1, in_ch, kh, kw).to(x.dtype).contiguous(memory_format=torch.channels_last)
+    x = F.conv2d(x, w, padding=padding, groups=n)
     return x.reshape(n, -1, *x.shape[2:])
 
 
@@ -200,7 +201,8 @@ class SynthesisLayer(nn.Module):
         if self.is_torgb:
             styles = styles * (1 / math.sqrt(self.in_channels * self.conv_kernel**2))
         fp16 = self.use_fp16 and not force_fp32 and x.device.type == "cuda"
-        x = x.to(torch.float16 if fp16 else torch.float32)
+        # Channels-last lets oneDNN/cuDNN vectorise the depthwise filters across channels.
+        x = x.to(dtype=torch.float16 if fp16 else torch.float32, memory_format=torch.channels_last)
         x = modulated_conv2d(
             x,
             self.weight,

@@ -1,0 +1,29 @@
+"""Shared fixtures: the NVIDIA reference generators copied from shared/fixtures (see README there)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _no_grad():
+    with torch.no_grad():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Never touch the user's real model cache."""
+    monkeypatch.setenv("VJENGINE_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+def reference(name: str) -> dict[str, np.ndarray]:
+    """NVIDIA's own outputs for fixture `name` (keys described in tests/fixtures/README.md)."""
+    with np.load(FIXTURES / f"{name}.ref.npz") as data:
+        return {key: data[key] for key in data.files}
