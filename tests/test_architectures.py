@@ -68,7 +68,8 @@ def test_stylegan3_r_has_radial_down_filters():
 
 
 def test_stylegan3_1024_renders():
-    G = build_generator({"arch": "stylegan3", "kwargs": {"img_resolution": 1024, "channel_base": 2048, "channel_max": 4}})
+    kwargs = {"img_resolution": 1024, "channel_base": 2048, "channel_max": 4}
+    G = build_generator({"arch": "stylegan3", "kwargs": kwargs})
     img = G.synthesis(G.mapping(torch.randn(1, G.z_dim), None))
     assert img.shape == (1, 3, 1024, 1024) and torch.isfinite(img).all()
 
@@ -90,7 +91,10 @@ def test_nvidia_handles_exist_where_users_expect_them():
 
 @pytest.mark.parametrize(
     "config",
-    [small("stylegan2", 64, architecture="resnet", c_dim=3), small("stylegan3", 32, conv_kernel=1, use_radial_filters=True)],
+    [
+        small("stylegan2", 64, architecture="resnet", c_dim=3),
+        small("stylegan3", 32, conv_kernel=1, use_radial_filters=True),
+    ],
     ids=["sg2-resnet-conditional", "sg3-r"],
 )
 def test_state_dict_round_trips_through_convert(tmp_path, config):

@@ -23,9 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    convert = commands.add_parser(
-        "convert", help="write any supported model as a safe, fast-loading .safetensors file"
-    )
+    convert = commands.add_parser("convert", help="write any supported model as a safe, fast-loading .safetensors file")
     convert.add_argument("input", help="NVIDIA .pkl, rosinality .pt, .safetensors, zoo name, URL or random[:ARCH-RES]")
     convert.add_argument("output", help="the .safetensors file to write")
     convert.set_defaults(func=_convert)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import struct
 import zipfile
 from pathlib import Path
@@ -54,7 +55,7 @@ def read_safetensors(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
-            state = {key: f.get_tensor(key) for key in f.keys()}
+            state = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"{path.name} is a damaged .safetensors file ({exc}); convert the model again") from None
     if metadata.get("format") != FORMAT_TAG or "config" not in metadata:
@@ -88,7 +89,7 @@ def _read_torch_file(path: Path) -> tuple[dict, dict[str, torch.Tensor]]:
         # rosinality's training script stores its argparse options next to the weights.
         with torch.serialization.safe_globals([argparse.Namespace]):
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         if "Unsupported global" in str(exc) or "weights_only" in str(exc):
             reason = "it needs code to load, which vjengine never runs from a model file"

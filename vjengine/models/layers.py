@@ -105,8 +105,8 @@ class MappingNetwork(nn.Module):
         if c_dim:
             self.embed = FullyConnectedLayer(c_dim, embed_features)
         for i in range(num_layers):
-            layer = FullyConnectedLayer(features[i], features[i + 1], activation=activation, lr_multiplier=lr_multiplier)
-            setattr(self, f"fc{i}", layer)
+            fc = FullyConnectedLayer(features[i], features[i + 1], activation=activation, lr_multiplier=lr_multiplier)
+            setattr(self, f"fc{i}", fc)
         self.register_buffer("w_avg", torch.zeros([w_dim]))
 
     def forward(

@@ -19,14 +19,17 @@ from vjengine.models.safe_pickle import PersistentObject, load_pickle
 _TRAINING_ONLY = {"fused_modconv_default", "fp16_channels_last", "magnitude_ema_beta", "w_avg_beta"}
 
 
-def _tensorflow_pickle(*_: Any) -> None:
-    raise ModelError(
-        "this is a TensorFlow-era StyleGAN pickle; convert it once with NVIDIA's stylegan2-ada-pytorch "
-        "'legacy.py' (or use a PyTorch snapshot) and load the result"
-    )
+class _TensorFlowNetwork:
+    """Stands in for `dnnlib.tflib.Network`: any attempt to build one explains what to do."""
+
+    def __new__(cls, *_: Any, **__: Any) -> None:
+        raise ModelError(
+            "this is a TensorFlow-era StyleGAN pickle; convert it once with NVIDIA's stylegan2-ada-pytorch "
+            "'legacy.py' (or use a PyTorch snapshot) and load the result"
+        )
 
 
-_EXTRA_GLOBALS = {("dnnlib.tflib.network", "Network"): _tensorflow_pickle}
+_EXTRA_GLOBALS = {("dnnlib.tflib.network", "Network"): _TensorFlowNetwork}
 
 
 def read_snapshot(data: bytes) -> tuple[dict, dict[str, torch.Tensor]]:

@@ -9,6 +9,7 @@ file; rosinality's default (0.01) is assumed.
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 
@@ -28,7 +29,8 @@ def read_checkpoint(checkpoint: dict) -> tuple[dict, dict[str, torch.Tensor]]:
         config = _config(g)
         state = _convert(g, config["kwargs"]["img_resolution"], config["kwargs"]["mapping_kwargs"]["num_layers"])
     except KeyError as exc:
-        raise ModelError(f"rosinality checkpoint is missing tensor {exc}; it is not a stylegan2-pytorch generator")
+        message = f"rosinality checkpoint is missing tensor {exc}; it is not a stylegan2-pytorch generator"
+        raise ModelError(message) from None
     latent_avg = checkpoint.get("latent_avg")
     if isinstance(latent_avg, torch.Tensor):
         state["mapping.w_avg"] = latent_avg.reshape(-1)
@@ -36,9 +38,9 @@ def read_checkpoint(checkpoint: dict) -> tuple[dict, dict[str, torch.Tensor]]:
 
 
 def _config(g: dict) -> dict:
-    n_mlp = sum(1 for k in g if k.startswith("style.") and k.endswith(".weight"))
+    n_mlp = sum(1 for k in g if re.fullmatch(r"style\.\d+\.weight", k))
     style_dim = g["style.1.weight"].shape[0]
-    n_blocks = sum(1 for k in g if k.startswith("to_rgbs.") and k.endswith(".bias"))
+    n_blocks = sum(1 for k in g if re.fullmatch(r"to_rgbs\.\d+\.bias", k))
     resolution = 4 * 2**n_blocks
     channels = {4: g["input.input"].shape[1]}
     for i in range(n_blocks):

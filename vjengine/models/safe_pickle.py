@@ -13,8 +13,9 @@ import collections
 import io
 import pickle
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -79,7 +80,7 @@ def _rebuild_tensor(storage: Any, offset: int, size: tuple, stride: tuple, *_: A
     if not isinstance(storage, _Storage):
         raise ModelError("model file has a tensor without a storage; the file is corrupted")
     flat = storage.flat
-    needed = offset + sum((s - 1) * st for s, st in zip(size, stride)) + 1 if all(size) else 0
+    needed = offset + sum((s - 1) * st for s, st in zip(size, stride, strict=True)) + 1 if all(size) else 0
     if needed > flat.numel():
         raise ModelError("model file has a tensor larger than its storage; the file is corrupted")
     return torch.as_strided(flat, tuple(size), tuple(stride), offset).clone()

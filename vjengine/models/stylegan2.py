@@ -205,9 +205,8 @@ class SynthesisBlock(nn.Module):
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
         else:
-            self.conv0 = SynthesisLayer(
-                in_channels, out_channels, w_dim, resolution, up=2, resample_filter=resample_filter, conv_clamp=conv_clamp
-            )
+            layer_args = {"resample_filter": resample_filter, "conv_clamp": conv_clamp}
+            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2, **layer_args)
             self.num_conv += 1
         self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp)
         self.num_conv += 1

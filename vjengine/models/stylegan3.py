@@ -296,7 +296,7 @@ class SynthesisNetwork(nn.Module):
         """Render ws. StyleGAN3 has no noise inputs; `noise_mode` is accepted for a common API."""
         ws = ws.to(torch.float32).unbind(dim=1)
         x = self.input(ws[0])
-        for name, w in zip(self.layer_names, ws[1:]):
+        for name, w in zip(self.layer_names, ws[1:], strict=True):
             x = getattr(self, name)(x, w, force_fp32=force_fp32)
         if self.output_scale != 1:
             x = x * self.output_scale
