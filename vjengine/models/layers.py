@@ -149,12 +149,15 @@ def upfirdn2d(
     down: int = 1,
     padding: tuple[int, int, int, int] = (0, 0, 0, 0),
     gain: float = 1.0,
+    channels_last: bool = False,
 ) -> torch.Tensor:
     """Upsample by zero insertion, pad (x0, x1, y0, y1), convolve with `f`, downsample.
 
     `f` is a separable 1-D filter (applied to both axes), a 2-D filter, or None for identity.
-    Every filter runs as a depthwise convolution (one group per channel), which oneDNN vectorises
-    across channels; upsampling is a transposed convolution, so no work is spent on inserted zeros.
+    Every filter runs as a depthwise convolution (one group per channel); upsampling is a
+    transposed convolution, so no work is spent on inserted zeros. `channels_last` runs the passes
+    in that memory format, which oneDNN vectorises across channels (worth it when the caller's
+    tensors are channels-last already: converting costs more than it saves).
     """
     if f is None:
         if up == 1 and down == 1:
@@ -163,20 +166,26 @@ def upfirdn2d(
         f = torch.ones([1], device=x.device)
     if f.ndim == 1:
         f = f * gain**0.5
-        x = _fir(x, f.reshape(1, -1), up, down, (padding[0], padding[1], 0, 0), axes=(1, up, 1, down))
-        return _fir(x, f.reshape(-1, 1), up, down, (0, 0, padding[2], padding[3]), axes=(up, 1, down, 1))
-    return _fir(x, f * gain, up, down, padding, axes=(up, up, down, down))
+        x = _fir(x, f.reshape(1, -1), up, down, (padding[0], padding[1], 0, 0), (1, up, 1, down), channels_last)
+        return _fir(x, f.reshape(-1, 1), up, down, (0, 0, padding[2], padding[3]), (up, 1, down, 1), channels_last)
+    return _fir(x, f * gain, up, down, padding, (up, up, down, down), channels_last)
 
 
 def _fir(
-    x: torch.Tensor, f: torch.Tensor, up: int, down: int, padding: tuple[int, int, int, int], axes: tuple
+    x: torch.Tensor,
+    f: torch.Tensor,
+    up: int,
+    down: int,
+    padding: tuple[int, int, int, int],
+    axes: tuple[int, int, int, int],
+    channels_last: bool,
 ) -> torch.Tensor:
     """One depthwise FIR pass with filter `f` ([kh, kw]); `axes` = (up_y, up_x, down_y, down_x)."""
     up_y, up_x, down_y, down_x = axes
     kh, kw = f.shape
     c = x.shape[1]
-    # Depthwise convs are several times faster channels-last (vectorised across channels).
-    x = x.contiguous(memory_format=torch.channels_last)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
     weight = f.to(x.dtype)[None, None].expand(c, 1, kh, kw).contiguous()
     px0, px1, py0, py1 = padding
     if up_y > 1 or up_x > 1:

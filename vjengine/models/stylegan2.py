@@ -36,10 +36,12 @@ def modulated_conv2d(
     resample_filter: torch.Tensor | None = None,
     demodulate: bool = True,
     weight_sq: torch.Tensor | None = None,
+    weight_t: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Convolve each sample with the shared weight scaled by its styles (and demodulated).
 
-    `weight_sq` ([O, I], the weight squared and summed over the kernel) may be passed in cached.
+    `weight_sq` ([O, I], the weight squared and summed over the kernel) and `weight_t` (the weight as
+    a transposed conv wants it, [I, O, k, k]) may be passed in, cached: they depend on weights only.
 
     Two equivalent evaluations: scale the weight per sample and run one grouped conv ("fused"), or
     scale the input and output around one shared conv. Whichever touches fewer numbers wins: the
@@ -65,7 +67,7 @@ def modulated_conv2d(
         x = x.reshape(n, -1, *x.shape[2:])
     else:
         x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
-        x = _conv(x, weight.to(x.dtype), up, padding, resample_filter, 1)
+        x = _conv(x, weight.to(x.dtype), up, padding, resample_filter, 1, weight_t)
         if dcoefs is not None:
             x = x.mul_(dcoefs.to(x.dtype).reshape(n, -1, 1, 1))
     if noise is not None:
@@ -74,13 +76,20 @@ def modulated_conv2d(
 
 
 def _conv(
-    x: torch.Tensor, w: torch.Tensor, up: int, padding: int, resample_filter: torch.Tensor | None, groups: int
+    x: torch.Tensor,
+    w: torch.Tensor,
+    up: int,
+    padding: int,
+    resample_filter: torch.Tensor | None,
+    groups: int,
+    wt: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Stride-1 conv, or (up > 1) a transposed conv with stride `up` followed by the FIR filter."""
     if up == 1:
         return F.conv2d(x, w, padding=padding, groups=groups)
     out_ch, in_ch, kh, kw = w.shape
-    wt = w.reshape(groups, -1, in_ch, kh, kw).transpose(1, 2).reshape(groups * in_ch, -1, kh, kw)
+    if wt is None or wt.dtype != x.dtype:
+        wt = w.reshape(groups, -1, in_ch, kh, kw).transpose(1, 2).reshape(groups * in_ch, -1, kh, kw)
     x = F.conv_transpose2d(x, wt, stride=up, groups=groups)
     fw = resample_filter.shape[-1]
     lo = padding + (fw + up - 1) // 2 - (kw - 1)
@@ -115,14 +124,18 @@ class SynthesisLayer(nn.Module):
             self.register_buffer("noise_const", torch.randn([resolution, resolution]))
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
-        self._weight_sq_cache: tuple[tuple, torch.Tensor] | None = None
+        self._cache: tuple[tuple, dict[str, torch.Tensor]] | None = None
 
-    def _weight_sq(self) -> torch.Tensor:
-        """The weight squared and summed over the kernel, recomputed only when the weight changes."""
+    def _derived(self) -> dict[str, torch.Tensor]:
+        """Tensors that depend on the weight alone, recomputed only when the weight changes."""
         key = (self.weight._version, self.weight.data_ptr(), self.weight.device)
-        if self._weight_sq_cache is None or self._weight_sq_cache[0] != key:
-            self._weight_sq_cache = (key, self.weight.detach().square().sum(dim=[2, 3]))
-        return self._weight_sq_cache[1]
+        if self._cache is None or self._cache[0] != key:
+            weight = self.weight.detach()
+            derived = {"weight_sq": weight.square().sum(dim=[2, 3])}
+            if self.up > 1:
+                derived["weight_t"] = weight.transpose(0, 1).contiguous()
+            self._cache = (key, derived)
+        return self._cache[1]
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const", gain: float = 1.0) -> torch.Tensor:
         styles = self.affine(w)
@@ -140,7 +153,7 @@ class SynthesisLayer(nn.Module):
             up=self.up,
             padding=self.padding,
             resample_filter=self.resample_filter,
-            weight_sq=self._weight_sq(),
+            **self._derived(),
         )
         clamp = None if self.conv_clamp is None else self.conv_clamp * gain
         return bias_act(x, self.bias, lrelu=True, gain=LRELU_GAIN * gain, clamp=clamp)

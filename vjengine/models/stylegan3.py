@@ -55,13 +55,13 @@ def filtered_lrelu(
     """Bias, upsample with `fu`, leaky ReLU (scaled by `gain`, clamped), downsample with `fd`."""
     x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
     # Leaky ReLU commutes with a positive gain, so the gain rides on the (linear) upsampling filter.
-    x = upfirdn2d(x, fu, up=up, padding=padding, gain=up**2 * gain)
+    x = upfirdn2d(x, fu, up=up, padding=padding, gain=up**2 * gain, channels_last=True)
     inplace = not x.requires_grad
     if slope != 1:
         x = F.leaky_relu_(x, slope) if inplace else F.leaky_relu(x, slope)
     if clamp is not None:
         x = x.clamp_(-clamp, clamp) if inplace else x.clamp(-clamp, clamp)
-    return upfirdn2d(x, fd, down=down)
+    return upfirdn2d(x, fd, down=down, channels_last=True)
 
 
 def modulated_conv2d(
