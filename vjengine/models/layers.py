@@ -193,6 +193,11 @@ def _fir(
         x0, x1 = kw - 1 - px0, kw - up_x - px1
         y0, y1 = kh - 1 - py0, kh - up_y - py1
         crop = (max(min(y0, y1), 0), max(min(x0, x1), 0))
+        if channels_last:
+            # Measured, not explained: fed straight from the previous in-place ops, oneDNN's
+            # depthwise transposed conv often took a slow path with a channels-first output; a
+            # fresh channels-last copy keeps it fast (StyleGAN3-T 256 px on 2 cores: 3.25 -> 2.9 s).
+            x = x.clone(memory_format=torch.channels_last)
         x = F.conv_transpose2d(x, weight, stride=(up_y, up_x), padding=crop, groups=c)
         x = _pad(x, (crop[1] - x0, crop[1] - x1, crop[0] - y0, crop[0] - y1))
         return x[:, :, ::down_y, ::down_x] if down_y > 1 or down_x > 1 else x

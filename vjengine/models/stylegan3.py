@@ -53,10 +53,11 @@ def filtered_lrelu(
     clamp: float | None,
 ) -> torch.Tensor:
     """Bias, upsample with `fu`, leaky ReLU (scaled by `gain`, clamped), downsample with `fd`."""
-    x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
+    inplace = not (x.requires_grad and torch.is_grad_enabled())
+    b = b.to(x.dtype).reshape(1, -1, 1, 1)
+    x = x.add_(b) if inplace else x + b
     # Leaky ReLU commutes with a positive gain, so the gain rides on the (linear) upsampling filter.
     x = upfirdn2d(x, fu, up=up, padding=padding, gain=up**2 * gain, channels_last=True)
-    inplace = not x.requires_grad
     if slope != 1:
         x = F.leaky_relu_(x, slope) if inplace else F.leaky_relu(x, slope)
     if clamp is not None:
@@ -76,15 +77,17 @@ def modulated_conv2d(
     running magnitude of the layer's input."""
     n = x.shape[0]
     out_ch, in_ch, kh, kw = weight.shape
-    if demodulate:
+    if demodulate and x.dtype == torch.float16:
         # Scale weight and styles to unit RMS first so fp16 stays in range; demodulation cancels it.
         weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
         styles = styles * styles.square().mean(dim=1, keepdim=True).rsqrt()
-    w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)
-    if demodulate:
-        w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(n, -1, 1, 1, 1)
+    scale = styles.reshape(n, 1, -1)  # [N, 1, I], then per output channel [N, O, I]
+    if demodulate:  # |w_o|^2 = sum_i s_i^2 sum_k weight[o, i, k]^2, without forming w first
+        dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()
+        scale = scale * dcoefs.reshape(n, -1, 1)
     if input_gain is not None:
-        w = w * input_gain
+        scale = scale * input_gain
+    w = weight.unsqueeze(0) * scale.unsqueeze(-1).unsqueeze(-1)
     x = x.reshape(1, -1, *x.shape[2:])
     w = w.reshape(-1, in_ch, kh, kw).to(x.dtype).contiguous(memory_format=torch.channels_last)
     x = F.conv2d(x, w, padding=padding, groups=n)
