@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import sys
@@ -11,6 +12,7 @@ import torch
 from vjengine.errors import VJError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "fp32", "fp16", "bf16")
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
@@ -37,6 +39,24 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     if device.type not in ("cpu", "cuda", "mps"):
         raise VJError(f"unsupported device {name!r}: use one of {', '.join(DEVICE_CHOICES)}")
     return device
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> str:
+    """`auto` is NVIDIA's mixed precision (fp16) on CUDA and fp32 elsewhere."""
+    if dtype not in DTYPES:
+        raise VJError(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+    if dtype == "auto":
+        return "fp16" if device.type == "cuda" else "fp32"
+    if dtype == "fp16" and device.type != "cuda":
+        raise VJError("dtype fp16 needs a CUDA GPU (NVIDIA's mixed precision); use fp32 or bf16 on this device")
+    return dtype
+
+
+def precision(dtype: str, device: torch.device) -> tuple[contextlib.AbstractContextManager, bool]:
+    """(context to render in, force_fp32) for a resolved dtype."""
+    if dtype == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16), True
+    return contextlib.nullcontext(), dtype != "fp16"
 
 
 def _mps_available() -> bool:

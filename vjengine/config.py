@@ -1,0 +1,132 @@
+"""The engine's configuration: a TOML file (see config.toml), overridden by the command line."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vjengine.errors import VJError
+from vjengine.params import ParamStore
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+class ConfigError(VJError):
+    """A configuration file or option that cannot be used; the message names the key and the value."""
+
+
+@dataclass
+class Config:
+    """Everything `vjengine run` needs besides the parameters' live values."""
+
+    model: str = "random"
+    device: str = "auto"
+    dtype: str = "auto"
+    outputs: list[str] = field(default_factory=lambda: ["preview"])
+    status: bool = True
+    source: str = "auto"
+    source_width: int = 640
+    source_height: int = 480
+    source_fps: float = 30.0
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+# TOML section -> {key -> (Config field, expected type, description of what is allowed)}
+_SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], str]]] = {
+    "engine": {
+        "model": ("model", str, 'a model spec such as "random" or a .pkl path'),
+        "device": ("device", str, "auto, cpu, cuda, cuda:N or mps"),
+        "dtype": ("dtype", str, "auto, fp32, fp16 or bf16"),
+        "outputs": ("outputs", list, 'a list of output specs such as ["preview", "file:out.mp4"]'),
+        "status": ("status", bool, "true or false"),
+    },
+    "source": {
+        "spec": ("source", str, "auto, camera:N, video:PATH, image:PATH or pattern"),
+        "width": ("source_width", int, "a width in pixels"),
+        "height": ("source_height", int, "a height in pixels"),
+        "fps": ("source_fps", (int, float), "frames per second"),
+    },
+}
+
+
+def load_config(path: str | Path, store: ParamStore) -> Config:
+    """Read a config file; every unknown key or bad value is a one-line ConfigError."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; copy config.toml from the project as a start") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    return config_from_dict(data, store, str(path))
+
+
+def config_from_dict(data: dict[str, Any], store: ParamStore, origin: str = "config") -> Config:
+    """Build a Config from parsed TOML, validating sections, keys, types and parameter values."""
+    config = Config()
+    for section, table in data.items():
+        if section == "params":
+            config.params.update(_params(table, store, origin))
+            continue
+        if section not in _SECTIONS:
+            allowed = ", ".join([*_SECTIONS, "params"])
+            raise ConfigError(f"{origin}: unknown section [{section}]; allowed sections: {allowed}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{origin}: {section} must be a table ([{section}]), not {table!r}")
+        for key, value in table.items():
+            _apply(config, section, key, value, origin)
+    return config
+
+
+def _apply(config: Config, section: str, key: str, value: Any, origin: str) -> None:
+    known = _SECTIONS[section]
+    if key not in known:
+        raise ConfigError(f"{origin}: unknown key {section}.{key}; allowed in [{section}]: {', '.join(known)}")
+    attr, expected, allowed = known[key]
+    if isinstance(value, bool) and expected is not bool or not isinstance(value, expected):
+        raise ConfigError(f"{origin}: {section}.{key} = {value!r} is not allowed; expected {allowed}")
+    if attr == "outputs" and not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{origin}: {section}.{key} = {value!r} is not allowed; expected {allowed}")
+    if attr in ("source_width", "source_height", "source_fps") and value <= 0:
+        raise ConfigError(f"{origin}: {section}.{key} = {value!r} is not allowed; expected a positive number")
+    setattr(config, attr, float(value) if attr == "source_fps" else value)
+
+
+def _params(table: Any, store: ParamStore, origin: str, prefix: str = "") -> dict[str, Any]:
+    """Flatten `[params]` (dotted keys or nested tables) and check every value against the registry."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{origin}: params must be a table of parameter values")
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            values.update(_params(value, store, origin, f"{name}."))
+            continue
+        try:
+            values[name] = store.param(name).accept(value)
+        except VJError as exc:
+            raise ConfigError(f"{origin}: params: {exc}") from None
+    return values
+
+
+def parse_set(items: list[str], store: ParamStore) -> dict[str, Any]:
+    """`--set NAME=VALUE` options to parameter values."""
+    values: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--set {item!r}: write NAME=VALUE, e.g. --set truncation.psi=0.5")
+        values[name.strip()] = store.param(name.strip()).accept(text)
+    return values
+
+
+def config_keys() -> list[tuple[str, str]]:
+    """(`section.key`, what is allowed) for every config key, for docs and help."""
+    return [(f"{s}.{k}", spec[2]) for s, table in _SECTIONS.items() for k, spec in table.items()]

@@ -1,0 +1,140 @@
+"""One parameter's declaration: its type, range, default, unit and how values are coerced."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from vjengine.errors import VJError
+
+KINDS = ("float", "int", "bool", "enum", "string", "vector")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class ParamError(VJError):
+    """A value a parameter cannot take; the message names the parameter, the value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A named, typed, bounded control of the engine, declared once in the registry.
+
+    Everything else (OSC addresses, OSCQuery, MIDI, config keys, `vjengine params`, the README table)
+    is derived from these fields.
+    """
+
+    name: str
+    kind: str
+    default: Any
+    description: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+    size: int = 0
+    unit: str = ""
+    smoothing: float = 0.0  # slew time in seconds toward a new value (float and vector only)
+    group: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"{self.name}: unknown kind {self.kind!r}")
+        object.__setattr__(self, "default", self.coerce(self.default))
+
+    @property
+    def osc_address(self) -> str:
+        """`/vj/` + the name with dots as slashes."""
+        return "/vj/" + self.name.replace(".", "/")
+
+    @property
+    def range_text(self) -> str:
+        if self.kind == "enum":
+            return " | ".join(self.choices)
+        if self.kind == "bool":
+            return "true | false"
+        if self.min is not None or self.max is not None:
+            lo = "" if self.min is None else _fmt(self.min)
+            hi = "" if self.max is None else _fmt(self.max)
+            text = f"{lo} .. {hi}"
+            return f"{self.size} x ({text})" if self.kind == "vector" else text
+        return f"{self.size} values" if self.kind == "vector" else ""
+
+    def coerce(self, value: Any) -> Any:
+        """The value in this parameter's type, numbers clamped to the range; ParamError if impossible."""
+        method = getattr(self, f"_coerce_{self.kind}")
+        return method(value)
+
+    def accept(self, value: Any) -> Any:
+        """`parse` for text, `coerce` for anything else: what every writer calls."""
+        return self.parse(value) if isinstance(value, str) and self.kind != "string" else self.coerce(value)
+
+    def parse(self, text: str) -> Any:
+        """A value typed as text (command line, config, OSC string)."""
+        text = text.strip()
+        if self.kind == "vector":
+            parts = [p for p in text.replace(",", " ").split() if p]
+            return self.coerce([self._number(p, float) for p in parts])
+        return self.coerce(text)
+
+    def _fail(self, value: Any, allowed: str) -> ParamError:
+        return ParamError(f"{self.name}: {value!r} is not allowed; expected {allowed}")
+
+    def _number(self, value: Any, cast: type) -> float:
+        if isinstance(value, bool) or value is None:
+            raise self._fail(value, f"a {self.kind} in {self.range_text or 'any range'}")
+        try:
+            number = cast(float(value)) if cast is int else cast(value)
+        except (TypeError, ValueError, OverflowError):
+            raise self._fail(value, f"a {self.kind} in {self.range_text or 'any range'}") from None
+        if isinstance(number, float) and math.isnan(number):
+            raise self._fail(value, "a number, not NaN")
+        return number
+
+    def _clamp(self, number: float) -> float:
+        if self.min is not None and number < self.min:
+            return type(number)(self.min)
+        if self.max is not None and number > self.max:
+            return type(number)(self.max)
+        return number
+
+    def _coerce_float(self, value: Any) -> float:
+        return float(self._clamp(self._number(value, float)))
+
+    def _coerce_int(self, value: Any) -> int:
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise self._fail(value, f"a whole number in {self.range_text or 'any range'}")
+            value = int(value)
+        if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+            raise self._fail(value, f"a whole number in {self.range_text or 'any range'}")
+        return int(self._clamp(self._number(value, int)))
+
+    def _coerce_bool(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (int, float)) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise self._fail(value, "true or false (1/0, on/off)")
+
+    def _coerce_enum(self, value: Any) -> str:
+        if isinstance(value, str) and value.strip() in self.choices:
+            return value.strip()
+        raise self._fail(value, f"one of {', '.join(self.choices)}")
+
+    def _coerce_string(self, value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        raise self._fail(value, "text")
+
+    def _coerce_vector(self, value: Any) -> tuple[float, ...]:
+        if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != self.size:
+            raise self._fail(value, f"{self.size} numbers")
+        return tuple(float(self._clamp(self._number(v, float))) for v in value)
+
+
+def _fmt(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"
