@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import statistics
 import time
 from dataclasses import asdict, dataclass
 
 import torch
 
-from vjengine.device import resolve_device
+from vjengine.device import precision, resolve_device, resolve_dtype
 from vjengine.errors import VJError
 from vjengine.models import load_generator
-
-DTYPES = ("auto", "fp32", "fp16", "bf16")
 
 
 @dataclass
@@ -40,24 +37,6 @@ class GeneratorBench:
             f"median {self.median_ms:.1f} ms/frame, p95 {self.p95_ms:.1f} ms, {self.fps:.2f} fps "
             f"(median of {self.frames} frames)"
         )
-
-
-def resolve_dtype(dtype: str, device: torch.device) -> str:
-    """`auto` is NVIDIA's mixed precision (fp16) on CUDA and fp32 elsewhere."""
-    if dtype not in DTYPES:
-        raise VJError(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}")
-    if dtype == "auto":
-        return "fp16" if device.type == "cuda" else "fp32"
-    if dtype == "fp16" and device.type != "cuda":
-        raise VJError("dtype fp16 needs a CUDA GPU (NVIDIA's mixed precision); use fp32 or bf16 on this device")
-    return dtype
-
-
-def precision(dtype: str, device: torch.device) -> tuple[contextlib.AbstractContextManager, bool]:
-    """(context to render in, force_fp32) for a resolved dtype."""
-    if dtype == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16), True
-    return contextlib.nullcontext(), dtype != "fp16"
 
 
 def bench_generator(
@@ -114,3 +93,91 @@ def _labels(G: torch.nn.Module, batch: int, device: torch.device) -> torch.Tenso
     c = torch.zeros([batch, G.c_dim], device=device)
     c[:, 0] = 1
     return c
+
+
+@dataclass
+class LoopBench:
+    """The whole render loop headless, next to the generator alone in the same process."""
+
+    model: str
+    source: str
+    device: str
+    dtype: str
+    frames: int
+    loop_fps: float
+    generator_fps: float
+    overhead_pct: float
+    stages: dict[str, dict[str, float]]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        stages = "\n".join(
+            f"  {name:<9} median {v['median_ms']:8.2f} ms   p95 {v['p95_ms']:8.2f} ms"
+            for name, v in self.stages.items()
+        )
+        return (
+            f"{self.model} on {self.device} ({self.dtype}), source {self.source}, {self.frames} frames:\n"
+            f"  loop {self.loop_fps:.2f} fps, generator alone {self.generator_fps:.2f} fps "
+            f"(loop overhead {self.overhead_pct:+.1f}%)\n{stages}"
+        )
+
+
+def bench_loop(
+    model: str = "random",
+    source: str = "pattern",
+    device: str = "auto",
+    dtype: str = "auto",
+    frames: int = 20,
+    warmup: int = 3,
+) -> LoopBench:
+    """Run the engine unpaced into a `none` output; compare with `G.synthesis` timed the same way."""
+    from vjengine.engine import STAGES, Engine
+    from vjengine.outputs import open_sink
+    from vjengine.params import default_store
+    from vjengine.sources import open_source
+
+    if frames < 1 or warmup < 0:
+        raise VJError("bench needs --frames >= 1 and --warmup >= 0")
+    generator_only = bench_generator(model, device, dtype, frames, warmup)
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    G = load_generator(model, dev)
+    store = default_store()
+    store.set("render.fps", 0, immediate=True)
+    context, force_fp32 = precision(dt, dev)
+    with open_source(source).start() as src:
+        src.wait_first(5.0)
+        engine = Engine(G, store, src, [open_sink("none")], precision=context, force_fp32=force_fp32)
+        engine.run(warmup)
+        if engine.error:
+            raise engine.error
+        start = time.perf_counter()
+        engine.run(warmup + frames)
+        elapsed = time.perf_counter() - start
+    stages = {
+        s: {"median_ms": round(_median_last(engine, s, frames), 3), "p95_ms": round(_p95_last(engine, s, frames), 3)}
+        for s in STAGES
+    }
+    loop_fps = frames / elapsed
+    return LoopBench(
+        model=model,
+        source=src.name,
+        device=str(dev),
+        dtype=dt,
+        frames=frames,
+        loop_fps=round(loop_fps, 3),
+        generator_fps=generator_only.fps,
+        overhead_pct=round((generator_only.fps / loop_fps - 1) * 100, 1),
+        stages=stages,
+    )
+
+
+def _median_last(engine, stage: str, n: int) -> float:
+    return statistics.median(list(engine.stats.stage_ms[stage])[-n:])
+
+
+def _p95_last(engine, stage: str, n: int) -> float:
+    values = sorted(list(engine.stats.stage_ms[stage])[-n:])
+    return values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from vjengine import __version__
-from vjengine.device import DEVICE_CHOICES
+from vjengine.device import DEVICE_CHOICES, DTYPES
 from vjengine.errors import VJError
 
 log = logging.getLogger("vjengine")
@@ -22,29 +22,64 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vjengine {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run(commands)
+    _add_params(commands)
+    devices = commands.add_parser("devices", help="list cameras, compute devices, MIDI ports and output backends")
+    devices.set_defaults(func=_devices)
 
     convert = commands.add_parser("convert", help="write any supported model as a safe, fast-loading .safetensors file")
     convert.add_argument("input", help="NVIDIA .pkl, rosinality .pt, .safetensors, zoo name, URL or random[:ARCH-RES]")
     convert.add_argument("output", help="the .safetensors file to write")
     convert.set_defaults(func=_convert)
 
-    bench = commands.add_parser("bench", help="measure rendering speed")
-    targets = bench.add_subparsers(dest="target", required=True, metavar="TARGET")
+    bench = commands.add_parser("bench", help="measure speed: the whole loop headless (default) or the generator alone")
+    _add_bench_options(bench)
+    bench.add_argument("--source", default="pattern", help="frame source for the loop (default pattern)")
+    bench.set_defaults(func=_bench_loop)
+    targets = bench.add_subparsers(dest="target", metavar="TARGET")
     generator = targets.add_parser("generator", help="time G.synthesis alone: ms per frame, median of N")
-    generator.add_argument("--model", default="random", help="model spec (default: random = random:sg2-256)")
-    generator.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N")
-    generator.add_argument(
-        "--dtype",
-        default="auto",
-        choices=("auto", "fp32", "fp16", "bf16"),
-        help="auto: NVIDIA's mixed fp16 on CUDA, fp32 elsewhere",
-    )
-    generator.add_argument("--frames", type=int, default=20, help="frames to time (default 20)")
-    generator.add_argument("--warmup", type=int, default=3, help="untimed frames first (default 3)")
+    _add_bench_options(generator)
     generator.add_argument("--batch", type=int, default=1, help="images per frame (default 1)")
-    generator.add_argument("--json", action="store_true", help="print one JSON object")
     generator.set_defaults(func=_bench_generator)
     return parser
+
+
+def _add_bench_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="random", help="model spec (default: random = random:sg2-256)")
+    parser.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N")
+    parser.add_argument("--dtype", default="auto", choices=DTYPES, help="auto: NVIDIA's mixed fp16 on CUDA, else fp32")
+    parser.add_argument("--frames", type=int, default=20, help="frames to time (default 20)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed frames first (default 3)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _add_run(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser("run", help="render: source -> generator -> outputs, controllable live")
+    run.add_argument("--config", metavar="FILE", help="a TOML config file (see config.toml)")
+    run.add_argument("--model", help="model spec: random, random:sg3t-256, a .pkl/.pt/.safetensors, a zoo name, a URL")
+    run.add_argument("--source", help="auto (first camera, else pattern), camera:N, video:PATH, image:PATH, pattern")
+    run.add_argument(
+        "--output",
+        action="append",
+        metavar="SPEC",
+        help="file:PATH (.mp4/.mov/.mkv, or a %%d PNG sequence), preview[:PORT], none; repeatable",
+    )
+    run.add_argument("--frames", type=int, metavar="N", help="render N frames, then exit 0")
+    run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a parameter; repeatable")
+    run.add_argument("--device", help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N (default auto)")
+    run.add_argument("--dtype", choices=DTYPES, help="auto: NVIDIA's mixed fp16 on CUDA, else fp32")
+    run.add_argument("--fps", type=float, help="target frame rate (the render.fps parameter)")
+    run.add_argument("--size", metavar="WxH", help="camera capture size, e.g. 1280x720 (default 640x480)")
+    run.add_argument("--no-status", action="store_true", help="no live status line")
+    run.set_defaults(func=_run)
+
+
+def _add_params(commands: argparse._SubParsersAction) -> None:
+    params = commands.add_parser("params", help="list every parameter with its OSC address, range and default")
+    form = params.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="machine-readable")
+    form.add_argument("--markdown", action="store_true", help="the README's table")
+    params.set_defaults(func=_params)
 
 
 def _convert(args: argparse.Namespace) -> int:
@@ -54,6 +89,67 @@ def _convert(args: argparse.Namespace) -> int:
     path = save_generator(generator, args.output)
     kwargs = generator.config["kwargs"]
     print(f"wrote {path} ({generator.config['arch']}, {kwargs.get('img_resolution')} px)")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from vjengine import app
+    from vjengine.config import Config, load_config, parse_set
+    from vjengine.params import default_store
+
+    store = default_store()
+    config = load_config(args.config, store) if args.config else Config()
+    for attr, value in (("model", args.model), ("source", args.source), ("device", args.device), ("dtype", args.dtype)):
+        if value is not None:
+            setattr(config, attr, value)
+    if args.output:
+        config.outputs = args.output
+    if args.size:
+        config.source_width, config.source_height = _parse_size(args.size)
+    if args.no_status:
+        config.status = False
+    if args.frames is not None and args.frames < 1:
+        raise VJError(f"--frames {args.frames}: give a positive number of frames")
+    values = dict(config.params)
+    if args.fps is not None:
+        values["render.fps"] = args.fps
+    values.update(parse_set(args.set, store))
+    store.set_many(values, source="config", immediate=True)
+    return app.run(config, store, args.frames)
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    width, sep, height = text.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit() or not int(width) or not int(height):
+        raise VJError(f"--size {text!r}: write WIDTHxHEIGHT, e.g. 1280x720")
+    return int(width), int(height)
+
+
+def _params(args: argparse.Namespace) -> int:
+    from vjengine.params import REGISTRY
+    from vjengine.params.docs import params_json, params_markdown, params_table
+
+    if args.json:
+        print(params_json(REGISTRY))
+    elif args.markdown:
+        print(params_markdown(REGISTRY))
+    else:
+        print(params_table(REGISTRY))
+    return 0
+
+
+def _devices(args: argparse.Namespace) -> int:
+    from vjengine.devices import describe_devices
+
+    print(describe_devices())
+    return 0
+
+
+def _bench_loop(args: argparse.Namespace) -> int:
+    from vjengine.bench import bench_loop
+
+    result = bench_loop(args.model, args.source, args.device, args.dtype, args.frames, args.warmup)
+    print(json.dumps(result.as_dict()) if args.json else result.summary())
     return 0
 
 

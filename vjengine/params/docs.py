@@ -43,7 +43,7 @@ def params_markdown(params: Iterable[Param]) -> str:
         unit = f" {p.unit}" if p.unit else ""
         smooth = f" Smoothed over {p.smoothing:g} s." if p.smoothing else ""
         cells = [f"`{p.name}`", f"`{p.osc_address}`", p.kind, p.range_text, f"{_default_text(p)}{unit}"]
-        lines.append("| " + " | ".join(cells + [p.description + smooth]) + " |")
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in [*cells, p.description + smooth]) + " |")
     return "\n".join(lines)
 
 

@@ -1,0 +1,214 @@
+"""End to end through the real `vjengine` command: run, params, devices, bench."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import FIXTURES
+
+ROOT = Path(__file__).parent.parent
+
+
+def vjengine(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "vjengine", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def read_video(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """A 2-second 25 fps clip with a moving square."""
+    path = tmp_path_factory.mktemp("media") / "clip.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (96, 64))
+    for i in range(50):
+        frame = np.full((64, 96, 3), 40, np.uint8)
+        cv2.rectangle(frame, (i, 10), (i + 20, 40), (0, 200, 255), -1)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+@pytest.mark.parametrize("model", ["random", str(FIXTURES / "sg2_64.pkl")], ids=["random", "fixture"])
+def test_run_renders_a_video_source_into_an_mp4(tmp_path, clip, model):
+    out = tmp_path / "out.mp4"
+    result = vjengine(
+        "run", "--frames", "30", "--model", model, "--source", f"video:{clip}", "--output", f"file:{out}", "--no-status"
+    )
+    assert result.returncode == 0, result.stderr
+    frames = read_video(out)
+    assert len(frames) == 30
+    assert not all(np.array_equal(frames[0], f) for f in frames[1:])
+
+
+def test_run_with_the_pattern_source(tmp_path):
+    out = tmp_path / "pattern.mp4"
+    result = vjengine(
+        "run", "--frames", "12", "--model", "random:sg2-32", "--source", "pattern", "--output", f"file:{out}"
+    )
+    assert result.returncode == 0, result.stderr
+    frames = read_video(out)
+    assert len(frames) == 12 and not all(np.array_equal(frames[0], f) for f in frames[1:])
+
+
+def test_run_writes_a_png_sequence(tmp_path):
+    result = vjengine(
+        "run",
+        "--frames",
+        "3",
+        "--model",
+        "random:sg2-32",
+        "--source",
+        "pattern",
+        "--output",
+        f"file:{tmp_path}/f%03d.png",
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["f000.png", "f001.png", "f002.png"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_preview_serves_jpeg_frames_over_http():
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vjengine",
+            "run",
+            "--model",
+            "random:sg2-32",
+            "--source",
+            "pattern",
+            "--output",
+            f"preview:{port}",
+            "--frames",
+            "100000",
+            "--fps",
+            "10",
+            "--no-status",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        image = None
+        deadline = time.monotonic() + 60
+        while image is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/frame.jpg", timeout=2) as response:
+                    data = response.read()
+                image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            except OSError:
+                time.sleep(0.3)
+        assert image is not None and image.shape == (32, 32, 3)
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert "stopping (SIGTERM)" in stderr
+
+
+def test_sigterm_leaves_a_playable_recording(tmp_path):
+    out = tmp_path / "live.mp4"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vjengine",
+            "run",
+            "--model",
+            "random:sg2-32",
+            "--source",
+            "pattern",
+            "--output",
+            f"file:{out}",
+            "--fps",
+            "30",
+            "--no-status",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(6)
+    proc.terminate()
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert len(read_video(out)) > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "nope.pkl"], "model 'nope.pkl' does not exist"),
+        (["--source", "video:missing.mp4"], "missing.mp4"),
+        (["--output", "fax:1"], "fax"),
+        (["--set", "truncation.psy=1"], "unknown parameter 'truncation.psy'"),
+        (["--set", "latent.seed=x"], "latent.seed: 'x' is not allowed"),
+        (["--config", "nowhere.toml"], "does not exist"),
+        (["--size", "big"], "WIDTHxHEIGHT"),
+    ],
+)
+def test_user_mistakes_are_one_line_errors(args, message):
+    result = vjengine(
+        "run", "--frames", "1", "--model", "random:sg2-32", "--source", "pattern", "--output", "none", *args
+    )
+    assert result.returncode == 2
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("vjengine: error:")]
+    assert len(error_lines) == 1 and message in error_lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_params_lists_every_parameter_with_its_osc_address():
+    result = vjengine("params", "--json")
+    rows = json.loads(result.stdout)
+    assert {"name": "truncation.psi", "osc": "/vj/truncation/psi"}.items() <= rows[
+        [r["name"] for r in rows].index("truncation.psi")
+    ].items()
+
+
+def test_readme_parameter_table_is_generated_from_the_registry():
+    table = vjengine("params", "--markdown").stdout.strip()
+    assert table in (ROOT / "README.md").read_text()
+
+
+def test_devices_lists_every_section():
+    result = vjengine("devices")
+    assert result.returncode == 0, result.stderr
+    for section in ("cameras:", "compute:", "MIDI ports:", "outputs:"):
+        assert section in result.stdout
+
+
+def test_bench_reports_loop_and_generator_fps():
+    result = vjengine("bench", "--model", "random:sg2-32", "--frames", "10", "--warmup", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["loop_fps"] > 0 and report["generator_fps"] > 0
+    assert set(report["stages"]) == {"source", "analyse", "compose", "generate", "copy", "publish"}

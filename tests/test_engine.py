@@ -1,0 +1,176 @@
+"""The render loop, driven directly: frames flow, stages are timed, nothing slow stalls it."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import FIXTURES
+from vjengine.analysis import AsyncAnalyser
+from vjengine.engine import Engine, to_frame
+from vjengine.models import load_generator
+from vjengine.outputs import Sink
+from vjengine.params import default_store
+from vjengine.sources import open_source
+
+
+class Collect(Sink):
+    """A live sink that keeps what it is given, for inspection."""
+
+    live = True
+
+    def __init__(self) -> None:
+        super().__init__("collect")
+        self.frames: list[np.ndarray] = []
+
+    def _open(self, frame):
+        pass
+
+    def _write(self, frame):
+        self.frames.append(frame)
+
+    def _close(self):
+        pass
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return load_generator(FIXTURES / "sg2_64.pkl")
+
+
+@pytest.fixture
+def pattern():
+    with open_source("pattern", 64, 48, 60).start() as source:
+        source.wait_first(2.0)
+        yield source
+
+
+def fast_store():
+    store = default_store()
+    store.set("render.fps", 0, immediate=True)
+    return store
+
+
+def test_frames_reach_the_sinks_as_rgb_bytes(generator, pattern):
+    sink = Collect()
+    Engine(generator, fast_store(), pattern, [sink]).run(5)
+    sink.close()
+    assert len(sink.frames) >= 1
+    frame = sink.frames[-1]
+    assert frame.shape == (64, 64, 3) and frame.dtype == np.uint8
+
+
+def test_drift_makes_consecutive_frames_differ(generator, pattern):
+    store = fast_store()
+    store.set("latent.drift", 60, immediate=True)
+    engine = Engine(generator, store, pattern, [])
+    first = engine.composer.compose(store.snapshot(), {}, 0.0)
+    second = engine.composer.compose(store.snapshot(), {}, 0.1)
+    assert not np.allclose(first.numpy(), second.numpy())
+
+
+def test_truncation_zero_renders_the_average_latent(generator, pattern):
+    store = fast_store()
+    store.set("truncation.psi", 0.0, immediate=True)
+    ws = Engine(generator, store, pattern, []).composer.compose(store.snapshot(), {}, 0.3)
+    assert np.allclose(ws[0].numpy(), generator.mapping.w_avg.numpy()[None], atol=1e-6)
+
+
+def test_seed_zero_matches_nvidia_seed_convention(generator, pattern):
+    from tests.conftest import reference
+
+    store = fast_store()
+    store.set_many({"truncation.psi": 1.0, "latent.drift": 0.0}, immediate=True)
+    ws = Engine(generator, store, pattern, []).composer.compose(store.snapshot(), {}, 0.0)
+    assert np.abs(ws.numpy()[0] - reference("sg2_64")["ws_psi1.0"][0]).max() < 1e-4
+
+
+def test_every_stage_is_timed(generator, pattern):
+    engine = Engine(generator, fast_store(), pattern, [])
+    stats = engine.run(4)
+    assert stats.frames == 4
+    assert all(len(stats.stage_ms[s]) == 4 for s in ("source", "analyse", "compose", "generate", "copy", "publish"))
+    assert stats.median_ms("generate") > 0
+
+
+def test_paused_keeps_publishing_the_last_frame(generator, pattern):
+    store, sink = fast_store(), Collect()
+    engine = Engine(generator, store, pattern, [sink])
+    engine.run(1)
+    store.set("render.paused", True)
+    engine.run(4)
+    sink.close()
+    assert engine.stats.median_ms("generate") >= 0
+    assert all(np.array_equal(f, sink.frames[0]) for f in sink.frames)
+
+
+def test_frame_pacing_holds_the_target_rate(generator, pattern):
+    store = default_store()
+    store.set("render.fps", 20, immediate=True)
+    engine = Engine(generator, store, pattern, [])
+    start = time.perf_counter()
+    engine.run(10)
+    elapsed = time.perf_counter() - start
+    assert 0.4 < elapsed < 1.5  # 10 frames at 20 fps: about half a second, not as fast as possible
+
+
+class SlowAnalyser:
+    name = "slow"
+
+    def __init__(self):
+        self.calls = 0
+
+    def analyse(self, frame):
+        self.calls += 1
+        time.sleep(0.5)
+        return {"slow.value": float(frame.index)}
+
+
+def test_a_slow_analyser_does_not_stall_the_loop(generator, pattern):
+    analyser = AsyncAnalyser(SlowAnalyser())
+    engine = Engine(generator, fast_store(), pattern, [], analysers=[analyser])
+    start = time.perf_counter()
+    engine.run(20)
+    elapsed = time.perf_counter() - start
+    analyser.close()
+    assert analyser.analyser.calls <= 3
+    assert elapsed < 0.5 * 20 / 4
+
+
+def test_a_failing_sink_does_not_stop_the_loop_or_the_others(generator, pattern):
+    class Broken(Collect):
+        def _write(self, frame):
+            raise OSError("disk full")
+
+    healthy, broken = Collect(), Broken()
+    stats = Engine(generator, fast_store(), pattern, [broken, healthy]).run(6)
+    healthy.close()
+    broken.close()
+    assert stats.frames == 6 and healthy.frames and broken.stats.failed
+
+
+def test_a_blocking_sink_does_not_stop_the_loop(generator, pattern):
+    release = threading.Event()
+
+    class Stuck(Collect):
+        def _write(self, frame):
+            release.wait(10)
+
+    stuck = Stuck()
+    start = time.perf_counter()
+    stats = Engine(generator, fast_store(), pattern, [stuck]).run(8)
+    elapsed = time.perf_counter() - start
+    release.set()
+    stuck.close()
+    assert stats.frames == 8 and elapsed < 5 and stuck.stats.dropped > 0
+
+
+def test_to_frame_maps_minus_one_to_one_onto_bytes():
+    import torch
+
+    img = torch.tensor([-1.0, 0.0, 1.0, 3.0]).reshape(1, 1, 1, 4).expand(1, 3, 1, 4)
+    frame = to_frame(img)
+    assert frame.shape == (1, 4, 3) and frame[0, :, 0].tolist() == [0, 128, 255, 255]

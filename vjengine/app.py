@@ -1,0 +1,108 @@
+"""Assembling a run from a Config, and supervising it from the main thread until it ends."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from vjengine.config import Config
+from vjengine.device import precision, resolve_device, resolve_dtype
+from vjengine.engine import Engine
+from vjengine.models import load_generator
+from vjengine.outputs import Sink, open_sink
+from vjengine.params import ParamStore
+from vjengine.sources import Source, open_source
+from vjengine.status import StatusDisplay
+
+log = logging.getLogger("vjengine")
+
+
+def build_engine(config: Config, store: ParamStore) -> Engine:
+    """Load the model, open the source and the outputs; on any failure, close what was opened."""
+    device = resolve_device(config.device)
+    dtype = resolve_dtype(config.dtype, device)
+    generator = load_generator(config.model, device)
+    log.info(
+        "model %s: %s, %d px, on %s (%s)",
+        config.model,
+        generator.config["arch"],
+        generator.img_resolution,
+        device,
+        dtype,
+    )
+    source = open_source(config.source, config.source_width, config.source_height, config.source_fps).start()
+    sinks: list[Sink] = []
+    try:
+        fps = store.get("render.fps") or 30.0
+        for spec in config.outputs:
+            sinks.append(open_sink(spec, fps=fps))
+    except BaseException:
+        _close_all(source, sinks)
+        raise
+    context, force_fp32 = precision(dtype, device)
+    return Engine(generator, store, source, sinks, precision=context, force_fp32=force_fp32)
+
+
+def run(config: Config, store: ParamStore, frames: int | None = None) -> int:
+    """Render until `frames` are done, Ctrl-C or SIGTERM; close files and devices; exit status."""
+    engine = build_engine(config, store)
+    display = StatusDisplay(engine, config.model, engine.source.name, [s.name for s in engine.sinks])
+    log.info("source: %s; outputs: %s", engine.source.name, ", ".join(s.name for s in engine.sinks) or "none")
+    with _stop_on_signals(engine):
+        engine.start(frames)
+        try:
+            while not engine.done.wait(0.1):
+                if config.status:
+                    display.update()
+        finally:
+            engine.stop()
+            engine.join(timeout=30)
+            if config.status:
+                display.update(force=True)
+                display.close()
+            _close_all(engine.source, engine.sinks)
+    _report(engine)
+    return 1 if engine.error is not None else 0
+
+
+def _report(engine: Engine) -> None:
+    for sink in engine.sinks:
+        stats = sink.stats
+        if stats.failed:
+            log.error("output %s failed: %s", sink.name, stats.failed)
+        elif stats.dropped:
+            log.warning("output %s dropped %d of %d frames", sink.name, stats.dropped, stats.sent)
+    log.info("rendered %d frames", engine.stats.frames)
+
+
+def _close_all(source: Source, sinks: list[Sink]) -> None:
+    for sink in sinks:
+        try:
+            sink.close()
+        except Exception as exc:  # one failing output must not keep files of the others open
+            log.error("closing %s failed: %s", sink.name, exc)
+    source.close()
+
+
+@contextmanager
+def _stop_on_signals(engine: Engine) -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop the loop cleanly; a second Ctrl-C aborts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        if engine.stop_event.is_set():
+            raise KeyboardInterrupt
+        log.info("stopping (%s); finishing files", signal.Signals(signum).name)
+        engine.stop()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -1,0 +1,198 @@
+"""The render loop: source -> analysers -> snapshot -> latent composer -> generator -> sinks.
+
+It runs on its own thread so that the main thread stays free (macOS needs it for Syphon's run loop)
+and never waits on anything slow: the source, slow analysers and every sink run in threads of their
+own and exchange only their newest result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import statistics
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from vjengine.analysis import Analyser, AsyncAnalyser, Signals
+from vjengine.latent import LatentComposer
+from vjengine.outputs import Sink
+from vjengine.params import ParamStore
+from vjengine.sources import Source
+
+log = logging.getLogger(__name__)
+
+STAGES = ("source", "analyse", "compose", "generate", "copy", "publish")
+
+
+@dataclass
+class EngineStats:
+    """What the status line and `vjengine bench` report; updated by the render thread."""
+
+    frames: int = 0
+    fps: float = 0.0
+    stage_ms: dict[str, deque] = field(default_factory=lambda: {s: deque(maxlen=240) for s in STAGES})
+    frame_ms: deque = field(default_factory=lambda: deque(maxlen=240))
+
+    def record(self, times: dict[str, float], total: float) -> None:
+        for stage, ms in times.items():
+            self.stage_ms[stage].append(ms)
+        self.frame_ms.append(total)
+        self.frames += 1
+
+    def median_ms(self, stage: str) -> float:
+        values = self.stage_ms[stage]
+        return statistics.median(values) if values else 0.0
+
+    def p95_ms(self, stage: str) -> float:
+        values = sorted(self.stage_ms[stage])
+        return values[min(len(values) - 1, round(0.95 * (len(values) - 1)))] if values else 0.0
+
+
+def to_frame(img: torch.Tensor) -> np.ndarray:
+    """Generator output [1, C, H, W] in about [-1, 1] to an (H, W, 3) uint8 RGB array on the CPU.
+
+    The conversion to bytes happens on the generator's device, so only a quarter of the data
+    crosses to the CPU; grayscale models are repeated to three channels.
+    """
+    x = (img[0].float() * 127.5 + 128).clamp_(0, 255).to(torch.uint8)
+    if x.shape[0] == 1:
+        x = x.expand(3, -1, -1)
+    x = x[:3].permute(1, 2, 0).contiguous()
+    if x.device.type == "cuda":
+        pinned = torch.empty(x.shape, dtype=torch.uint8, pin_memory=True)
+        pinned.copy_(x, non_blocking=True)
+        torch.cuda.current_stream(x.device).synchronize()
+        return pinned.numpy()
+    return x.cpu().numpy()
+
+
+class Engine:
+    """Owns one run of the loop; `run()` renders on the calling thread, `start()` on a new one."""
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        store: ParamStore,
+        source: Source,
+        sinks: Sequence[Sink],
+        analysers: Sequence[Analyser | AsyncAnalyser] = (),
+        precision: contextlib.AbstractContextManager | None = None,
+        force_fp32: bool = True,
+    ) -> None:
+        self.G = generator
+        self.store = store
+        self.source = source
+        self.sinks = list(sinks)
+        self.analysers = list(analysers)
+        self.device = next(generator.parameters()).device
+        self.composer = LatentComposer(generator, self.device)
+        self.precision = precision or contextlib.nullcontext()
+        self.force_fp32 = force_fp32
+        self.stats = EngineStats()
+        self.stop_event = threading.Event()
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._phase = 0.0
+        self._last_frame: np.ndarray | None = None
+        self._stamps: deque[float] = deque(maxlen=31)
+
+    def start(self, frames: int | None = None) -> threading.Thread:
+        """Render on a new thread until `frames` are done or `stop()` is called."""
+        self._thread = threading.Thread(target=self.run, args=(frames,), name="render", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run(self, frames: int | None = None) -> EngineStats:
+        """Render until `frames` frames are published or `stop()`; then set `done`."""
+        try:
+            with torch.inference_mode(), self.precision:
+                self._loop(frames)
+        except BaseException as exc:  # reported by the supervisor; the loop must not die silently
+            self.error = exc
+            log.exception("render loop stopped: %s", exc)
+        finally:
+            self.done.set()
+        return self.stats
+
+    def _loop(self, frames: int | None) -> None:
+        next_due = time.perf_counter()
+        last = time.perf_counter()
+        while not self.stop_event.is_set() and (frames is None or self.stats.frames < frames):
+            started = time.perf_counter()
+            snapshot = self.store.snapshot()
+            self._phase += snapshot["latent.drift"] / 60.0 * min(started - last, 0.25)
+            last = started
+            self._frame(snapshot, started)
+            next_due = self._pace(snapshot["render.fps"], next_due)
+
+    def _frame(self, snapshot, started: float) -> None:
+        times: dict[str, float] = {}
+        t = time.perf_counter()
+        frame = self.source.latest()
+        times["source"], t = _lap(t)
+        signals = self._analyse(frame) if frame is not None else {}
+        times["analyse"], t = _lap(t)
+        if snapshot["render.paused"] and self._last_frame is not None:
+            image = self._last_frame
+            times["compose"] = times["generate"] = times["copy"] = 0.0
+        else:
+            ws = self.composer.compose(snapshot, signals, self._phase)
+            times["compose"], t = _lap(t)
+            img = self.G.synthesis(ws, noise_mode=snapshot["generator.noise"], force_fp32=self.force_fp32)
+            times["generate"], t = _lap(t)
+            image = to_frame(img)
+            times["copy"], t = _lap(t)
+            self._last_frame = image
+        for sink in self.sinks:
+            sink.send(image)
+        times["publish"], t = _lap(t)
+        total = (time.perf_counter() - started) * 1000
+        self.stats.record(times, total)
+        self._update_fps()
+
+    def _analyse(self, frame) -> Signals:
+        signals: Signals = {}
+        for analyser in self.analysers:
+            if isinstance(analyser, AsyncAnalyser):
+                analyser.submit(frame)
+                signals.update(analyser.latest())
+            else:
+                signals.update(analyser.analyse(frame))
+        return signals
+
+    def _update_fps(self) -> None:
+        """Frames per second over the last 30 frames, pacing included."""
+        self._stamps.append(time.perf_counter())
+        if len(self._stamps) > 1:
+            self.stats.fps = (len(self._stamps) - 1) / max(self._stamps[-1] - self._stamps[0], 1e-9)
+
+    def _pace(self, fps: float, due: float) -> float:
+        """Sleep until the next frame is due; never bursts to catch up after a slow frame."""
+        if fps <= 0:
+            return time.perf_counter()
+        due += 1.0 / fps
+        now = time.perf_counter()
+        if due > now:
+            self.stop_event.wait(due - now)
+            return due
+        return now
+
+
+def _lap(since: float) -> tuple[float, float]:
+    now = time.perf_counter()
+    return (now - since) * 1000, now
