@@ -73,7 +73,7 @@ def _report(engine: Engine) -> None:
         stats = sink.stats
         if stats.failed:
             log.error("output %s failed: %s", sink.name, stats.failed)
-        elif stats.dropped:
+        elif stats.dropped and not sink.live:
             log.warning("output %s dropped %d of %d frames", sink.name, stats.dropped, stats.sent)
     log.info("rendered %d frames", engine.stats.frames)
 

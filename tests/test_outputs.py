@@ -1,0 +1,316 @@
+"""Output sinks with real parts: real video files and PNGs on disk, real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from vjengine.errors import VJError
+from vjengine.outputs import SINK_KINDS, Sink, backend_status, open_sink
+
+W, H = 64, 48
+
+
+def flat(i: int, width: int = W, height: int = H) -> np.ndarray:
+    """Frame `i` of a sequence of flat colours, each clearly different from its neighbours."""
+    colour = ((i * 8) % 256, 255 - (i * 8) % 256, (64 + i * 40) % 256)
+    return np.full((height, width, 3), colour, dtype=np.uint8)
+
+
+def read_video(path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+def wait_until(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.005)
+
+
+class Collector(Sink):
+    """A recording sink that keeps what it writes, optionally slowly."""
+
+    def __init__(self, name: str = "collector", *, delay: float = 0.0, buffer: int = 120) -> None:
+        self.delay = delay
+        self.frames: list[np.ndarray] = []
+        super().__init__(name, buffer=buffer)
+
+    def _write(self, frame: np.ndarray) -> None:
+        time.sleep(self.delay)
+        self.frames.append(frame)
+
+
+class StuckLive(Sink):
+    """A live sink whose writes hang until released, like a viewer that stopped reading."""
+
+    live = True
+
+    def __init__(self) -> None:
+        self.writing = threading.Event()
+        self.release = threading.Event()
+        super().__init__("stuck")
+
+    def _write(self, frame: np.ndarray) -> None:
+        self.writing.set()
+        self.release.wait()
+
+
+class Broken(Sink):
+    """A recording sink whose third write fails, like a disk that fills up."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+        super().__init__("broken")
+
+    def _write(self, frame: np.ndarray) -> None:
+        self.writes += 1
+        if self.writes == 3:
+            raise OSError("No space left on device")
+
+
+# File sinks
+
+
+@pytest.mark.parametrize("extension", [".mp4", ".mov", ".mkv"])
+def test_video_file_holds_every_frame_in_its_colours(tmp_path, extension):
+    path = tmp_path / "new" / "folder" / f"out{extension}"
+    sink = open_sink(f"file:{path}", fps=30)
+    sent = [flat(i) for i in range(30)]
+    for frame in sent:
+        sink.send(frame)
+    sink.close()
+
+    got = read_video(path)
+    assert len(got) == 30
+    assert all(frame.shape == (H, W, 3) for frame in got)
+    assert len({frame.tobytes() for frame in got}) > 1
+    for want, have in zip(sent, got, strict=True):
+        assert np.abs(want.astype(int) - have.astype(int)).mean() < 12
+    assert sink.stats.written == 30 and sink.stats.dropped == 0
+
+
+def test_odd_frame_size_still_gives_a_playable_video(tmp_path):
+    path = tmp_path / "odd.mp4"
+    with open_sink(f"file:{path}") as sink:
+        for i in range(5):
+            sink.send(flat(i, width=65, height=49))
+
+    got = read_video(path)
+    assert len(got) == 5
+    assert got[0].shape == (50, 66, 3)  # rounded up to even, edge repeated
+    assert np.abs(got[2][:49, :65].astype(int) - flat(2, 65, 49)).mean() < 12
+
+
+def test_png_sequence_round_trips_pixels_exactly(tmp_path):
+    rng = np.random.default_rng(0)
+    sent = [rng.integers(0, 256, (H, W, 3), dtype=np.uint8) for _ in range(4)]
+    with open_sink(f"file:{tmp_path}/frames/%04d.png") as sink:
+        for frame in sent:
+            sink.send(frame)
+
+    files = sorted((tmp_path / "frames").iterdir())
+    assert [f.name for f in files] == ["0000.png", "0001.png", "0002.png", "0003.png"]
+    for want, file in zip(sent, files, strict=True):
+        np.testing.assert_array_equal(cv2.cvtColor(cv2.imread(str(file)), cv2.COLOR_BGR2RGB), want)
+
+
+def test_unknown_video_extension_is_a_one_line_error(tmp_path):
+    with pytest.raises(VJError, match=r"\.mp4, \.mov, \.mkv") as error:
+        open_sink(f"file:{tmp_path}/out.avi")
+    assert "\n" not in str(error.value)
+
+
+# Spec parsing
+
+
+def test_unknown_kind_is_a_one_line_error_listing_the_kinds():
+    with pytest.raises(VJError, match="file:PATH, preview\\[:PORT\\], none") as error:
+        open_sink("webcam")
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("kind", ["syphon", "spout", "virtualcam", "ndi"])
+def test_planned_kinds_say_not_yet(kind):
+    with pytest.raises(VJError, match="not available in this version yet"):
+        open_sink(kind)
+
+
+def test_kinds_are_described_and_available():
+    assert set(SINK_KINDS) == {"file", "preview", "none"}
+    assert all(description.startswith(kind) for kind, description in SINK_KINDS.items())
+    assert backend_status() == {"file": "available", "preview": "available", "none": "available"}
+
+
+def test_none_discards_frames():
+    with open_sink("none") as sink:
+        for i in range(10):
+            sink.send(flat(i))
+    assert sink.stats.sent == 10 and sink.stats.failed is None
+
+
+# Delivery policies
+
+
+def test_recording_keeps_every_frame_through_a_short_burst():
+    sink = Collector(delay=0.005)
+    sent = [flat(i) for i in range(20)]
+    for frame in sent:
+        sink.send(frame)
+    sink.close()
+
+    assert sink.stats.written == 20 and sink.stats.dropped == 0
+    assert all(a is b for a, b in zip(sent, sink.frames, strict=True))  # all of them, in order
+
+
+def test_recording_drops_and_warns_when_its_buffer_overflows(caplog):
+    sink = Collector("file:slow.mp4", delay=0.1, buffer=2)
+    start = time.perf_counter()
+    for i in range(20):
+        sink.send(flat(i))
+    burst = time.perf_counter() - start
+    sink.close()
+
+    assert burst < 0.05  # never waits for the 0.1 s writer
+    stats = sink.stats
+    assert stats.dropped > 10 and stats.written + stats.dropped == 20
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert sum("recording dropped frames" in m for m in warnings) == 1  # once per few seconds, not per frame
+
+
+def test_live_sink_keeps_only_the_newest_frame_while_busy():
+    sink = StuckLive()
+    sink.send(flat(0))
+    assert sink.writing.wait(5)
+    start = time.perf_counter()
+    for i in range(1, 11):
+        sink.send(flat(i))
+    assert time.perf_counter() - start < 0.05
+    assert sink.stats.dropped == 9  # one frame waits in the slot, the nine before it were replaced
+
+    sink.release.set()
+    start = time.perf_counter()
+    sink.close()
+    assert time.perf_counter() - start < 1
+    assert sink.stats.sent == sink.stats.written + sink.stats.dropped == 11
+
+
+def test_failing_sink_turns_itself_off_and_spares_the_others(caplog):
+    broken, healthy = Broken(), Collector()
+    for i in range(5):
+        for sink in (broken, healthy):
+            sink.send(flat(i))
+    wait_until(lambda: broken.stats.failed is not None)
+    sent_before = broken.stats.sent
+    for i in range(5, 10):
+        for sink in (broken, healthy):
+            sink.send(flat(i))
+    broken.close()
+    healthy.close()
+
+    assert broken.stats.failed == "No space left on device"
+    assert broken.stats.sent == sent_before  # later frames are ignored
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == ["broken failed and is now off: No space left on device"]
+    assert healthy.stats.written == 10 and healthy.stats.failed is None
+
+
+def test_frame_size_change_turns_a_sink_off():
+    sink = Collector()
+    sink.send(flat(0))
+    sink.send(flat(1, width=32))
+    sink.close()
+    assert sink.stats.failed == "frame size changed from 64x48 to 32x48"
+
+
+# Preview over HTTP
+
+
+def get(url: str) -> tuple[int, str, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.headers["Content-Type"], response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["Content-Type"], error.read()
+
+
+@pytest.fixture
+def preview():
+    sink = open_sink("preview:0")
+    yield sink
+    sink.close()
+
+
+def test_preview_serves_the_latest_frame_as_jpeg(preview):
+    assert get(preview.url + "frame.jpg")[0] == 503
+
+    preview.send(flat(3))
+    wait_until(lambda: preview.stats.written == 1)
+    status, content_type, body = get(preview.url + "frame.jpg")
+
+    assert (status, content_type) == (200, "image/jpeg")
+    image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape == (H, W, 3)
+    assert np.abs(cv2.cvtColor(image, cv2.COLOR_BGR2RGB).astype(int) - flat(3)).mean() < 12
+
+
+def test_preview_page_shows_the_stream(preview):
+    status, content_type, body = get(preview.url)
+    assert status == 200 and content_type.startswith("text/html")
+    assert b'src="/stream"' in body
+
+
+def read_part(response: http.client.HTTPResponse) -> np.ndarray:
+    """One multipart part: the boundary line, headers, a blank line, then Content-Length bytes of JPEG."""
+    line = response.readline()
+    while line == b"\r\n":  # the CRLF that ends the previous part
+        line = response.readline()
+    assert line == b"--frame\r\n"
+    headers = {}
+    while (line := response.readline()) != b"\r\n":
+        key, value = line.decode().split(":", 1)
+        headers[key.strip().lower()] = value.strip()
+    assert headers["content-type"] == "image/jpeg"
+    jpeg = response.read(int(headers["content-length"]))
+    return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+
+
+def test_preview_stream_pushes_each_new_frame_and_close_ends_it(preview):
+    preview.send(flat(0))
+    connection = http.client.HTTPConnection("127.0.0.1", preview.port, timeout=5)
+    connection.request("GET", "/stream")
+    response = connection.getresponse()
+    assert response.getheader("Content-Type") == "multipart/x-mixed-replace; boundary=frame"
+
+    first = read_part(response)
+    preview.send(flat(10))
+    second = read_part(response)
+    assert first.shape == second.shape == (H, W, 3)
+    assert not np.array_equal(first, second)
+
+    start = time.perf_counter()
+    preview.close()  # with the client still connected
+    assert time.perf_counter() - start < 2
+    assert response.read().strip() == b""  # the server hung up rather than leaving the viewer waiting
+    connection.close()
+
+
+def test_preview_port_in_use_is_a_one_line_error_and_close_frees_it(preview):
+    with pytest.raises(VJError, match=f"port {preview.port} is in use; pass preview:PORT with another port"):
+        open_sink(f"preview:{preview.port}")
+
+    get(preview.url)  # a served connection must not keep the port busy either
+    preview.close()
+    again = open_sink(f"preview:{preview.port}")
+    assert again.port == preview.port
+    again.close()

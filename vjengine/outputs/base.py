@@ -1,0 +1,235 @@
+"""The threaded sink machinery: every sink owns one daemon thread, so no output can stall the render loop."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DROP_WARNING_INTERVAL_S = 5.0
+ABORT_GRACE_S = 2.0
+
+
+@dataclass(frozen=True)
+class SinkStats:
+    """Counters of one sink. Once closed, `sent == written + dropped` (unless a write never returned).
+
+    `sent` counts frames handed to `send` while the sink was running, `written` those the sink finished,
+    `dropped` those it let go (replaced, overflowed, pending at close or failure), and `failed` is the
+    one-line reason once the sink disabled itself.
+    """
+
+    sent: int = 0
+    written: int = 0
+    dropped: int = 0
+    failed: str | None = None
+
+
+class Sink:
+    """One output. `send` hands a frame over and returns at once; the sink's thread does the work.
+
+    Frames are (H, W, 3) uint8 RGB, C-contiguous, one size for the whole run. The sink keeps a reference
+    to each frame until it is written, so the caller must not modify a frame after sending it.
+
+    Subclasses set `live` and implement, all run in the sink thread:
+    `_open(first_frame)` once before the first write, `_write(frame)` per frame, and `_close()` exactly
+    once at the end, even when `_open` never ran or failed (so it must cope with a half-open state).
+
+    `live` sinks (previews, Syphon, NDI) hold one latest-frame slot: a newer frame replaces one still waiting.
+    Recording sinks keep every frame in a bounded queue of `buffer` frames and drop only when it is full.
+    The constructor starts the thread, so subclasses set their own attributes before calling it.
+    """
+
+    kind: ClassVar[str] = ""
+    usage: ClassVar[str] = ""  # how to write the spec, e.g. "preview[:PORT]"
+    description: ClassVar[str] = ""  # usage, then what it does: one line for --help and the README
+    live: ClassVar[bool] = False
+
+    def __init__(self, name: str, *, buffer: int = 120) -> None:
+        self.name = name
+        self._buffer = 1 if self.live else max(1, int(buffer))
+        self._queue: deque[np.ndarray] = deque()
+        self._cond = threading.Condition()
+        self._sent = self._written = self._dropped = 0
+        self._failed: str | None = None
+        self._closing = False
+        self._abort = False
+        self._next_drop_warning = 0.0
+        self._frame_shape: tuple[int, ...] | None = None
+        self._thread = threading.Thread(target=self._run, name=f"sink {name}", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def from_spec(cls, arg: str | None, name: str, fps: float) -> Sink:
+        """Build the sink from the part of the spec after `kind:` (None when there was no colon)."""
+        raise NotImplementedError
+
+    @classmethod
+    def availability(cls) -> str:
+        """Say "available", or in one line why this kind cannot run here and what to install."""
+        return "available"
+
+    def send(self, frame: np.ndarray) -> None:
+        """Hand `frame` to the sink without ever blocking; frames are dropped (and counted) instead."""
+        if self._failed is not None or self._closing:
+            return  # unlocked fast path; the locked check below is the one that counts
+        with self._cond:
+            if self._failed is not None or self._closing:
+                return
+            self._sent += 1
+            if len(self._queue) < self._buffer:
+                self._queue.append(frame)
+                self._cond.notify()
+                return
+            self._dropped += 1
+            if self.live:
+                self._queue[-1] = frame  # the thread is busy; only the newest frame is worth showing
+                return
+            warn = self._drop_warning_due()
+        if warn:
+            log.warning(
+                "%s: the recording dropped frames (%d so far) because writing is slower than rendering; "
+                "lower the resolution or frame rate, or record to a faster disk",
+                self.name,
+                self._dropped,
+            )
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Finish: recording sinks write what is queued, live sinks drop it; then the files are finalized.
+
+        Waits up to `timeout` seconds; a recording still busy then drops the rest and gets ABORT_GRACE_S more
+        to finalize what it has. Idempotent.
+        """
+        with self._cond:
+            already = self._closing
+            self._closing = True
+            if self.live and not already:
+                self._discard_pending()
+            self._cond.notify()
+        self._thread.join(timeout)
+        if self._thread.is_alive() and not already:
+            self._abort_after(timeout)
+
+    def _abort_after(self, timeout: float) -> None:
+        with self._cond:
+            self._abort = True
+            lost = self._discard_pending()
+        dropped = f"; dropped {lost} queued frames to finish what it has" if lost else ""
+        log.warning("%s: still busy after %g s%s", self.name, timeout, dropped)
+        self._thread.join(ABORT_GRACE_S)
+        if self._thread.is_alive():
+            log.error("%s: its thread is stuck; the output may be incomplete", self.name)
+
+    @property
+    def stats(self) -> SinkStats:
+        """A consistent snapshot of the counters."""
+        with self._cond:
+            return SinkStats(self._sent, self._written, self._dropped, self._failed)
+
+    def __enter__(self) -> Sink:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # Subclass hooks, all called in the sink thread.
+
+    def _open(self, first_frame: np.ndarray) -> None:
+        """Prepare for frames of `first_frame`'s size (opening files, allocating encoders)."""
+
+    def _write(self, frame: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """Release everything `_open` acquired; called once at the end, even if `_open` never ran."""
+
+    # The sink thread.
+
+    def _run(self) -> None:
+        try:
+            while (frame := self._next_frame()) is not None:
+                self._handle(frame)
+                with self._cond:
+                    self._written += 1
+        except Exception as exc:
+            self._fail(exc, in_flight=True)
+        finally:
+            self._finish()
+
+    def _next_frame(self) -> np.ndarray | None:
+        with self._cond:
+            while not self._queue and not self._closing:
+                self._cond.wait()
+            if self._abort or not self._queue:
+                return None
+            return self._queue.popleft()
+
+    def _handle(self, frame: np.ndarray) -> None:
+        if self._frame_shape is None:
+            _check_frame(frame)
+            self._frame_shape = frame.shape
+            self._open(frame)
+        elif frame.shape != self._frame_shape:
+            raise ValueError(f"frame size changed from {_size(self._frame_shape)} to {_size(frame.shape)}")
+        self._write(frame)
+
+    def _finish(self) -> None:
+        failed_before = self._failed is not None
+        try:
+            self._close()
+        except Exception as exc:
+            if failed_before:
+                log.debug("%s: closing after the failure also failed", self.name, exc_info=True)
+            else:
+                self._fail(exc, in_flight=False)
+
+    def _fail(self, exc: Exception, *, in_flight: bool) -> None:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        with self._cond:
+            self._failed = reason
+            self._dropped += int(in_flight)
+            self._discard_pending()
+        log.error("%s failed and is now off: %s", self.name, reason)
+        log.debug("%s: failure details", self.name, exc_info=exc)
+
+    # Helpers that expect the lock to be held.
+
+    def _discard_pending(self) -> int:
+        lost = len(self._queue)
+        self._dropped += lost
+        self._queue.clear()
+        return lost
+
+    def _drop_warning_due(self) -> bool:
+        now = time.monotonic()
+        if now < self._next_drop_warning:
+            return False
+        self._next_drop_warning = now + DROP_WARNING_INTERVAL_S
+        return True
+
+
+def _check_frame(frame: np.ndarray) -> None:
+    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        got = f"{type(frame).__name__} {getattr(frame, 'shape', '')} {getattr(frame, 'dtype', '')}".strip()
+        raise ValueError(f"frames must be (H, W, 3) uint8 RGB arrays, got {got}")
+
+
+def _size(shape: tuple[int, ...]) -> str:
+    return f"{shape[1]}x{shape[0]}"
+
+
+def missing_module(module: str, message: str) -> str | None:
+    """`message` if `module` cannot be imported, else None: for availability checks without hard dependencies."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return message
+    return None

@@ -1,0 +1,160 @@
+"""A live camera as a source, that survives being unplugged mid-show."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from vjengine.errors import VJError
+from vjengine.sources.base import Source, quiet_opencv, to_rgb
+
+log = logging.getLogger(__name__)
+
+# Drivers drop the odd frame (especially right after opening); only this many failed reads in a row mean "gone".
+_FAILED_READS_BEFORE_LOST = 5
+_FAILED_READ_PAUSE = 0.02  # seconds between failed reads, so a dead device does not spin the CPU
+
+
+class Capture(Protocol):
+    """The part of `cv2.VideoCapture` a camera source uses (tests pass a stand-in)."""
+
+    def isOpened(self) -> bool: ...  # noqa: N802 - OpenCV's spelling
+
+    def read(self) -> tuple[bool, Any]: ...
+
+    def set(self, prop: int, value: float) -> bool: ...
+
+    def get(self, prop: int) -> float: ...
+
+    def release(self) -> None: ...
+
+
+CaptureFactory = Callable[[int], Capture]
+
+
+class CameraSource(Source):
+    """Frames from camera `index`, asked for at width x height and fps (the camera may pick something close).
+
+    If reads start failing (cable pulled, driver reset) the last good frame stays in the slot, one warning is
+    logged, and the thread tries to reopen the camera every `retry_interval` seconds, logging once when it is back.
+    """
+
+    def __init__(
+        self,
+        index: int,
+        width: int = 640,
+        height: int = 480,
+        fps: float = 30.0,
+        *,
+        capture_factory: CaptureFactory = cv2.VideoCapture,
+        retry_interval: float = 1.0,
+    ) -> None:
+        self.index = index
+        self.requested = (width, height, fps)
+        self.retry_interval = retry_interval
+        self._capture_factory = capture_factory
+        self._capture = self._open()
+        if self._capture is None:
+            raise VJError(
+                f"camera {index} did not open: no such device, or another program is using it; "
+                "list cameras with 'vjengine devices' or use --source pattern"
+            )
+        super().__init__(f"camera:{index} {describe_capture(self._capture, fps)}")
+
+    def _produce(self) -> None:
+        self._failed_reads, self._lost = 0, False
+        while not self._stopping:
+            if self._capture is None:
+                if self._stop.wait(self.retry_interval):
+                    return
+                self._capture = self._open()
+                continue
+            image = self._read()
+            if image is None:
+                self._on_failed_read()
+                continue
+            if self._lost:
+                log.info("%s is back", self.name)
+            self._failed_reads, self._lost = 0, False
+            self._publish(image)
+
+    def _on_failed_read(self) -> None:
+        self._failed_reads += 1
+        if self._failed_reads < _FAILED_READS_BEFORE_LOST:
+            self._stop.wait(_FAILED_READ_PAUSE)
+            return
+        if not self._lost:
+            log.warning(
+                "%s stopped delivering frames; keeping the last frame and retrying every %g s",
+                self.name,
+                self.retry_interval,
+            )
+        # Release so the reopen loop takes over; the slot keeps the last good frame meanwhile.
+        self._failed_reads, self._lost = 0, True
+        self._release()
+
+    def _read(self) -> np.ndarray | None:
+        try:
+            ok, image = self._capture.read()
+        except cv2.error:
+            return None
+        return to_rgb(image) if ok and image is not None and image.size else None
+
+    def _open(self) -> Capture | None:
+        return open_capture(self.index, *self.requested, factory=self._capture_factory)
+
+    def _release(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+
+def open_capture(
+    index: int, width: int, height: int, fps: float, factory: CaptureFactory = cv2.VideoCapture
+) -> Capture | None:
+    """Open camera `index` and ask for the given mode; None if it does not open."""
+    with quiet_opencv():
+        try:
+            capture = factory(index)
+        except cv2.error:
+            return None
+        if not capture.isOpened():
+            capture.release()
+            return None
+        capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        capture.set(cv2.CAP_PROP_FPS, fps)
+        # A deep driver queue shows the picture late; we always want the newest frame.
+        capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+    return capture
+
+
+def describe_capture(capture: Capture, fallback_fps: float) -> str:
+    """The mode a capture actually runs at, as "WxH@FPS" (drivers that do not say get `fallback_fps`)."""
+    fps = capture.get(cv2.CAP_PROP_FPS) or fallback_fps
+    return f"{_size(capture)}@{fps:g}"
+
+
+def _size(capture: Capture) -> str:
+    return f"{int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))}x{int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))}"
+
+
+def list_cameras(max_index: int = 8) -> list[tuple[int, str]]:
+    """The cameras among indices 0 .. max_index-1 that actually open, each with its default "WxH"."""
+    found = []
+    for index in range(max_index):
+        with quiet_opencv():
+            try:
+                capture = cv2.VideoCapture(index)
+            except cv2.error:
+                continue
+        try:
+            if capture.isOpened():
+                found.append((index, _size(capture)))
+        finally:
+            capture.release()
+    return found
