@@ -106,3 +106,19 @@ def test_state_dict_round_trips_through_convert(tmp_path, config):
         assert torch.equal(loaded.state_dict()[key], value), key
     ws = G.mapping(torch.randn(1, G.z_dim), torch.eye(G.c_dim)[:1] if G.c_dim else None)
     assert torch.equal(loaded.synthesis(ws), G.synthesis(ws))
+
+
+@pytest.mark.parametrize("name", ["sg2_64", "sg3t_64"])
+def test_mixed_precision_path_stays_close_to_fp32(monkeypatch, name):
+    """The fp16 layers that NVIDIA's num_fp16_res marks run in half precision on CUDA. No GPU here,
+    so half precision is switched on for the CPU (PyTorch has CPU fp16 kernels) to run the same code."""
+    from vjengine.models import layers
+
+    G = load_generator(FIXTURES / f"{name}.pkl")
+    ws = G.mapping(torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(1)), None, truncation_psi=0.7)
+    full = G.synthesis(ws, force_fp32=True)
+    monkeypatch.setattr(layers, "fp16_enabled", lambda device: True)
+    mixed = G.synthesis(ws)
+    assert mixed.dtype == torch.float32 and torch.isfinite(mixed).all()
+    assert (mixed - full).abs().mean() < 0.01 * full.std()
+    assert (mixed - full).abs().max() < 0.05 * full.std()

@@ -16,6 +16,12 @@ from torch import nn
 LRELU_GAIN = math.sqrt(2.0)
 
 
+def fp16_enabled(device: torch.device) -> bool:
+    """Whether layers that NVIDIA marks fp16 (`num_fp16_res`) run in fp16 on `device`: CUDA only,
+    where half precision is fast; elsewhere it is slow or missing, so they stay fp32."""
+    return device.type == "cuda"
+
+
 def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Scale each row to unit root-mean-square (StyleGAN's "pixel norm" of z)."""
     return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()

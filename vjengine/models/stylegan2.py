@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vjengine.models import layers
 from vjengine.models.layers import (
     LRELU_GAIN,
     FullyConnectedLayer,
@@ -238,7 +239,7 @@ class SynthesisBlock(nn.Module):
         force_fp32: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         w_iter = iter(ws.unbind(dim=1))
-        fp16 = self.use_fp16 and not force_fp32 and ws.device.type == "cuda"
+        fp16 = self.use_fp16 and not force_fp32 and layers.fp16_enabled(ws.device)
         dtype = torch.float16 if fp16 else torch.float32
         fmt = torch.channels_last if fp16 else torch.contiguous_format
         if self.in_channels == 0:

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vjengine.models import layers
 from vjengine.models.layers import FullyConnectedLayer, MappingNetwork, upfirdn2d
 
 
@@ -203,7 +204,7 @@ class SynthesisLayer(nn.Module):
         styles = self.affine(w)
         if self.is_torgb:
             styles = styles * (1 / math.sqrt(self.in_channels * self.conv_kernel**2))
-        fp16 = self.use_fp16 and not force_fp32 and x.device.type == "cuda"
+        fp16 = self.use_fp16 and not force_fp32 and layers.fp16_enabled(x.device)
         # Channels-last lets oneDNN/cuDNN vectorise the depthwise filters across channels.
         x = x.to(dtype=torch.float16 if fp16 else torch.float32, memory_format=torch.channels_last)
         x = modulated_conv2d(
