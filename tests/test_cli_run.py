@@ -93,40 +93,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_run(*args: str) -> subprocess.Popen:
+    """`vjengine run` on a small random model and the test pattern, in the background."""
+    command = [sys.executable, "-m", "vjengine", "run", "--model", "random:sg2-32", "--source", "pattern"]
+    return subprocess.Popen([*command, "--no-status", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def fetch_jpeg(url: str, within: float) -> np.ndarray | None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return cv2.imdecode(np.frombuffer(response.read(), np.uint8), cv2.IMREAD_COLOR)
+        except OSError:
+            time.sleep(0.3)
+    return None
+
+
 def test_preview_serves_jpeg_frames_over_http():
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vjengine",
-            "run",
-            "--model",
-            "random:sg2-32",
-            "--source",
-            "pattern",
-            "--output",
-            f"preview:{port}",
-            "--frames",
-            "100000",
-            "--fps",
-            "10",
-            "--no-status",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_run("--output", f"preview:{port}", "--fps", "10")
     try:
-        image = None
-        deadline = time.monotonic() + 60
-        while image is None and time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/frame.jpg", timeout=2) as response:
-                    data = response.read()
-                image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-            except OSError:
-                time.sleep(0.3)
+        image = fetch_jpeg(f"http://127.0.0.1:{port}/frame.jpg", within=60)
         assert image is not None and image.shape == (32, 32, 3)
     finally:
         proc.terminate()
@@ -137,26 +125,7 @@ def test_preview_serves_jpeg_frames_over_http():
 
 def test_sigterm_leaves_a_playable_recording(tmp_path):
     out = tmp_path / "live.mp4"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vjengine",
-            "run",
-            "--model",
-            "random:sg2-32",
-            "--source",
-            "pattern",
-            "--output",
-            f"file:{out}",
-            "--fps",
-            "30",
-            "--no-status",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_run("--output", f"file:{out}", "--fps", "30")
     time.sleep(6)
     proc.terminate()
     _, stderr = proc.communicate(timeout=30)
