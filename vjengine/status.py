@@ -31,7 +31,7 @@ class StatusDisplay:
         self.stream = stream or sys.stdout
         self.live = self.stream.isatty()
         self.interval = 0.5 if self.live else 5.0
-        self._last = 0.0
+        self._last = time.monotonic()  # the first line once there is something to report
 
     def update(self, force: bool = False) -> None:
         now = time.monotonic()
