@@ -19,8 +19,9 @@ def _no_grad():
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Never touch the user's real model cache."""
+    """Never touch the user's real model cache, and never download from the internet."""
     monkeypatch.setenv("VJENGINE_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("VJENGINE_OFFLINE", "1")
 
 
 def reference(name: str) -> dict[str, np.ndarray]:

@@ -51,7 +51,7 @@ def test_invalid_toml_names_the_line(tmp_path, store):
 
 
 def test_unknown_section(store):
-    with pytest.raises(ConfigError, match=r"unknown section \[engin\]; allowed sections: engine, source, params"):
+    with pytest.raises(ConfigError, match=r"unknown section \[engin\]; allowed sections: engine, source, visual"):
         config_from_dict({"engin": {}}, store)
 
 

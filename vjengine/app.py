@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from vjengine.analysis.vgg import VGGEncoder
+from vjengine.analysis.visual import VisualAnalyser
 from vjengine.config import Config
 from vjengine.device import precision, resolve_device, resolve_dtype
 from vjengine.engine import Engine
+from vjengine.errors import VJError
 from vjengine.models import load_generator
 from vjengine.outputs import Sink, open_sink
 from vjengine.params import ParamStore
@@ -43,7 +47,23 @@ def build_engine(config: Config, store: ParamStore) -> Engine:
         _close_all(source, sinks)
         raise
     context, force_fp32 = precision(dtype, device)
-    return Engine(generator, store, source, sinks, precision=context, force_fp32=force_fp32)
+    visual = VisualAnalyser(open_encoder(config.vgg_weights, device), store, generator.z_dim)
+    return Engine(generator, store, source, sinks, precision=context, force_fp32=force_fp32, visual=visual)
+
+
+def open_encoder(weights: str, device: object) -> VGGEncoder:
+    """The VGG16 encoder for `visual.weights`: auto (cached or downloaded once, else untrained),
+    download (must succeed), none (untrained), or a path. VJENGINE_OFFLINE=1 makes auto skip the
+    download."""
+    if weights == "auto":
+        if os.environ.get("VJENGINE_OFFLINE"):
+            return VGGEncoder(None, device)
+        try:
+            return VGGEncoder("download", device)
+        except VJError as exc:
+            log.warning("VGG16 weights unavailable (%s); the camera drives through untrained features", exc)
+            return VGGEncoder(None, device)
+    return VGGEncoder(None if weights == "none" else weights, device)
 
 
 def run(config: Config, store: ParamStore, frames: int | None = None) -> int:
@@ -63,6 +83,7 @@ def run(config: Config, store: ParamStore, frames: int | None = None) -> int:
             if config.status:
                 display.update(force=True)
                 display.close()
+            engine.close()
             _close_all(engine.source, engine.sinks)
     _report(engine)
     return 1 if engine.error is not None else 0

@@ -70,6 +70,9 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--dtype", choices=DTYPES, help="auto: NVIDIA's mixed fp16 on CUDA, else fp32")
     run.add_argument("--fps", type=float, help="target frame rate (the render.fps parameter)")
     run.add_argument("--size", metavar="WxH", help="camera capture size, e.g. 1280x720 (default 640x480)")
+    run.add_argument(
+        "--vgg-weights", metavar="W", help="auto (default), download, none, or torchvision's vgg16 .pth file"
+    )
     run.add_argument("--no-status", action="store_true", help="no live status line")
     run.set_defaults(func=_run)
 
@@ -108,6 +111,8 @@ def _run(args: argparse.Namespace) -> int:
         config.source_width, config.source_height = _parse_size(args.size)
     if args.no_status:
         config.status = False
+    if args.vgg_weights:
+        config.vgg_weights = args.vgg_weights
     if args.frames is not None and args.frames < 1:
         raise VJError(f"--frames {args.frames}: give a positive number of frames")
     values = dict(config.params)

@@ -33,6 +33,7 @@ class Config:
     source_width: int = 640
     source_height: int = 480
     source_fps: float = 30.0
+    vgg_weights: str = "auto"
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -50,6 +51,9 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], str]]] = {
         "width": ("source_width", int, "a width in pixels"),
         "height": ("source_height", int, "a height in pixels"),
         "fps": ("source_fps", (int, float), "frames per second"),
+    },
+    "visual": {
+        "weights": ("vgg_weights", str, "auto, download, none, or a path to torchvision's vgg16 .pth"),
     },
 }
 

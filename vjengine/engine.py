@@ -21,7 +21,10 @@ import torch
 from torch import nn
 
 from vjengine.analysis import Analyser, AsyncAnalyser, Signals
+from vjengine.analysis.measures import FrameMeasures
+from vjengine.analysis.visual import VisualAnalyser
 from vjengine.latent import LatentComposer
+from vjengine.latent.visual import VisualDriver
 from vjengine.outputs import Sink
 from vjengine.params import ParamStore
 from vjengine.sources import Source
@@ -85,12 +88,18 @@ class Engine:
         analysers: Sequence[Analyser | AsyncAnalyser] = (),
         precision: contextlib.AbstractContextManager | None = None,
         force_fp32: bool = True,
+        visual: VisualAnalyser | None = None,
+        visual_rate: float = 15.0,
     ) -> None:
         self.G = generator
         self.store = store
         self.source = source
         self.sinks = list(sinks)
-        self.analysers = list(analysers)
+        self.analysers = [FrameMeasures(), *analysers]
+        self.visual = visual
+        if visual is not None:  # slow: its own thread, at most `visual_rate` analyses a second
+            self.analysers.append(AsyncAnalyser(visual, max_rate=visual_rate))
+        self.driver = VisualDriver()
         self.device = next(generator.parameters()).device
         self.composer = LatentComposer(generator, self.device)
         self.precision = precision or contextlib.nullcontext()
@@ -116,6 +125,12 @@ class Engine:
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def close(self) -> None:
+        """Stop the analysers' threads (sources and sinks belong to whoever opened them)."""
+        for analyser in self.analysers:
+            if isinstance(analyser, AsyncAnalyser):
+                analyser.close()
 
     def run(self, frames: int | None = None) -> EngineStats:
         """Render until `frames` frames are published or `stop()`; then set `done`."""
@@ -151,7 +166,9 @@ class Engine:
             image = self._last_frame
             times["compose"] = times["generate"] = times["copy"] = 0.0
         else:
-            ws = self.composer.compose(snapshot, signals, self._phase)
+            camera_z = self.visual.latest_z() if self.visual is not None else None
+            camera_z = self.driver.update(camera_z, snapshot, signals, started)
+            ws = self.composer.compose(snapshot, signals, self._phase, camera_z)
             times["compose"], t = _lap(t)
             img = self.G.synthesis(ws, noise_mode=snapshot["generator.noise"], force_fp32=self.force_fp32)
             times["generate"], t = _lap(t)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 
@@ -9,10 +10,23 @@ import numpy as np
 import torch
 from torch import nn
 
+from vjengine.errors import VJError
+from vjengine.latent.regions import layer_range, mix_ws
+
+log = logging.getLogger(__name__)
+
 
 def seed_latents(seed: int, z_dim: int, count: int = 2) -> np.ndarray:
     """`count` z vectors for a seed; the first is NVIDIA's `RandomState(seed).randn(z_dim)`."""
     return np.random.RandomState(seed).randn(count, z_dim)
+
+
+def standardize(z: torch.Tensor, strength: float) -> torch.Tensor:
+    """Move each row toward zero mean and unit variance, where G.mapping expects its input."""
+    if strength <= 0:
+        return z
+    normal = (z - z.mean(dim=1, keepdim=True)) / z.std(dim=1, keepdim=True).clamp_min(1e-6)
+    return torch.lerp(z, normal, strength)
 
 
 class LatentComposer:
@@ -20,8 +34,10 @@ class LatentComposer:
 
     The anchor is the seed's z; `latent.drift` moves it around a great circle through a second z of
     the same seed (so it stays a typical Gaussian sample), driven by a phase the engine integrates.
-    Then `G.mapping` with truncation toward `w_avg`. The result depends only on its arguments;
-    the mapping is cached while they stay the same.
+    Then `G.mapping` with truncation toward `w_avg`. When the camera drives, each region's z goes
+    through `G.mapping` too and replaces the w layers `visual.assign` gives it (style mixing),
+    `visual.mix` of the way. The result depends only on the arguments; the anchor's mapping is
+    cached while they stay the same.
     """
 
     def __init__(self, generator: nn.Module, device: torch.device) -> None:
@@ -31,6 +47,8 @@ class LatentComposer:
         self._cached: tuple[tuple, torch.Tensor] | None = None
         c_dim = getattr(generator, "c_dim", 0)
         self._label = torch.eye(c_dim, device=device)[:1] if c_dim else None
+        self._assignment: tuple[str, int, list[range]] | None = None
+        self._bad_assignment: str | None = None
 
     def anchor(self, seed: int) -> torch.Tensor:
         """[2, z_dim]: the seed's z and the second point of its drift circle."""
@@ -39,8 +57,41 @@ class LatentComposer:
             self._anchor = (seed, z)
         return self._anchor[1]
 
-    def compose(self, snapshot: Mapping, signals: Mapping[str, float], phase: float) -> torch.Tensor:
-        """w+ for one frame; `phase` (in loops) places the anchor on its drift circle."""
+    def compose(
+        self, snapshot: Mapping, signals: Mapping[str, float], phase: float, camera_z: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """w+ for one frame; `phase` (in loops) places the anchor on its drift circle and `camera_z`
+        ([regions, z_dim]) are the camera's latents, None when the camera drives nothing."""
+        ws = self._anchor_ws(snapshot, phase)
+        mix = snapshot["visual.mix"]
+        if camera_z is None or mix <= 0:
+            return ws
+        ranges = self.assignment(snapshot["visual.assign"], camera_z.shape[0])
+        z = standardize(camera_z, snapshot["visual.standardize"])
+        label = None if self._label is None else self._label.expand(z.shape[0], -1)
+        psi, cutoff = snapshot["truncation.psi"], snapshot["truncation.cutoff"]
+        cutoff = cutoff if 0 < cutoff < self.G.num_ws else None
+        camera_ws = self.G.mapping(z, label, truncation_psi=psi, truncation_cutoff=cutoff)
+        return mix_ws(ws[0], camera_ws[: len(ranges)], ranges, mix).unsqueeze(0)
+
+    def assignment(self, spec: str, regions: int) -> list[range]:
+        """The w-layer range of each region from `visual.assign` ("coarse,middle"; regions beyond
+        the list drive nothing). A bad spec is logged once and the last good one kept."""
+        if self._assignment and self._assignment[:2] == (spec, regions):
+            return self._assignment[2]
+        arch = self.G.config["arch"] if hasattr(self.G, "config") else "stylegan2"
+        try:
+            parts = [p.strip() for p in spec.split(",") if p.strip()]
+            ranges = [layer_range(p, self.G.num_ws, arch) for p in parts][:regions]
+        except VJError as exc:
+            if self._bad_assignment != spec:
+                log.warning("visual.assign: %s; keeping the previous assignment", exc)
+                self._bad_assignment = spec
+            return self._assignment[2] if self._assignment else []
+        self._assignment = (spec, regions, ranges)
+        return ranges
+
+    def _anchor_ws(self, snapshot: Mapping, phase: float) -> torch.Tensor:
         seed, psi, cutoff = snapshot["latent.seed"], snapshot["truncation.psi"], snapshot["truncation.cutoff"]
         key = (seed, round(phase % 1.0, 9), round(psi, 9), cutoff)
         if self._cached is not None and self._cached[0] == key:

@@ -1,0 +1,67 @@
+"""The camera as a latent controller: VGG16 features per region of the frame become fake z vectors."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+
+from vjengine.analysis.base import Signals
+from vjengine.analysis.vgg import VGGEncoder
+from vjengine.errors import VJError
+from vjengine.latent.regions import Layout, parse_layout, region_means
+from vjengine.params import ParamStore
+from vjengine.sources import Frame
+
+log = logging.getLogger(__name__)
+
+
+class VisualAnalyser:
+    """Runs VGG16 up to `visual.layer` on the frame, splits the map by `visual.layout` and keeps one
+    fake z per region (`latest_z`, [regions, z_dim]). Slow: run it wrapped in an AsyncAnalyser.
+
+    Reads its parameters live from the store, so a layer or layout change takes effect with the
+    next analysed frame. Signals: `visual.region.N.norm`, each region's z size relative to a
+    standard normal z (about 1 when the camera's z looks like G.mapping's input).
+    """
+
+    name = "visual"
+
+    def __init__(self, encoder: VGGEncoder, store: ParamStore, z_dim: int) -> None:
+        self.encoder = encoder
+        self.store = store
+        self.z_dim = z_dim
+        self._z: torch.Tensor | None = None
+        self._layout: Layout = parse_layout(store.params["visual.layout"].default)
+        self._bad_layout: str | None = None
+
+    def latest_z(self) -> torch.Tensor | None:
+        """The newest region latents, or None before the first analysis or while disabled."""
+        return self._z
+
+    def analyse(self, frame: Frame) -> Signals:
+        if not self.store.get("visual.enabled"):
+            self._z = None
+            return {}
+        layout = self._current_layout()
+        self.encoder.analysis_size = self.store.get("visual.size")
+        feature_map = self.encoder.features(frame.image, self.store.get("visual.layer"))
+        z = self.encoder.project(region_means(feature_map, layout), self.z_dim)
+        self._z = z
+        norms = z.norm(dim=1) / math.sqrt(self.z_dim)
+        return {f"visual.region.{i}.norm": float(n) for i, n in enumerate(norms)}
+
+    def _current_layout(self) -> Layout:
+        """The layout named by the parameter; a bad name is logged once and the last good one kept."""
+        name = self.store.get("visual.layout")
+        if name == self._layout.name:
+            return self._layout
+        try:
+            self._layout = parse_layout(name)
+            self._bad_layout = None
+        except VJError as exc:
+            if self._bad_layout != name:
+                log.warning("visual.layout: %s; keeping %s", exc, self._layout.name)
+                self._bad_layout = name
+        return self._layout
