@@ -181,3 +181,9 @@ def test_bench_reports_loop_and_generator_fps():
     report = json.loads(result.stdout)
     assert report["loop_fps"] > 0 and report["generator_fps"] > 0
     assert set(report["stages"]) == {"source", "analyse", "compose", "generate", "copy", "publish"}
+
+
+def test_bench_encoder_reports_each_analysis_size():
+    result = vjengine("bench", "encoder", "--size", "64", "--size", "96", "--frames", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    assert [row["size"] for row in json.loads(result.stdout)] == [64, 96]

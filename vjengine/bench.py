@@ -191,3 +191,23 @@ def _median_last(engine, stage: str, n: int) -> float:
 def _p95_last(engine, stage: str, n: int) -> float:
     values = sorted(list(engine.stats.stage_ms[stage])[-n:])
     return values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
+
+
+def bench_encoder(size: int, layer: str, device: str = "auto", weights: str = "none", frames: int = 10) -> dict:
+    """Median time of one camera analysis (VGG16 up to `layer`) on a 640x480 frame."""
+    import numpy as np
+
+    from vjengine.analysis.vgg import VGGEncoder
+
+    if frames < 1 or size < 16:
+        raise VJError("bench encoder needs --frames >= 1 and --size >= 16")
+    dev = resolve_device(device)
+    encoder = VGGEncoder(None if weights == "none" else weights, dev, analysis_size=size)
+    image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    times = []
+    for i in range(frames + 2):
+        start = time.perf_counter()
+        _sync(encoder.features(image, layer), dev)
+        if i >= 2:
+            times.append((time.perf_counter() - start) * 1000)
+    return {"layer": layer, "size": size, "device": str(dev), "median_ms": round(statistics.median(times), 2)}

@@ -41,6 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench_options(generator)
     generator.add_argument("--batch", type=int, default=1, help="images per frame (default 1)")
     generator.set_defaults(func=_bench_generator)
+    encoder = targets.add_parser("encoder", help="time the camera's VGG16 analysis per frame")
+    encoder.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N")
+    encoder.add_argument("--size", type=int, action="append", help="analysis size(s) in px (default 224 and 360)")
+    encoder.add_argument("--layer", default="conv4_1", help="VGG16 layer (default conv4_1)")
+    encoder.add_argument(
+        "--vgg-weights", default="none", help="none (default: speed does not depend on them) or a path"
+    )
+    encoder.add_argument("--frames", type=int, default=10, help="analyses to time (default 10)")
+    encoder.add_argument("--json", action="store_true", help="print one JSON object")
+    encoder.set_defaults(func=_bench_encoder)
     return parser
 
 
@@ -155,6 +165,21 @@ def _bench_loop(args: argparse.Namespace) -> int:
 
     result = bench_loop(args.model, args.source, args.device, args.dtype, args.frames, args.warmup)
     print(json.dumps(result.as_dict()) if args.json else result.summary())
+    return 0
+
+
+def _bench_encoder(args: argparse.Namespace) -> int:
+    from vjengine.bench import bench_encoder
+
+    rows = [
+        bench_encoder(size, args.layer, args.device, args.vgg_weights, args.frames) for size in args.size or (224, 360)
+    ]
+    if args.json:
+        print(json.dumps(rows))
+    for row in [] if args.json else rows:
+        print(
+            f"VGG16 to {row['layer']} at {row['size']} px on {row['device']}: median {row['median_ms']:.1f} ms/analysis"
+        )
     return 0
 
 
