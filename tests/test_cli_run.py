@@ -187,3 +187,41 @@ def test_bench_encoder_reports_each_analysis_size():
     result = vjengine("bench", "encoder", "--size", "64", "--size", "96", "--frames", "2", "--json")
     assert result.returncode == 0, result.stderr
     assert [row["size"] for row in json.loads(result.stdout)] == [64, 96]
+
+
+def test_record_then_render_reproduces_the_live_frames_exactly(tmp_path):
+    model = str(FIXTURES / "sg2_64.pkl")
+    live, again, recording = tmp_path / "live", tmp_path / "again", tmp_path / "set.npz"
+    result = vjengine(
+        "run", "--frames", "6", "--model", model, "--source", "pattern", "--set", "latent.drift=30",
+        "--output", f"file:{live}/%03d.png", "--record", str(recording),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    result = vjengine("render", str(recording), "--output", f"file:{again}/%03d.png", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    live_frames, rendered = sorted(live.glob("*.png")), sorted(again.glob("*.png"))
+    assert len(live_frames) == len(rendered) == 6
+    for a, b in zip(live_frames, rendered, strict=True):
+        assert np.array_equal(cv2.imread(str(a)), cv2.imread(str(b))), a.name
+    assert not np.array_equal(cv2.imread(str(live_frames[0])), cv2.imread(str(live_frames[-1])))
+
+
+def test_render_resamples_to_another_frame_rate(tmp_path):
+    recording = tmp_path / "set.npz"
+    result = vjengine(
+        "run", "--frames", "10", "--model", "random:sg2-32", "--source", "pattern", "--fps", "10",
+        "--output", "none", "--record", str(recording),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    result = vjengine("render", str(recording), "--output", f"file:{tmp_path}/out.mp4", "--fps", "30")
+    assert result.returncode == 0, result.stderr
+    with np.load(recording) as data:
+        recorded_seconds = float(data["time"][-1])
+    assert len(read_video(tmp_path / "out.mp4")) == int(recorded_seconds * 30 + 1e-6) + 1
+
+
+def test_render_of_a_file_that_is_not_a_recording(tmp_path):
+    path = tmp_path / "x.npz"
+    np.savez(path, a=np.zeros(3))
+    result = vjengine("render", str(path), "--output", "none")
+    assert result.returncode == 2 and "not a vjengine recording" in result.stderr

@@ -18,6 +18,7 @@ from vjengine.errors import VJError
 from vjengine.models import load_generator
 from vjengine.outputs import Sink, open_sink
 from vjengine.params import ParamStore
+from vjengine.record import Recorder
 from vjengine.sources import Source, open_source
 from vjengine.status import StatusDisplay
 
@@ -48,7 +49,13 @@ def build_engine(config: Config, store: ParamStore) -> Engine:
         raise
     context, force_fp32 = precision(dtype, device)
     visual = VisualAnalyser(open_encoder(config.vgg_weights, device), store, generator.z_dim)
-    return Engine(generator, store, source, sinks, precision=context, force_fp32=force_fp32, visual=visual)
+    recorder = None
+    if config.record:
+        params = {name: store.get(name) for name in store.params}
+        recorder = Recorder(config.record, config.model, params)
+    return Engine(
+        generator, store, source, sinks, precision=context, force_fp32=force_fp32, visual=visual, recorder=recorder
+    )
 
 
 def open_encoder(weights: str, device: object) -> VGGEncoder:
@@ -85,6 +92,8 @@ def run(config: Config, store: ParamStore, frames: int | None = None) -> int:
                 display.close()
             engine.close()
             _close_all(engine.source, engine.sinks)
+            if engine.recorder is not None:
+                engine.recorder.close()
     _report(engine)
     return 1 if engine.error is not None else 0
 

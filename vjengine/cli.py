@@ -24,6 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(commands)
     _add_params(commands)
+    render = commands.add_parser("render", help="render a recording (run --record) again, offline")
+    render.add_argument("recording", help="the .npz written by 'vjengine run --record'")
+    render.add_argument("--output", action="append", required=True, metavar="SPEC", help="file:PATH; repeatable")
+    render.add_argument("--model", help="model spec (default: the one recorded)")
+    render.add_argument("--fps", type=float, help="frame rate: resample the recorded latents (default: as recorded)")
+    render.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N")
+    render.add_argument("--dtype", default="fp32", choices=DTYPES, help="default fp32: full quality")
+    render.set_defaults(func=_render)
     devices = commands.add_parser("devices", help="list cameras, compute devices, MIDI ports and output backends")
     devices.set_defaults(func=_devices)
 
@@ -80,6 +88,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--dtype", choices=DTYPES, help="auto: NVIDIA's mixed fp16 on CUDA, else fp32")
     run.add_argument("--fps", type=float, help="target frame rate (the render.fps parameter)")
     run.add_argument("--size", metavar="WxH", help="camera capture size, e.g. 1280x720 (default 640x480)")
+    run.add_argument("--record", metavar="PATH.npz", help="save every frame's w+ and state, for 'vjengine render'")
     run.add_argument(
         "--vgg-weights", metavar="W", help="auto (default), download, none, or torchvision's vgg16 .pth file"
     )
@@ -123,6 +132,8 @@ def _run(args: argparse.Namespace) -> int:
         config.status = False
     if args.vgg_weights:
         config.vgg_weights = args.vgg_weights
+    if args.record:
+        config.record = args.record
     if args.frames is not None and args.frames < 1:
         raise VJError(f"--frames {args.frames}: give a positive number of frames")
     values = dict(config.params)
@@ -131,6 +142,14 @@ def _run(args: argparse.Namespace) -> int:
     values.update(parse_set(args.set, store))
     store.set_many(values, source="config", immediate=True)
     return app.run(config, store, args.frames)
+
+
+def _render(args: argparse.Namespace) -> int:
+    from vjengine.render import render_recording
+
+    frames = render_recording(args.recording, args.output, args.model, args.fps, args.device, args.dtype)
+    print(f"rendered {frames} frames to {', '.join(args.output)}")
+    return 0
 
 
 def _parse_size(text: str) -> tuple[int, int]:

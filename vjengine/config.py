@@ -34,6 +34,7 @@ class Config:
     source_height: int = 480
     source_fps: float = 30.0
     vgg_weights: str = "auto"
+    record: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
 
 

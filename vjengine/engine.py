@@ -27,6 +27,7 @@ from vjengine.latent import LatentComposer
 from vjengine.latent.visual import VisualDriver
 from vjengine.outputs import Sink
 from vjengine.params import ParamStore
+from vjengine.record import Recorder
 from vjengine.sources import Source
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class Engine:
         force_fp32: bool = True,
         visual: VisualAnalyser | None = None,
         visual_rate: float = 15.0,
+        recorder: Recorder | None = None,
     ) -> None:
         self.G = generator
         self.store = store
@@ -100,6 +102,8 @@ class Engine:
         if visual is not None:  # slow: its own thread, at most `visual_rate` analyses a second
             self.analysers.append(AsyncAnalyser(visual, max_rate=visual_rate))
         self.driver = VisualDriver()
+        self.recorder = recorder
+        self._last_ws: torch.Tensor | None = None
         self.device = next(generator.parameters()).device
         self.composer = LatentComposer(generator, self.device)
         self.precision = precision or contextlib.nullcontext()
@@ -163,7 +167,7 @@ class Engine:
         signals = self._analyse(frame) if frame is not None else {}
         times["analyse"], t = _lap(t)
         if snapshot["render.paused"] and self._last_frame is not None:
-            image = self._last_frame
+            image, ws = self._last_frame, self._last_ws
             times["compose"] = times["generate"] = times["copy"] = 0.0
         else:
             camera_z = self.visual.latest_z() if self.visual is not None else None
@@ -174,7 +178,9 @@ class Engine:
             times["generate"], t = _lap(t)
             image = to_frame(img)
             times["copy"], t = _lap(t)
-            self._last_frame = image
+            self._last_frame, self._last_ws = image, ws
+        if self.recorder is not None:
+            self.recorder.add(ws, snapshot, started)
         for sink in self.sinks:
             sink.send(image)
         times["publish"], t = _lap(t)

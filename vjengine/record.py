@@ -1,0 +1,99 @@
+"""Recording a performance (the w+ of every frame and the state that shaped it) and rendering it again.
+
+A VJ plays live on whatever the laptop manages, with `--record set.npz`; afterwards
+`vjengine render set.npz --output file:set.mp4` renders the same frames again, exactly with the live
+settings, or at another frame rate by interpolating the recorded latents.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vjengine.errors import VJError
+
+log = logging.getLogger(__name__)
+
+FORMAT = "vjengine.recording/1"
+# Per-frame state kept beside the latents: what else decides how a frame looks.
+STATE_PARAMS = ("generator.noise",)
+
+
+class Recorder:
+    """Appends each frame's w+ to a scratch file (so hours of a set do not fill memory) and writes
+    the `.npz` on `close()`: `ws` [frames, num_ws, w_dim] float32, `time` [frames] seconds from the
+    first frame, `noise` per frame, and `meta` (JSON: format, model, parameters at the start)."""
+
+    def __init__(self, path: str | Path, model: str, params: dict) -> None:
+        self.path = Path(path)
+        if self.path.suffix != ".npz":
+            raise VJError(f"--record {path}: the recording is an .npz file, e.g. --record set.npz")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.meta = {"format": FORMAT, "model": model, "params": params}
+        self._scratch = tempfile.TemporaryFile()  # noqa: SIM115 (it lives until close())
+        self._shape: tuple[int, ...] | None = None
+        self._times: list[float] = []
+        self._noise: list[str] = []
+
+    def add(self, ws: torch.Tensor, snapshot: dict, now: float) -> None:
+        """Keep one frame: `ws` [1, num_ws, w_dim] and the snapshot it was rendered with."""
+        array = ws[0].detach().to("cpu", torch.float32).numpy()
+        self._shape = array.shape
+        self._scratch.write(array.tobytes())
+        self._times.append(now)
+        self._noise.append(snapshot["generator.noise"])
+
+    def close(self) -> Path | None:
+        """Write the .npz; returns its path, or None when no frame was recorded."""
+        if self._shape is None:
+            self._scratch.close()
+            return None
+        self._scratch.seek(0)
+        ws = np.frombuffer(self._scratch.read(), np.float32).reshape(-1, *self._shape)
+        times = np.asarray(self._times) - self._times[0]
+        np.savez(self.path, ws=ws, time=times, noise=np.asarray(self._noise), meta=json.dumps(self.meta))
+        self._scratch.close()
+        log.info("recorded %d frames to %s", len(ws), self.path)
+        return self.path
+
+
+@dataclass
+class Recording:
+    """A loaded recording: per-frame latents and state."""
+
+    ws: np.ndarray
+    time: np.ndarray
+    noise: np.ndarray
+    meta: dict
+
+    def resample(self, fps: float) -> Recording:
+        """The latents at a new frame rate, linearly interpolated in W between recorded frames."""
+        times = np.arange(0.0, float(self.time[-1]) + 1e-9, 1.0 / fps)
+        index = np.clip(np.searchsorted(self.time, times, side="right") - 1, 0, len(self.time) - 1)
+        nxt = np.minimum(index + 1, len(self.time) - 1)
+        span = np.maximum(self.time[nxt] - self.time[index], 1e-9)
+        frac = np.clip((times - self.time[index]) / span, 0.0, 1.0)[:, None, None]
+        ws = (self.ws[index] * (1 - frac) + self.ws[nxt] * frac).astype(np.float32)
+        return Recording(ws, times, self.noise[index], self.meta)
+
+
+def load_recording(path: str | Path) -> Recording:
+    """Read an .npz written by Recorder; a wrong or damaged file is a one-line VJError."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            recording = Recording(data["ws"], data["time"], data["noise"], meta)
+    except FileNotFoundError:
+        raise VJError(f"recording {path} does not exist") from None
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise VJError(f"{path} is not a vjengine recording ({exc})") from None
+    if meta.get("format") != FORMAT or recording.ws.ndim != 3 or len(recording.time) != len(recording.ws):
+        raise VJError(f"{path} is not a vjengine recording (format {meta.get('format')!r})")
+    return recording

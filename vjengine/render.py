@@ -1,0 +1,68 @@
+"""`vjengine render`: a recorded performance rendered again, offline, every frame kept."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from vjengine.device import precision, resolve_device, resolve_dtype
+from vjengine.engine import to_frame
+from vjengine.errors import VJError
+from vjengine.models import load_generator
+from vjengine.outputs import Sink, open_sink
+from vjengine.record import load_recording
+
+
+def render_recording(
+    path: str,
+    outputs: list[str],
+    model: str | None = None,
+    fps: float | None = None,
+    device: str = "auto",
+    dtype: str = "fp32",
+) -> int:
+    """Render every recorded w+ (or, with `fps`, the resampled ones) to `outputs`; frames rendered."""
+    recording = load_recording(path)
+    if fps is not None:
+        if fps <= 0:
+            raise VJError(f"--fps {fps}: give a positive frame rate")
+        recording = recording.resample(fps)
+    dev = resolve_device(device)
+    G = load_generator(model or recording.meta["model"], dev)
+    if recording.ws.shape[1:] != (G.num_ws, G.w_dim):
+        raise VJError(
+            f"the recording's latents are {recording.ws.shape[1:]} but this model takes ({G.num_ws}, {G.w_dim}); "
+            "render with the model it was recorded with"
+        )
+    rate = fps or _recorded_fps(recording.time)
+    sinks = [open_sink(spec, fps=rate) for spec in outputs]
+    context, force_fp32 = precision(resolve_dtype(dtype, dev), dev)
+    try:
+        with torch.inference_mode(), context:
+            for ws, noise in zip(recording.ws, recording.noise, strict=True):
+                img = G.synthesis(torch.from_numpy(ws)[None].to(dev), noise_mode=str(noise), force_fp32=force_fp32)
+                frame = to_frame(img)
+                for sink in sinks:
+                    _send_without_dropping(sink, frame)
+    finally:
+        for sink in sinks:
+            sink.close()
+    failed = [f"{s.name}: {s.stats.failed}" for s in sinks if s.stats.failed]
+    if failed:
+        raise VJError(f"output failed: {'; '.join(failed)}")
+    return len(recording.ws)
+
+
+def _recorded_fps(times: np.ndarray) -> float:
+    if len(times) < 2 or times[-1] <= 0:
+        return 30.0
+    return float((len(times) - 1) / times[-1])
+
+
+def _send_without_dropping(sink: Sink, frame: np.ndarray, backlog: int = 60) -> None:
+    """Offline there is time: wait while the sink is behind rather than let it drop frames."""
+    while not sink.stats.failed and sink.stats.sent - sink.stats.written - sink.stats.dropped >= backlog:
+        time.sleep(0.002)
+    sink.send(frame)
