@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from vjengine.errors import VJError
-from vjengine.sources import Frame, list_cameras, open_source, render_pattern
+from vjengine.sources import CameraControls, Frame, list_cameras, open_source, render_pattern
 from vjengine.sources.camera import CameraSource
 
 W, H = 96, 64
@@ -238,7 +238,8 @@ class FakeCapture:
         return True, np.full((H, W, 3), (10 * self.reads, 0, 200), np.uint8)  # BGR, differs per read
 
     def set(self, prop: int, value: float) -> bool:
-        return True
+        self.settings = {**getattr(self, "settings", {}), prop: value}
+        return prop != cv2.CAP_PROP_FOCUS  # like many webcams: no manual focus
 
     def get(self, prop: int) -> float:
         return {cv2.CAP_PROP_FRAME_WIDTH: W, cv2.CAP_PROP_FRAME_HEIGHT: H, cv2.CAP_PROP_FPS: 30}.get(prop, 0)
@@ -280,3 +281,24 @@ def test_a_camera_that_comes_back_delivers_new_frames(caplog):
     with CameraSource(0, W, H, 30, capture_factory=factory, retry_interval=0.02) as source:
         assert wait_for(lambda: source.latest() is not None and source.latest().index >= 5)
     assert any("is back" in message for message in caplog.messages)
+
+
+def test_camera_controls_reach_the_driver(caplog):
+    """The OpenCV capture is faked (no camera here); the controls must arrive as its properties."""
+    captures = []
+
+    def factory(index: int) -> FakeCapture:
+        captures.append(FakeCapture(good_reads=1000))
+        return captures[-1]
+
+    controls = CameraControls(autofocus=False, auto_exposure=False, exposure=-6, focus=10)
+    caplog.set_level(logging.INFO, logger="vjengine.sources")
+    CameraSource(0, W, H, 30, capture_factory=factory, controls=controls).close()
+    settings = captures[0].settings
+    assert settings[cv2.CAP_PROP_AUTOFOCUS] == 0 and settings[cv2.CAP_PROP_EXPOSURE] == -6
+    assert cv2.CAP_PROP_AUTO_EXPOSURE in settings
+    assert "does not offer focus" in caplog.text
+
+
+def test_autofocus_is_off_unless_asked_for():
+    assert CameraControls().settings() == [("autofocus", cv2.CAP_PROP_AUTOFOCUS, 0.0)]

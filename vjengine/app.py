@@ -19,7 +19,7 @@ from vjengine.models import load_generator
 from vjengine.outputs import Sink, open_sink
 from vjengine.params import ParamStore
 from vjengine.record import Recorder
-from vjengine.sources import Source, open_source
+from vjengine.sources import CameraControls, Source, open_source
 from vjengine.status import StatusDisplay
 
 log = logging.getLogger("vjengine")
@@ -38,7 +38,9 @@ def build_engine(config: Config, store: ParamStore) -> Engine:
         device,
         dtype,
     )
-    source = open_source(config.source, config.source_width, config.source_height, config.source_fps).start()
+    controls = CameraControls(config.camera_autofocus, config.camera_auto_exposure, config.camera_exposure)
+    source = open_source(config.source, config.source_width, config.source_height, config.source_fps, controls)
+    source.start()
     sinks: list[Sink] = []
     try:
         fps = store.get("render.fps") or 30.0

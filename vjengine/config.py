@@ -33,6 +33,9 @@ class Config:
     source_width: int = 640
     source_height: int = 480
     source_fps: float = 30.0
+    camera_autofocus: bool = False
+    camera_auto_exposure: bool | None = None
+    camera_exposure: float | None = None
     vgg_weights: str = "auto"
     record: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
@@ -52,6 +55,9 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], str]]] = {
         "width": ("source_width", int, "a width in pixels"),
         "height": ("source_height", int, "a height in pixels"),
         "fps": ("source_fps", (int, float), "frames per second"),
+        "autofocus": ("camera_autofocus", bool, "true or false (default false: no focus hunting on stage)"),
+        "auto_exposure": ("camera_auto_exposure", bool, "true or false (leave it out to keep the camera's)"),
+        "exposure": ("camera_exposure", (int, float), "a fixed exposure in the driver's units"),
     },
     "visual": {
         "weights": ("vgg_weights", str, "auto, download, none, or a path to torchvision's vgg16 .pth"),
@@ -101,7 +107,7 @@ def _apply(config: Config, section: str, key: str, value: Any, origin: str) -> N
         raise ConfigError(f"{origin}: {section}.{key} = {value!r} is not allowed; expected {allowed}")
     if attr in ("source_width", "source_height", "source_fps") and value <= 0:
         raise ConfigError(f"{origin}: {section}.{key} = {value!r} is not allowed; expected a positive number")
-    setattr(config, attr, float(value) if attr == "source_fps" else value)
+    setattr(config, attr, float(value) if attr in ("source_fps", "camera_exposure") else value)
 
 
 def _params(table: Any, store: ParamStore, origin: str, prefix: str = "") -> dict[str, Any]:

@@ -14,13 +14,14 @@ import logging
 
 from vjengine.errors import VJError
 from vjengine.sources.base import Frame, Source
-from vjengine.sources.camera import CameraSource, list_cameras
+from vjengine.sources.camera import CameraControls, CameraSource, list_cameras
 from vjengine.sources.image import ImageSource
 from vjengine.sources.pattern import PatternSource, render_pattern
 from vjengine.sources.video import VideoSource
 
 __all__ = [
     "SOURCE_KINDS",
+    "CameraControls",
     "CameraSource",
     "Frame",
     "ImageSource",
@@ -37,7 +38,9 @@ log = logging.getLogger(__name__)
 SOURCE_KINDS = ("camera:N", "video:PATH", "image:PATH", "pattern", "auto")
 
 
-def open_source(spec: str | None, width: int = 640, height: int = 480, fps: float = 30.0) -> Source:
+def open_source(
+    spec: str | None, width: int = 640, height: int = 480, fps: float = 30.0, controls: CameraControls | None = None
+) -> Source:
     """Open the source `spec` names (see SOURCE_KINDS), not yet started; a bad spec raises a one-line VJError.
 
     `width`, `height` and `fps` are what a camera is asked for and what the pattern renders at; a video plays at
@@ -48,11 +51,11 @@ def open_source(spec: str | None, width: int = 640, height: int = 480, fps: floa
     kind, colon, argument = text.partition(":")
     kind = kind.lower()
     if kind == "auto" and not colon:
-        return _auto(width, height, fps)
+        return _auto(width, height, fps, controls)
     if kind == "pattern" and not colon:
         return PatternSource(width, height, fps)
     if kind == "camera" and colon:
-        return CameraSource(_camera_index(argument, text), width, height, fps)
+        return CameraSource(_camera_index(argument, text), width, height, fps, controls=controls)
     if kind == "video" and argument:
         return VideoSource(argument, fallback_fps=fps)
     if kind == "image" and argument:
@@ -60,10 +63,10 @@ def open_source(spec: str | None, width: int = 640, height: int = 480, fps: floa
     raise VJError(f"unknown source {text!r}: use one of {', '.join(SOURCE_KINDS)}")
 
 
-def _auto(width: int, height: int, fps: float) -> Source:
+def _auto(width: int, height: int, fps: float, controls: CameraControls | None) -> Source:
     # Only index 0: probing more indices can take seconds on some systems, and start-up should be quick.
     try:
-        source: Source = CameraSource(0, width, height, fps)
+        source: Source = CameraSource(0, width, height, fps, controls=controls)
     except VJError:
         log.info("no camera opened; using the built-in test pattern")
         return PatternSource(width, height, fps)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import cv2
@@ -36,6 +38,35 @@ class Capture(Protocol):
 CaptureFactory = Callable[[int], Capture]
 
 
+@dataclass(frozen=True)
+class CameraControls:
+    """Camera settings that keep the picture from jumping on stage; None leaves the camera's own.
+
+    Autofocus is off by default: refocusing made the generated image jump back at the paper's shows.
+    Drivers that lack a control ignore it (one INFO line says which).
+    """
+
+    autofocus: bool | None = False
+    auto_exposure: bool | None = None
+    exposure: float | None = None
+    focus: float | None = None
+
+    def settings(self) -> list[tuple[str, int, float]]:
+        """(name, OpenCV property, value) for every control that is set."""
+        # V4L2 spells manual/auto exposure 1/3, DirectShow and MSMF 0.25/0.75.
+        manual, auto = (1.0, 3.0) if sys.platform.startswith("linux") else (0.25, 0.75)
+        out = []
+        if self.autofocus is not None:
+            out.append(("autofocus", cv2.CAP_PROP_AUTOFOCUS, 1.0 if self.autofocus else 0.0))
+        if self.auto_exposure is not None:
+            out.append(("auto_exposure", cv2.CAP_PROP_AUTO_EXPOSURE, auto if self.auto_exposure else manual))
+        if self.exposure is not None:
+            out.append(("exposure", cv2.CAP_PROP_EXPOSURE, float(self.exposure)))
+        if self.focus is not None:
+            out.append(("focus", cv2.CAP_PROP_FOCUS, float(self.focus)))
+        return out
+
+
 class CameraSource(Source):
     """Frames from camera `index`, asked for at width x height and fps (the camera may pick something close).
 
@@ -52,9 +83,11 @@ class CameraSource(Source):
         *,
         capture_factory: CaptureFactory = cv2.VideoCapture,
         retry_interval: float = 1.0,
+        controls: CameraControls | None = None,
     ) -> None:
         self.index = index
         self.requested = (width, height, fps)
+        self.controls = controls or CameraControls()
         self.retry_interval = retry_interval
         self._capture_factory = capture_factory
         self._capture = self._open()
@@ -105,7 +138,12 @@ class CameraSource(Source):
         return to_rgb(image) if ok and image is not None and image.size else None
 
     def _open(self) -> Capture | None:
-        return open_capture(self.index, *self.requested, factory=self._capture_factory)
+        capture = open_capture(self.index, *self.requested, factory=self._capture_factory)
+        if capture is not None:
+            ignored = [name for name, prop, value in self.controls.settings() if not capture.set(prop, value)]
+            if ignored:
+                log.info("camera %d does not offer %s; left as the driver sets it", self.index, ", ".join(ignored))
+        return capture
 
     def _release(self) -> None:
         if self._capture is not None:
