@@ -166,3 +166,38 @@ def test_a_static_video_gives_a_stable_picture(tmp_path, generator):
     time.sleep(0)
     diffs = [np.abs(b - a).mean() for a, b in zip(frames[45:], frames[46:], strict=False)]
     assert max(diffs) < 1.0  # mean absolute change under one grey level per frame
+
+
+def test_several_layers_weigh_into_one_z(generator, encoder):
+    """The paper's Equation 2: a weighted sum of layers' (projected) channel means."""
+    frame = frame_with_left_blob(0, 0)
+
+    def z_for(**values):
+        store = store_for()
+        store.set_many(values, immediate=True)
+        analyser = VisualAnalyser(encoder, store, generator.z_dim)
+        analyser.analyse(frame)
+        return analyser.latest_z()
+
+    mixed = z_for(**{"visual.layers": "conv4_1:0.25, conv3_1:0.75"})
+    expected = 0.25 * z_for(**{"visual.layer": "conv4_1"}) + 0.75 * z_for(**{"visual.layer": "conv3_1"})
+    assert torch.allclose(mixed, expected, atol=1e-5)
+
+
+def test_a_saved_w_can_be_the_anchor(tmp_path, generator):
+    w = generator.mapping(torch.randn(1, 512), None)[0].numpy()
+    np.save(tmp_path / "look.npy", w)
+    store = store_for()
+    store.set_many({"latent.anchor": str(tmp_path / "look.npy"), "truncation.psi": 1.0}, immediate=True)
+    engine = Engine(generator, store, open_source("pattern", 32, 32), [])
+    assert np.array_equal(engine.composer.compose(store.snapshot(), {}, 0.0)[0].numpy(), w)
+
+
+def test_an_unusable_anchor_file_falls_back_to_the_seed(tmp_path, generator, caplog):
+    np.save(tmp_path / "wrong.npy", np.zeros((3, 7), np.float32))
+    store = store_for()
+    engine = Engine(generator, store, open_source("pattern", 32, 32), [])
+    seed_ws = engine.composer.compose(store.snapshot(), {}, 0.0)
+    store.set("latent.anchor", str(tmp_path / "wrong.npy"))
+    assert torch.equal(engine.composer.compose(store.snapshot(), {}, 0.0), seed_ws)
+    assert "cannot be used" in caplog.text

@@ -147,6 +147,11 @@ class VGGEncoder(nn.Module):
         return self._run(self.preprocess(image), [layer])[layer]
 
     @torch.inference_mode()
+    def feature_maps(self, image: np.ndarray | torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
+        """The feature maps of several layers from one pass that stops at the deepest of them."""
+        return self._run(self.preprocess(image), list(layers))
+
+    @torch.inference_mode()
     def channel_means(
         self, image: np.ndarray | torch.Tensor, layers: str | dict[str, float], z_dim: int = 512
     ) -> torch.Tensor:

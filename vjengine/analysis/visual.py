@@ -8,7 +8,7 @@ import math
 import torch
 
 from vjengine.analysis.base import Signals
-from vjengine.analysis.vgg import VGGEncoder
+from vjengine.analysis.vgg import LAYERS, VGGEncoder
 from vjengine.errors import VJError
 from vjengine.latent.regions import Layout, parse_layout, region_means
 from vjengine.params import ParamStore
@@ -35,6 +35,7 @@ class VisualAnalyser:
         self._z: torch.Tensor | None = None
         self._layout: Layout = parse_layout(store.params["visual.layout"].default)
         self._bad_layout: str | None = None
+        self._bad_layers: str | None = None
 
     def latest_z(self) -> torch.Tensor | None:
         """The newest region latents, or None before the first analysis or while disabled."""
@@ -46,11 +47,25 @@ class VisualAnalyser:
             return {}
         layout = self._current_layout()
         self.encoder.analysis_size = self.store.get("visual.size")
-        feature_map = self.encoder.features(frame.image, self.store.get("visual.layer"))
-        z = self.encoder.project(region_means(feature_map, layout), self.z_dim)
+        weights = self._layer_weights()
+        maps = self.encoder.feature_maps(frame.image, weights)
+        z = sum(w * self.encoder.project(region_means(maps[name], layout), self.z_dim) for name, w in weights.items())
         self._z = z
         norms = z.norm(dim=1) / math.sqrt(self.z_dim)
         return {f"visual.region.{i}.norm": float(n) for i, n in enumerate(norms)}
+
+    def _layer_weights(self) -> dict[str, float]:
+        """{layer: weight}: `visual.layers` when set (the paper's Equation 2), else `visual.layer` alone."""
+        spec = self.store.get("visual.layers").strip()
+        if not spec:
+            return {self.store.get("visual.layer"): 1.0}
+        try:
+            return parse_layer_weights(spec)
+        except VJError as exc:
+            if self._bad_layers != spec:
+                log.warning("visual.layers: %s; using visual.layer", exc)
+                self._bad_layers = spec
+            return {self.store.get("visual.layer"): 1.0}
 
     def _current_layout(self) -> Layout:
         """The layout named by the parameter; a bad name is logged once and the last good one kept."""
@@ -65,3 +80,18 @@ class VisualAnalyser:
                 log.warning("visual.layout: %s; keeping %s", exc, self._layout.name)
                 self._bad_layout = name
         return self._layout
+
+
+def parse_layer_weights(spec: str) -> dict[str, float]:
+    """'conv4_1:0.7, conv5_1:0.3' -> {'conv4_1': 0.7, 'conv5_1': 0.3}; a bare name weighs 1."""
+    weights: dict[str, float] = {}
+    for item in (part.strip() for part in spec.split(",")):
+        name, _, text = item.partition(":")
+        name = name.strip()
+        if name not in LAYERS:
+            raise VJError(f"unknown VGG16 layer {name!r}; choose from {', '.join(LAYERS)}")
+        try:
+            weights[name] = float(text) if text.strip() else 1.0
+        except ValueError:
+            raise VJError(f"weight {text!r} of {name} is not a number") from None
+    return weights

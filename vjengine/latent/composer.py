@@ -49,6 +49,7 @@ class LatentComposer:
         self._label = torch.eye(c_dim, device=device)[:1] if c_dim else None
         self._assignment: tuple[str, int, list[range]] | None = None
         self._bad_assignment: str | None = None
+        self._saved: tuple[str, torch.Tensor | None] | None = None
 
     def anchor(self, seed: int) -> torch.Tensor:
         """[2, z_dim]: the seed's z and the second point of its drift circle."""
@@ -91,8 +92,31 @@ class LatentComposer:
         self._assignment = (spec, regions, ranges)
         return ranges
 
+    def saved_anchor(self, path: str) -> torch.Tensor | None:
+        """[1, num_ws, w_dim] from a .npy w, or None (logged once) when it cannot be used."""
+        if self._saved and self._saved[0] == path:
+            return self._saved[1]
+        ws = None
+        try:
+            w = torch.from_numpy(np.load(path, allow_pickle=False)).to(self.device, torch.float32)
+            if w.shape[-1] != self.G.w_dim or w.ndim not in (1, 2) or (w.ndim == 2 and w.shape[0] != self.G.num_ws):
+                raise ValueError(
+                    f"shape {tuple(w.shape)}, expected ({self.G.num_ws}, {self.G.w_dim}) or ({self.G.w_dim},)"
+                )
+            ws = (w if w.ndim == 2 else w.expand(self.G.num_ws, -1)).unsqueeze(0)
+        except (OSError, ValueError) as exc:
+            log.warning("latent.anchor %s cannot be used (%s); anchoring on the seed", path, exc)
+        self._saved = (path, ws)
+        return ws
+
     def _anchor_ws(self, snapshot: Mapping, phase: float) -> torch.Tensor:
         seed, psi, cutoff = snapshot["latent.seed"], snapshot["truncation.psi"], snapshot["truncation.cutoff"]
+        saved = self.saved_anchor(snapshot["latent.anchor"]) if snapshot["latent.anchor"] else None
+        if saved is not None:
+            rows = cutoff if 0 < cutoff < self.G.num_ws else self.G.num_ws
+            ws = saved.clone()
+            ws[:, :rows] = self.G.mapping.w_avg.lerp(saved[:, :rows], psi)
+            return ws
         key = (seed, round(phase % 1.0, 9), round(psi, 9), cutoff)
         if self._cached is not None and self._cached[0] == key:
             return self._cached[1]

@@ -25,6 +25,13 @@ REGISTRY: tuple[Param, ...] = (
     # latent: where in the generator's latent space the picture comes from
     Param("latent.seed", "int", 0, "Seed of the anchor latent z.", min=0, max=2**31 - 1, group="latent"),
     Param(
+        "latent.anchor",
+        "string",
+        "",
+        "A saved w (.npy, [num_ws, w_dim] or [w_dim]) as the anchor instead of the seed (empty = seed).",
+        group="latent",
+    ),
+    Param(
         "latent.drift",
         "float",
         2.0,
@@ -84,6 +91,13 @@ REGISTRY: tuple[Param, ...] = (
             "conv5_3",
             "adavgpool",
         ),  # fmt: skip
+        group="visual",
+    ),
+    Param(
+        "visual.layers",
+        "string",
+        "",
+        "Weighted sum of several layers instead of visual.layer, e.g. 'conv4_1:0.7, conv5_1:0.3' (empty = off).",
         group="visual",
     ),
     Param(
