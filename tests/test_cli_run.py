@@ -126,7 +126,10 @@ def test_preview_serves_jpeg_frames_over_http():
 def test_sigterm_leaves_a_playable_recording(tmp_path):
     out = tmp_path / "live.mp4"
     proc = start_run("--output", f"file:{out}", "--fps", "30")
-    time.sleep(6)
+    deadline = time.monotonic() + 60
+    while not out.exists() and time.monotonic() < deadline:  # the file opens with the first frame
+        time.sleep(0.1)
+    time.sleep(1)
     proc.terminate()
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr
