@@ -197,6 +197,7 @@ def test_record_then_render_reproduces_the_live_frames_exactly(tmp_path):
     live, again, recording = tmp_path / "live", tmp_path / "again", tmp_path / "set.npz"
     result = vjengine(
         "run", "--frames", "6", "--model", model, "--source", "pattern", "--set", "latent.drift=30",
+        "--set", "corruption.gain=0.4", "--set", "corruption.drift=60",
         "--output", f"file:{live}/%03d.png", "--record", str(recording),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -25,6 +25,7 @@ from vjengine.analysis.measures import FrameMeasures
 from vjengine.analysis.visual import VisualAnalyser
 from vjengine.latent import LatentComposer
 from vjengine.latent.visual import VisualDriver
+from vjengine.models.manipulation import Manipulator
 from vjengine.outputs import Sink
 from vjengine.params import ParamStore
 from vjengine.record import Recorder
@@ -104,6 +105,8 @@ class Engine:
         self.driver = VisualDriver()
         self.recorder = recorder
         self._last_ws: torch.Tensor | None = None
+        self.manipulator = Manipulator(generator)
+        self._corruption_phase = 0.0
         self.device = next(generator.parameters()).device
         self.composer = LatentComposer(generator, self.device)
         self.precision = precision or contextlib.nullcontext()
@@ -154,7 +157,9 @@ class Engine:
         while not self.stop_event.is_set() and (frames is None or self.stats.frames < frames):
             started = time.perf_counter()
             snapshot = self.store.snapshot()
-            self._phase += snapshot["latent.drift"] / 60.0 * min(started - last, 0.25)
+            dt = min(started - last, 0.25)
+            self._phase += snapshot["latent.drift"] / 60.0 * dt
+            self._corruption_phase += snapshot["corruption.drift"] / 60.0 * dt
             last = started
             self._frame(snapshot, started)
             next_due = self._pace(snapshot["render.fps"], next_due)
@@ -173,6 +178,7 @@ class Engine:
             camera_z = self.visual.latest_z() if self.visual is not None else None
             camera_z = self.driver.update(camera_z, snapshot, signals, started)
             ws = self.composer.compose(snapshot, signals, self._phase, camera_z)
+            self.manipulator.apply(snapshot, self._corruption_phase)
             times["compose"], t = _lap(t)
             img = self.G.synthesis(ws, noise_mode=snapshot["generator.noise"], force_fp32=self.force_fp32)
             times["generate"], t = _lap(t)
@@ -180,7 +186,7 @@ class Engine:
             times["copy"], t = _lap(t)
             self._last_frame, self._last_ws = image, ws
         if self.recorder is not None:
-            self.recorder.add(ws, snapshot, started)
+            self.recorder.add(ws, {**snapshot, "corruption.phase": self._corruption_phase}, started)
         for sink in self.sinks:
             sink.send(image)
         times["publish"], t = _lap(t)

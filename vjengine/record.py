@@ -22,8 +22,16 @@ from vjengine.errors import VJError
 log = logging.getLogger(__name__)
 
 FORMAT = "vjengine.recording/1"
-# Per-frame state kept beside the latents: what else decides how a frame looks.
-STATE_PARAMS = ("generator.noise",)
+# Per-frame numbers kept beside the latents: what else decides how a frame looks.
+STATE = (
+    "corruption.gain",
+    "corruption.seed",
+    "corruption.phase",
+    "transform.rotate",
+    "transform.x",
+    "transform.y",
+    "transform.scale",
+)
 
 
 class Recorder:
@@ -41,14 +49,17 @@ class Recorder:
         self._shape: tuple[int, ...] | None = None
         self._times: list[float] = []
         self._noise: list[str] = []
+        self._state: list[list[float]] = []
 
-    def add(self, ws: torch.Tensor, snapshot: dict, now: float) -> None:
-        """Keep one frame: `ws` [1, num_ws, w_dim] and the snapshot it was rendered with."""
+    def add(self, ws: torch.Tensor, state: dict, now: float) -> None:
+        """Keep one frame: `ws` [1, num_ws, w_dim] and the state it was rendered with
+        (`generator.noise` and the STATE numbers)."""
         array = ws[0].detach().to("cpu", torch.float32).numpy()
         self._shape = array.shape
         self._scratch.write(array.tobytes())
         self._times.append(now)
-        self._noise.append(snapshot["generator.noise"])
+        self._noise.append(state["generator.noise"])
+        self._state.append([float(state[name]) for name in STATE])
 
     def close(self) -> Path | None:
         """Write the .npz; returns its path, or None when no frame was recorded."""
@@ -58,7 +69,9 @@ class Recorder:
         self._scratch.seek(0)
         ws = np.frombuffer(self._scratch.read(), np.float32).reshape(-1, *self._shape)
         times = np.asarray(self._times) - self._times[0]
-        np.savez(self.path, ws=ws, time=times, noise=np.asarray(self._noise), meta=json.dumps(self.meta))
+        state = np.asarray(self._state, dtype=np.float64)
+        meta = json.dumps({**self.meta, "state": list(STATE)})
+        np.savez(self.path, ws=ws, time=times, noise=np.asarray(self._noise), state=state, meta=meta)
         self._scratch.close()
         log.info("recorded %d frames to %s", len(ws), self.path)
         return self.path
@@ -71,7 +84,12 @@ class Recording:
     ws: np.ndarray
     time: np.ndarray
     noise: np.ndarray
+    state: np.ndarray
     meta: dict
+
+    def frame_state(self, i: int) -> dict:
+        """Frame i's state by name (as the engine's snapshot spells it)."""
+        return dict(zip(self.meta["state"], self.state[i].tolist(), strict=True))
 
     def resample(self, fps: float) -> Recording:
         """The latents at a new frame rate, linearly interpolated in W between recorded frames."""
@@ -81,7 +99,11 @@ class Recording:
         span = np.maximum(self.time[nxt] - self.time[index], 1e-9)
         frac = np.clip((times - self.time[index]) / span, 0.0, 1.0)[:, None, None]
         ws = (self.ws[index] * (1 - frac) + self.ws[nxt] * frac).astype(np.float32)
-        return Recording(ws, times, self.noise[index], self.meta)
+        state = self.state[index] * (1 - frac[:, :, 0]) + self.state[nxt] * frac[:, :, 0]
+        state[:, self.meta["state"].index("corruption.seed")] = self.state[
+            index, self.meta["state"].index("corruption.seed")
+        ]
+        return Recording(ws, times, self.noise[index], state, self.meta)
 
 
 def load_recording(path: str | Path) -> Recording:
@@ -89,7 +111,7 @@ def load_recording(path: str | Path) -> Recording:
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
-            recording = Recording(data["ws"], data["time"], data["noise"], meta)
+            recording = Recording(data["ws"], data["time"], data["noise"], data["state"], meta)
     except FileNotFoundError:
         raise VJError(f"recording {path} does not exist") from None
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:

@@ -11,6 +11,7 @@ from vjengine.device import precision, resolve_device, resolve_dtype
 from vjengine.engine import to_frame
 from vjengine.errors import VJError
 from vjengine.models import load_generator
+from vjengine.models.manipulation import Manipulator
 from vjengine.outputs import Sink, open_sink
 from vjengine.record import load_recording
 
@@ -39,9 +40,14 @@ def render_recording(
     rate = fps or _recorded_fps(recording.time)
     sinks = [open_sink(spec, fps=rate) for spec in outputs]
     context, force_fp32 = precision(resolve_dtype(dtype, dev), dev)
+    manipulator = Manipulator(G)
     try:
         with torch.inference_mode(), context:
-            for ws, noise in zip(recording.ws, recording.noise, strict=True):
+            for i, (ws, noise) in enumerate(zip(recording.ws, recording.noise, strict=True)):
+                state = recording.frame_state(i)
+                manipulator.apply(
+                    {**state, "corruption.seed": int(state["corruption.seed"])}, state["corruption.phase"]
+                )
                 img = G.synthesis(torch.from_numpy(ws)[None].to(dev), noise_mode=str(noise), force_fp32=force_fp32)
                 frame = to_frame(img)
                 for sink in sinks:
