@@ -61,6 +61,42 @@ class Param:
             return f"{self.size} x ({text})" if self.kind == "vector" else text
         return f"{self.size} values" if self.kind == "vector" else ""
 
+    @property
+    def normalisable(self) -> bool:
+        """Whether a 0..1 control (a fader, a knob) can set this parameter: bounded numbers, bools, enums."""
+        if self.kind in ("bool", "enum"):
+            return True
+        return self.kind in ("float", "int", "vector") and self.min is not None and self.max is not None
+
+    def from_norm(self, x: float) -> Any:
+        """The value a 0..1 control position stands for (enums step through their choices)."""
+        x = min(1.0, max(0.0, float(x)))
+        if not self.normalisable:
+            raise ParamError(f"{self.name}: a {self.kind} without a range cannot be set from 0..1")
+        if self.kind == "bool":
+            return x >= 0.5
+        if self.kind == "enum":
+            return self.choices[min(len(self.choices) - 1, int(x * len(self.choices)))]
+        value = self.min + x * (self.max - self.min)
+        if self.kind == "int":
+            return self.coerce(round(value))
+        if self.kind == "vector":
+            return self.coerce([value] * self.size)
+        return self.coerce(value)
+
+    def to_norm(self, value: Any) -> float:
+        """Where `value` sits on a 0..1 control (for feedback to faders and LEDs)."""
+        if not self.normalisable:
+            raise ParamError(f"{self.name}: a {self.kind} without a range has no 0..1 position")
+        if self.kind == "bool":
+            return 1.0 if value else 0.0
+        if self.kind == "enum":
+            return self.choices.index(value) / max(1, len(self.choices) - 1)
+        if self.kind == "vector":
+            value = sum(value) / len(value)
+        span = self.max - self.min
+        return 0.0 if span == 0 else min(1.0, max(0.0, (value - self.min) / span))
+
     def coerce(self, value: Any) -> Any:
         """The value in this parameter's type, numbers clamped to the range; ParamError if impossible."""
         method = getattr(self, f"_coerce_{self.kind}")

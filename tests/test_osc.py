@@ -1,0 +1,192 @@
+"""OSC in and out over real UDP on 127.0.0.1."""
+
+import random
+import socket
+import time
+
+import pytest
+from pythonosc import osc_bundle_builder, osc_message_builder
+from pythonosc.udp_client import SimpleUDPClient
+
+from vjengine.control.osc import OSCError, OSCReceiver, OSCSender, decode
+from vjengine.params import default_store
+
+
+def wait_for(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return predicate()
+
+
+@pytest.fixture
+def store():
+    return default_store()
+
+
+@pytest.fixture
+def receiver(store):
+    received = []
+    osc = OSCReceiver(store, port=0, commands={"/vj/learn": lambda name: received.append(name)})
+    osc.start()
+    osc.learned = received
+    yield osc
+    osc.close()
+
+
+@pytest.fixture
+def client(receiver):
+    return SimpleUDPClient("127.0.0.1", receiver.port)
+
+
+def test_a_message_sets_its_parameter_in_its_own_units(store, receiver, client):
+    client.send_message("/vj/truncation/psi", 0.5)
+    assert wait_for(lambda: store.get("truncation.psi") == 0.5)
+
+
+def test_norm_addresses_take_zero_to_one(store, receiver, client):
+    client.send_message("/vj/norm/transform/rotate", 0.75)  # -180..180
+    assert wait_for(lambda: store.get("transform.rotate") == 90.0)
+
+
+def test_norm_steps_through_enum_choices(store, receiver, client):
+    client.send_message("/vj/norm/generator/noise", 0.99)
+    assert wait_for(lambda: store.get("generator.noise") == "none")
+
+
+def test_floats_are_rounded_for_whole_number_parameters(store, receiver, client):
+    client.send_message("/vj/latent/seed", 41.6)  # TouchDesigner sends every channel as a float
+    assert wait_for(lambda: store.get("latent.seed") == 42)
+
+
+def test_out_of_range_values_are_clamped(store, receiver, client):
+    client.send_message("/vj/corruption/gain", 7.0)
+    assert wait_for(lambda: store.get("corruption.gain") == 1.0)
+
+
+def test_wildcards_reach_every_matching_parameter(store, receiver, client):
+    client.send_message("/vj/transform/{x,y}", 0.25)
+    assert wait_for(lambda: store.get("transform.x") == 0.25 and store.get("transform.y") == 0.25)
+
+
+def test_bundles_with_future_timetags_apply_at_once(store, receiver, client):
+    bundle = osc_bundle_builder.OscBundleBuilder(time.time() + 3600)  # an hour ahead
+    message = osc_message_builder.OscMessageBuilder("/vj/truncation/psi")
+    message.add_arg(0.25)
+    bundle.add_content(message.build())
+    client.send(bundle.build())
+    assert wait_for(lambda: store.get("truncation.psi") == 0.25, timeout=2.0)
+
+
+def test_commands_receive_their_arguments(receiver, client):
+    client.send_message("/vj/learn", "truncation.psi")
+    assert wait_for(lambda: receiver.learned == ["truncation.psi"])
+
+
+def test_wrong_types_and_unknown_addresses_are_ignored_and_logged_once(store, receiver, client, caplog):
+    for _ in range(3):
+        client.send_message("/vj/truncation/psi", "wild")
+        client.send_message("/vj/no/such/thing", 1.0)
+    client.send_message("/vj/truncation/psi", 0.3)
+    assert wait_for(lambda: abs(store.get("truncation.psi") - 0.3) < 1e-6)
+    assert sum("truncation/psi" in r.getMessage() for r in caplog.records) == 1
+    assert sum("no/such/thing" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_random_and_truncated_datagrams_leave_values_valid(store, receiver, client):
+    rng = random.Random(0)
+    good = osc_message_builder.OscMessageBuilder("/vj/corruption/gain")
+    good.add_arg(0.5)
+    packet = good.build().dgram
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for i in range(3000):
+        if i % 2:
+            data = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 64)))
+        else:
+            data = packet[: rng.randrange(1, len(packet))]
+        sock.sendto(data, ("127.0.0.1", receiver.port))
+    sock.close()
+    client.send_message("/vj/latent/seed", 7)
+    assert wait_for(lambda: store.get("latent.seed") == 7)
+    for name, param in store.params.items():
+        assert param.coerce(store.get(name)) == store.get(name)
+
+
+def test_a_burst_of_ten_thousand_messages_ends_at_the_last_value(store, receiver, client):
+    for i in range(10_000):
+        client.send_message("/vj/latent/seed", i)
+    client.send_message("/vj/latent/seed", 123_456)
+    assert wait_for(lambda: store.get("latent.seed") == 123_456, timeout=10)
+
+
+def test_senders_outside_the_allow_list_are_ignored(store):
+    osc = OSCReceiver(store, port=0, allow=["10.99.0.0/16"])
+    osc.start()
+    try:
+        SimpleUDPClient("127.0.0.1", osc.port).send_message("/vj/truncation/psi", 0.1)
+        time.sleep(0.2)
+        assert store.get("truncation.psi") == 0.7
+    finally:
+        osc.close()
+
+
+def test_a_bad_allow_list_entry_is_a_one_line_error(store):
+    with pytest.raises(OSCError, match="192.168.1.0/24"):
+        OSCReceiver(store, allow=["my laptop"])
+
+
+def test_a_port_in_use_says_how_to_choose_another(store, receiver):
+    other = OSCReceiver(store, port=receiver.port)
+    with pytest.raises(OSCError, match="--osc-port"):
+        other.start()
+
+
+@pytest.fixture
+def listener():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    yield sock
+    sock.close()
+
+
+def _collect(sock, until, timeout=3.0):
+    messages = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not until(messages):
+        try:
+            messages += decode(sock.recv(65536))
+        except TimeoutError:
+            pass
+    return messages
+
+
+def test_osc_out_sends_parameter_changes_from_any_source(store, listener):
+    sender = OSCSender(store, [f"127.0.0.1:{listener.getsockname()[1]}"], rate=100)
+    sender.start()
+    try:
+        store.set("truncation.psi", 0.4, source="midi")
+        messages = _collect(listener, lambda m: ("/vj/truncation/psi", [0.4]) in m)
+        assert ("/vj/truncation/psi", [pytest.approx(0.4)]) in messages
+    finally:
+        sender.close()
+
+
+def test_osc_out_sends_chosen_signals_only(store, listener):
+    sender = OSCSender(store, [str(listener.getsockname()[1])], rate=100, signals=["hand.*"], params=False)
+    sender.start()
+    try:
+        sender.publish_signals({"hand.x": 0.25, "face.x": 0.5})
+        messages = _collect(listener, lambda m: any(a == "/vj/signal/hand/x" for a, _ in m))
+        addresses = {address for address, _ in messages}
+        assert "/vj/signal/hand/x" in addresses
+        assert "/vj/signal/face/x" not in addresses
+    finally:
+        sender.close()
+
+
+def test_a_bad_osc_target_is_a_one_line_error(store):
+    with pytest.raises(OSCError, match="HOST:PORT"):
+        OSCSender(store, ["touchdesigner"])

@@ -1,0 +1,124 @@
+"""Modulation: analysis signals driving parameters, declared as data (`corruption.gain += hand.distance`).
+
+A binding reads `PARAM = SIGNAL * SCALE + OFFSET` (the signal sets the value) or `PARAM += ...` (the
+signal adds to the value the controllers set, so a knob still works beside the hand). Bindings act on
+each frame's snapshot, never on the store: controllers keep their own values, MIDI pick-up is not
+confused, and a binding whose signal is absent (its analyser off) leaves the parameter alone.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vjengine.params.param import ParamError
+from vjengine.params.store import ParamStore, Snapshot
+
+# The paper's couplings (section 3.2): the hand's distance from the centre corrupts StyleGAN2's
+# constant; its angle, position and size rotate, shift and zoom StyleGAN3's picture.
+DEFAULT_BINDINGS = (
+    "corruption.gain += hand.distance",
+    "transform.rotate += hand.angle",
+    "transform.x += hand.x * 1.0 - 0.5",
+    "transform.y += hand.y * 1.0 - 0.5",
+    "transform.scale += hand.area * 4.0",
+)
+
+_NAME = r"[A-Za-z_][\w.]*"
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_SYNTAX = re.compile(
+    rf"^\s*(?P<param>{_NAME})\s*(?P<op>\+?=)\s*(?P<signal>{_NAME})"
+    rf"(?:\s*\*\s*(?P<scale>{_NUMBER}))?(?:\s*(?P<sign>[-+])\s*(?P<offset>\d+\.?\d*(?:[eE][-+]?\d+)?))?\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """`param` follows (mode "set") or is pushed by (mode "add") `offset + scale * signal`."""
+
+    param: str
+    signal: str
+    scale: float = 1.0
+    offset: float = 0.0
+    mode: str = "add"
+
+    def __str__(self) -> str:
+        op = "+=" if self.mode == "add" else "="
+        offset = f" {'-' if self.offset < 0 else '+'} {abs(self.offset):g}" if self.offset else ""
+        return f"{self.param} {op} {self.signal} * {self.scale:g}{offset}"
+
+
+def parse_binding(text: str, store: ParamStore) -> Binding:
+    """A binding from `PARAM = SIGNAL [* SCALE] [+|- OFFSET]` (or `+=`); ParamError saying what is wrong."""
+    match = _SYNTAX.match(text)
+    if match is None:
+        raise ParamError(
+            f"modulation {text!r}: write PARAM = SIGNAL * SCALE + OFFSET, or += to add to the controllers' value, "
+            "e.g. 'corruption.gain += hand.distance * 1.5'"
+        )
+    param = store.param(match["param"])
+    if param.kind not in ("float", "int", "bool"):
+        raise ParamError(f"modulation {text!r}: {param.name} is a {param.kind}; only numbers and switches follow signals")
+    offset = float(match["offset"] or 0.0) * (-1 if match["sign"] == "-" else 1)
+    mode = "add" if match["op"] == "+=" else "set"
+    return Binding(param.name, match["signal"], float(match["scale"] or 1.0), offset, mode)
+
+
+class Modulation:
+    """The live set of bindings; `apply` is called by the render loop, `bind`/`unbind` from any thread."""
+
+    def __init__(self, store: ParamStore, bindings: Iterable[str | Binding] = ()) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._bindings: tuple[Binding, ...] = ()
+        for binding in bindings:
+            self.bind(binding)
+
+    @property
+    def bindings(self) -> tuple[Binding, ...]:
+        return self._bindings
+
+    def bind(self, binding: str | Binding) -> Binding:
+        """Add a binding (text or Binding); one for the same parameter and signal is replaced."""
+        if isinstance(binding, str):
+            binding = parse_binding(binding, self.store)
+        with self._lock:
+            kept = tuple(b for b in self._bindings if (b.param, b.signal) != (binding.param, binding.signal))
+            self._bindings = (*kept, binding)
+        return binding
+
+    def unbind(self, param: str, signal: str | None = None) -> int:
+        """Remove the bindings of `param` (of one `signal` only, if given); how many went."""
+        with self._lock:
+            kept = tuple(b for b in self._bindings if b.param != param or (signal and b.signal != signal))
+            removed = len(self._bindings) - len(kept)
+            self._bindings = kept
+        return removed
+
+    def apply(self, snapshot: Snapshot, signals: Mapping[str, float]) -> Snapshot:
+        """The snapshot with every binding whose signal is present applied (clamped to the ranges)."""
+        bindings = self._bindings
+        active = [b for b in bindings if b.signal in signals]
+        if not active:
+            return snapshot
+        values: dict[str, Any] = dict(snapshot)
+        for binding in active:
+            amount = binding.offset + binding.scale * float(signals[binding.signal])
+            if not math.isfinite(amount):  # a glitching analyser must not take the frame down
+                continue
+            param = self.store.params[binding.param]
+            base = values[binding.param] if binding.mode == "add" else 0.0
+            values[binding.param] = _settle(param.kind, float(base) + amount, param)
+        return Snapshot(values, snapshot.time)
+
+
+def _settle(kind: str, value: float, param) -> Any:
+    if kind == "bool":
+        return value >= 0.5
+    if kind == "int":
+        return param.coerce(round(value))
+    return param.coerce(value)
