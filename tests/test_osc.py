@@ -1,5 +1,6 @@
 """OSC in and out over real UDP on 127.0.0.1."""
 
+import contextlib
 import random
 import socket
 import time
@@ -156,10 +157,8 @@ def _collect(sock, until, timeout=3.0):
     messages = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not until(messages):
-        try:
+        with contextlib.suppress(TimeoutError):
             messages += decode(sock.recv(65536))
-        except TimeoutError:
-            pass
     return messages
 
 

@@ -62,7 +62,8 @@ def parse_binding(text: str, store: ParamStore) -> Binding:
         )
     param = store.param(match["param"])
     if param.kind not in ("float", "int", "bool"):
-        raise ParamError(f"modulation {text!r}: {param.name} is a {param.kind}; only numbers and switches follow signals")
+        kind = f"{param.name} is a {param.kind}"
+        raise ParamError(f"modulation {text!r}: {kind}; only numbers and switches follow signals")
     offset = float(match["offset"] or 0.0) * (-1 if match["sign"] == "-" else 1)
     mode = "add" if match["op"] == "+=" else "set"
     return Binding(param.name, match["signal"], float(match["scale"] or 1.0), offset, mode)
