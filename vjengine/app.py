@@ -12,12 +12,16 @@ from contextlib import contextmanager
 from vjengine.analysis.vgg import VGGEncoder
 from vjengine.analysis.visual import VisualAnalyser
 from vjengine.config import Config
+from vjengine.control.surfaces import open_controls
 from vjengine.device import precision, resolve_device, resolve_dtype
 from vjengine.engine import Engine
 from vjengine.errors import VJError
+from vjengine.latent.morph import PresetPlayer
+from vjengine.latent.presets import PresetBank
 from vjengine.models import load_generator
 from vjengine.outputs import Sink, open_sink
 from vjengine.params import ParamStore
+from vjengine.params.modulation import Modulation
 from vjengine.record import Recorder
 from vjengine.sources import CameraControls, Source, open_source
 from vjengine.status import StatusDisplay
@@ -55,8 +59,18 @@ def build_engine(config: Config, store: ParamStore) -> Engine:
     if config.record:
         params = {name: store.get(name) for name in store.params}
         recorder = Recorder(config.record, config.model, params)
+    presets = PresetPlayer(PresetBank(config.presets), store, model=config.model)
     return Engine(
-        generator, store, source, sinks, precision=context, force_fp32=force_fp32, visual=visual, recorder=recorder
+        generator,
+        store,
+        source,
+        sinks,
+        precision=context,
+        force_fp32=force_fp32,
+        visual=visual,
+        recorder=recorder,
+        modulation=Modulation(store, config.modulation),
+        presets=presets,
     )
 
 
@@ -78,6 +92,13 @@ def open_encoder(weights: str, device: object) -> VGGEncoder:
 def run(config: Config, store: ParamStore, frames: int | None = None) -> int:
     """Render until `frames` are done, Ctrl-C or SIGTERM; close files and devices; exit status."""
     engine = build_engine(config, store)
+    try:
+        controls = open_controls(config, store, engine.composer.presets, engine.modulation)
+    except BaseException:
+        engine.close()
+        _close_all(engine.source, engine.sinks)
+        raise
+    engine.signal_listeners += controls.signal_listeners()
     display = StatusDisplay(engine, config.model, engine.source.name, [s.name for s in engine.sinks])
     log.info("source: %s; outputs: %s", engine.source.name, ", ".join(s.name for s in engine.sinks) or "none")
     with _stop_on_signals(engine):
@@ -93,6 +114,7 @@ def run(config: Config, store: ParamStore, frames: int | None = None) -> int:
                 display.update(force=True)
                 display.close()
             engine.close()
+            controls.close()
             _close_all(engine.source, engine.sinks)
             if engine.recorder is not None:
                 engine.recorder.close()

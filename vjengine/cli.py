@@ -92,6 +92,14 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--vgg-weights", metavar="W", help="auto (default), download, none, or torchvision's vgg16 .pth file"
     )
+    run.add_argument("--osc-port", type=int, metavar="P", help="UDP port for OSC in (default 9000; 0 = off)")
+    run.add_argument(
+        "--oscquery-port", type=int, metavar="Q", help="TCP port for OSCQuery discovery (default 9001; 0 = off)"
+    )
+    run.add_argument("--midi", metavar="NAME", help="MIDI input port, by name or part of it")
+    run.add_argument("--mapping", action="append", metavar="FILE", help="a MIDI controller map (.toml); repeatable")
+    run.add_argument("--learn", metavar="PARAM", help="start in MIDI learn: the next moved control drives PARAM")
+    run.add_argument("--presets", metavar="DIR", help="the preset bank folder (default ./presets)")
     run.add_argument("--no-status", action="store_true", help="no live status line")
     run.set_defaults(func=_run)
 
@@ -134,6 +142,7 @@ def _run(args: argparse.Namespace) -> int:
         config.vgg_weights = args.vgg_weights
     if args.record:
         config.record = args.record
+    _control_options(args, config)
     if args.frames is not None and args.frames < 1:
         raise VJError(f"--frames {args.frames}: give a positive number of frames")
     values = dict(config.params)
@@ -142,6 +151,24 @@ def _run(args: argparse.Namespace) -> int:
     values.update(parse_set(args.set, store))
     store.set_many(values, source="config", immediate=True)
     return app.run(config, store, args.frames)
+
+
+def _control_options(args: argparse.Namespace, config) -> None:
+    for flag, value in (("--osc-port", args.osc_port), ("--oscquery-port", args.oscquery_port)):
+        if value is not None and not 0 <= value < 65536:
+            raise VJError(f"{flag} {value}: give a port from 1 to 65535, or 0 to turn it off")
+    if args.osc_port is not None:
+        config.osc_port = args.osc_port
+    if args.oscquery_port is not None:
+        config.oscquery_port = args.oscquery_port
+    if args.midi is not None:
+        config.midi_port = args.midi
+    if args.mapping:
+        config.midi_mappings = args.mapping
+    if args.learn:
+        config.learn = args.learn
+    if args.presets:
+        config.presets = args.presets
 
 
 def _render(args: argparse.Namespace) -> int:

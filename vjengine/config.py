@@ -9,6 +9,7 @@ from typing import Any
 
 from vjengine.errors import VJError
 from vjengine.params import ParamStore
+from vjengine.params.modulation import DEFAULT_BINDINGS, parse_binding
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,6 +39,21 @@ class Config:
     camera_exposure: float | None = None
     vgg_weights: str = "auto"
     record: str | None = None
+    osc_host: str = "127.0.0.1"
+    osc_port: int = 9000
+    osc_allow: list[str] = field(default_factory=list)
+    osc_targets: list[str] = field(default_factory=list)
+    osc_rate: float = 30.0
+    osc_signals: list[str] = field(default_factory=list)
+    osc_send_params: bool = True
+    oscquery_port: int = 9001
+    oscquery_mdns: bool = True
+    midi_port: str = ""
+    midi_mappings: list[str] = field(default_factory=list)
+    midi_learn_file: str = "mappings/learned.toml"
+    learn: str | None = None
+    presets: str = "presets"
+    modulation: list[str] = field(default_factory=lambda: list(DEFAULT_BINDINGS))
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -62,7 +78,33 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], str]]] = {
     "visual": {
         "weights": ("vgg_weights", str, "auto, download, none, or a path to torchvision's vgg16 .pth"),
     },
+    "osc": {
+        "host": ("osc_host", str, 'the address to listen on: "127.0.0.1" (this machine) or "0.0.0.0" (the LAN)'),
+        "port": ("osc_port", int, "a UDP port (0 = no OSC in)"),
+        "allow": ("osc_allow", list, 'a list of sender networks, e.g. ["192.168.1.0/24"] (empty = anyone)'),
+        "targets": ("osc_targets", list, 'a list of HOST:PORT to send to, e.g. ["127.0.0.1:7000"]'),
+        "rate": ("osc_rate", (int, float), "messages per second to each target (at most)"),
+        "signals": ("osc_signals", list, 'a list of signal names or patterns to send, e.g. ["hand.*", "face.x"]'),
+        "params": ("osc_send_params", bool, "true or false: send parameter changes to the targets"),
+    },
+    "oscquery": {
+        "port": ("oscquery_port", int, "a TCP port for OSCQuery's HTTP and websocket (0 = off)"),
+        "mdns": ("oscquery_mdns", bool, "true or false: advertise over mDNS/Bonjour"),
+    },
+    "midi": {
+        "port": ("midi_port", str, 'a MIDI input port name or part of it ("" = no MIDI)'),
+        "mappings": ("midi_mappings", list, 'a list of controller maps, e.g. ["mappings/nanokontrol2.toml"]'),
+        "learn_file": ("midi_learn_file", str, "where MIDI learn saves its bindings"),
+    },
+    "presets": {
+        "bank": ("presets", str, "the folder of the preset bank"),
+    },
+    "modulation": {
+        "bindings": ("modulation", list, 'a list like ["corruption.gain += hand.distance * 1.5"]'),
+    },
 }
+_LISTS_OF_TEXT = ("outputs", "osc_allow", "osc_targets", "osc_signals", "midi_mappings", "modulation")
+_PORTS = ("osc_port", "oscquery_port")
 
 
 def load_config(path: str | Path, store: ParamStore) -> Config:
@@ -93,6 +135,11 @@ def config_from_dict(data: dict[str, Any], store: ParamStore, origin: str = "con
             raise ConfigError(f"{origin}: {section} must be a table ([{section}]), not {table!r}")
         for key, value in table.items():
             _apply(config, section, key, value, origin)
+    for text in config.modulation:
+        try:
+            parse_binding(text, store)
+        except VJError as exc:
+            raise ConfigError(f"{origin}: modulation: {exc}") from None
     return config
 
 
@@ -103,11 +150,13 @@ def _apply(config: Config, section: str, key: str, value: Any, origin: str) -> N
     attr, expected, allowed = known[key]
     if isinstance(value, bool) and expected is not bool or not isinstance(value, expected):
         raise ConfigError(f"{origin}: {section}.{key} = {value!r} is not allowed; expected {allowed}")
-    if attr == "outputs" and not all(isinstance(v, str) for v in value):
+    if attr in _LISTS_OF_TEXT and not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{origin}: {section}.{key} = {value!r} is not allowed; expected {allowed}")
-    if attr in ("source_width", "source_height", "source_fps") and value <= 0:
+    if attr in ("source_width", "source_height", "source_fps", "osc_rate") and value <= 0:
         raise ConfigError(f"{origin}: {section}.{key} = {value!r} is not allowed; expected a positive number")
-    setattr(config, attr, float(value) if attr in ("source_fps", "camera_exposure") else value)
+    if attr in _PORTS and not 0 <= value < 65536:
+        raise ConfigError(f"{origin}: {section}.{key} = {value!r} is not allowed; expected a port from 0 to 65535")
+    setattr(config, attr, float(value) if attr in ("source_fps", "camera_exposure", "osc_rate") else value)
 
 
 def _params(table: Any, store: ParamStore, origin: str, prefix: str = "") -> dict[str, Any]:

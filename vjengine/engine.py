@@ -13,7 +13,7 @@ import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,10 +24,13 @@ from vjengine.analysis import Analyser, AsyncAnalyser, Signals
 from vjengine.analysis.measures import FrameMeasures
 from vjengine.analysis.visual import VisualAnalyser
 from vjengine.latent import LatentComposer
+from vjengine.latent.morph import PresetPlayer
 from vjengine.latent.visual import VisualDriver
+from vjengine.latent.walk import LatentWalk, step_seconds
 from vjengine.models.manipulation import Manipulator
 from vjengine.outputs import Sink
 from vjengine.params import ParamStore
+from vjengine.params.modulation import Modulation
 from vjengine.record import Recorder
 from vjengine.sources import Source
 
@@ -93,6 +96,9 @@ class Engine:
         visual: VisualAnalyser | None = None,
         visual_rate: float = 15.0,
         recorder: Recorder | None = None,
+        modulation: Modulation | None = None,
+        presets: PresetPlayer | None = None,
+        signal_listeners: Sequence[Callable[[Signals], None]] = (),
     ) -> None:
         self.G = generator
         self.store = store
@@ -108,7 +114,10 @@ class Engine:
         self.manipulator = Manipulator(generator)
         self._corruption_phase = 0.0
         self.device = next(generator.parameters()).device
-        self.composer = LatentComposer(generator, self.device)
+        self.composer = LatentComposer(generator, self.device, presets=presets)
+        self.modulation = modulation
+        self.signal_listeners = list(signal_listeners)
+        self.walk = LatentWalk()
         self.precision = precision or contextlib.nullcontext()
         self.force_fp32 = force_fp32
         self.stats = EngineStats()
@@ -160,6 +169,8 @@ class Engine:
             dt = min(started - last, 0.25)
             self._phase += snapshot["latent.drift"] / 60.0 * dt
             self._corruption_phase += snapshot["corruption.drift"] / 60.0 * dt
+            if snapshot["walk.mode"] != "off":
+                self.walk.advance(dt, step_seconds(snapshot["walk.step"], snapshot["walk.bpm"], snapshot["walk.beats"]))
             last = started
             self._frame(snapshot, started)
             next_due = self._pace(snapshot["render.fps"], next_due)
@@ -170,6 +181,10 @@ class Engine:
         frame = self.source.latest()
         times["source"], t = _lap(t)
         signals = self._analyse(frame) if frame is not None else {}
+        if self.modulation is not None:
+            snapshot = self.modulation.apply(snapshot, signals)
+        for listener in self.signal_listeners:
+            listener(signals)
         times["analyse"], t = _lap(t)
         if snapshot["render.paused"] and self._last_frame is not None:
             image, ws = self._last_frame, self._last_ws
@@ -177,7 +192,7 @@ class Engine:
         else:
             camera_z = self.visual.latest_z() if self.visual is not None else None
             camera_z = self.driver.update(camera_z, snapshot, signals, started)
-            ws = self.composer.compose(snapshot, signals, self._phase, camera_z)
+            ws = self.composer.compose(snapshot, signals, self._phase, camera_z, walk=self.walk.position)
             self.manipulator.apply(snapshot, self._corruption_phase)
             times["compose"], t = _lap(t)
             img = self.G.synthesis(ws, noise_mode=snapshot["generator.noise"], force_fp32=self.force_fp32)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
 from torch import nn
 
 from vjengine.errors import VJError
+from vjengine.latent.morph import Anchor, PresetPlayer
 from vjengine.latent.regions import layer_range, mix_ws
+from vjengine.latent.walk import closed_spline
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +42,20 @@ class LatentComposer:
     cached while they stay the same.
     """
 
-    def __init__(self, generator: nn.Module, device: torch.device) -> None:
+    def __init__(self, generator: nn.Module, device: torch.device, presets: PresetPlayer | None = None) -> None:
         self.G = generator
         self.device = device
         self._anchor: tuple[int, torch.Tensor] | None = None
-        self._cached: tuple[tuple, torch.Tensor] | None = None
+        self._cached: tuple[tuple, tuple[torch.Tensor, np.ndarray]] | None = None
         c_dim = getattr(generator, "c_dim", 0)
         self._label = torch.eye(c_dim, device=device)[:1] if c_dim else None
         self._assignment: tuple[str, int, list[range]] | None = None
         self._bad_assignment: str | None = None
         self._saved: tuple[str, torch.Tensor | None] | None = None
+        self._walk_keys: tuple[tuple[int, int], torch.Tensor] | None = None
+        self.presets = presets
+        # Functions (ws, snapshot) -> ws applied after presets, before the camera (directions).
+        self.offsets: list[Callable[[torch.Tensor, Mapping], torch.Tensor]] = []
 
     def anchor(self, seed: int) -> torch.Tensor:
         """[2, z_dim]: the seed's z and the second point of its drift circle."""
@@ -59,11 +65,40 @@ class LatentComposer:
         return self._anchor[1]
 
     def compose(
-        self, snapshot: Mapping, signals: Mapping[str, float], phase: float, camera_z: torch.Tensor | None = None
+        self,
+        snapshot: Mapping,
+        signals: Mapping[str, float],
+        phase: float,
+        camera_z: torch.Tensor | None = None,
+        walk: float = 0.0,
     ) -> torch.Tensor:
-        """w+ for one frame; `phase` (in loops) places the anchor on its drift circle and `camera_z`
-        ([regions, z_dim]) are the camera's latents, None when the camera drives nothing."""
-        ws = self._anchor_ws(snapshot, phase)
+        """w+ for one frame; `phase` (in loops) places the anchor on its drift circle, `walk` (in keys)
+        places it on the latent walk when `walk.mode` is on, and `camera_z` ([regions, z_dim]) are the
+        camera's latents, None when the camera drives nothing."""
+        anchor = self.anchor_for(snapshot, phase, walk)
+        ws = self.presets.blend(anchor, snapshot) if self.presets is not None else anchor.ws
+        for offset in self.offsets:
+            ws = offset(ws, snapshot)
+        ws = self._camera(ws, snapshot, camera_z)
+        if self.presets is not None:
+            plain = ws is anchor.ws and snapshot["walk.mode"] == "off"
+            self.presets.shown(ws, snapshot["truncation.psi"], anchor.z if plain else None)
+        return ws
+
+    def anchor_for(self, snapshot: Mapping, phase: float, walk: float = 0.0) -> Anchor:
+        """The frame's anchor before presets, directions and camera: a walk, a saved w or the seed."""
+        psi, cutoff = snapshot["truncation.psi"], snapshot["truncation.cutoff"]
+        mode = snapshot["walk.mode"]
+        z = None
+        if mode == "seeds":
+            ws = self._walk_seeds(snapshot["latent.seed"], snapshot["walk.length"], walk, psi, cutoff)
+        elif mode == "presets" and self.presets is not None and len(self.presets.bank) > 1:
+            ws = self._walk_presets(walk, psi)
+        else:
+            ws, z = self._anchor_ws(snapshot, phase)
+        return Anchor(ws, z, self.G.mapping.w_avg, lambda z_: self._map(z_, psi, cutoff))
+
+    def _camera(self, ws: torch.Tensor, snapshot: Mapping, camera_z: torch.Tensor | None) -> torch.Tensor:
         mix = snapshot["visual.mix"]
         if camera_z is None or mix <= 0:
             return ws
@@ -109,21 +144,50 @@ class LatentComposer:
         self._saved = (path, ws)
         return ws
 
-    def _anchor_ws(self, snapshot: Mapping, phase: float) -> torch.Tensor:
+    def _anchor_ws(self, snapshot: Mapping, phase: float) -> tuple[torch.Tensor, np.ndarray | None]:
         seed, psi, cutoff = snapshot["latent.seed"], snapshot["truncation.psi"], snapshot["truncation.cutoff"]
         saved = self.saved_anchor(snapshot["latent.anchor"]) if snapshot["latent.anchor"] else None
         if saved is not None:
-            rows = cutoff if 0 < cutoff < self.G.num_ws else self.G.num_ws
-            ws = saved.clone()
-            ws[:, :rows] = self.G.mapping.w_avg.lerp(saved[:, :rows], psi)
-            return ws
+            return self._truncate(saved, psi, cutoff), None
         key = (seed, round(phase % 1.0, 9), round(psi, 9), cutoff)
         if self._cached is not None and self._cached[0] == key:
             return self._cached[1]
         z0, z1 = self.anchor(seed)
         angle = 2 * math.pi * phase
         z = (z0 * math.cos(angle) + z1 * math.sin(angle)).unsqueeze(0)
+        result = self._map(z, psi, cutoff), z[0].cpu().numpy()
+        self._cached = (key, result)
+        return result
+
+    def _map(self, z: np.ndarray | torch.Tensor, psi: float, cutoff: int) -> torch.Tensor:
+        z = torch.as_tensor(z, dtype=torch.float32, device=self.device).reshape(1, -1)
         cutoff = cutoff if 0 < cutoff < self.G.num_ws else None
-        ws = self.G.mapping(z, self._label, truncation_psi=psi, truncation_cutoff=cutoff)
-        self._cached = (key, ws)
-        return ws
+        return self.G.mapping(z, self._label, truncation_psi=psi, truncation_cutoff=cutoff)
+
+    def _truncate(self, ws: torch.Tensor, psi: float, cutoff: int) -> torch.Tensor:
+        rows = cutoff if 0 < cutoff < self.G.num_ws else self.G.num_ws
+        out = ws.clone()
+        out[:, :rows] = self.G.mapping.w_avg.lerp(ws[:, :rows], psi)
+        return out
+
+    def _walk_seeds(self, seed: int, length: int, position: float, psi: float, cutoff: int) -> torch.Tensor:
+        key = (seed, length)
+        if self._walk_keys is None or self._walk_keys[0] != key:
+            z = np.stack([seed_latents(s % 2**31, self.G.z_dim, 1)[0] for s in range(seed, seed + length)])
+            label = None if self._label is None else self._label.expand(length, -1)
+            z_t = torch.from_numpy(z).to(self.device, torch.float32)
+            self._walk_keys = (key, self.G.mapping(z_t, label, truncation_psi=1.0))
+        point = closed_spline(self._walk_keys[1], position)
+        return self._truncate(point.unsqueeze(0), psi, cutoff)
+
+    def _walk_presets(self, position: float, psi: float) -> torch.Tensor:
+        assert self.presets is not None
+        bank = self.presets.bank
+        keys = []
+        for slot in bank.slots():
+            preset = bank.get(slot)
+            ws = torch.from_numpy(preset.ws).to(self.device)
+            if preset.psi != 0 and psi != preset.psi:
+                ws = self.G.mapping.w_avg + (ws - self.G.mapping.w_avg) * (psi / preset.psi)
+            keys.append(ws)
+        return closed_spline(torch.stack(keys), position).unsqueeze(0)

@@ -1,0 +1,105 @@
+"""Starting and stopping every control surface of a run: OSC in and out, OSCQuery, MIDI.
+
+A surface that cannot start (a port in use, no MIDI port) is reported in one line and left off:
+the engine renders on, and the rest of the rig keeps working.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from vjengine.config import Config
+from vjengine.control.osc import OSCReceiver, OSCSender
+from vjengine.errors import VJError
+from vjengine.latent.morph import PresetPlayer
+from vjengine.params import ParamStore
+from vjengine.params.modulation import Modulation
+
+log = logging.getLogger(__name__)
+
+
+class Controls:
+    """The running control surfaces; `close()` stops them all."""
+
+    def __init__(self) -> None:
+        self.osc_in: OSCReceiver | None = None
+        self.osc_out: OSCSender | None = None
+        self.oscquery: Any = None
+        self.midi: Any = None
+        self._closers: list[Callable[[], None]] = []
+
+    def signal_listeners(self) -> list[Callable[[dict[str, float]], None]]:
+        """What the render loop should hand each frame's signals to."""
+        return [self.osc_out.publish_signals] if self.osc_out is not None and self.osc_out.signal_patterns else []
+
+    def close(self) -> None:
+        for close in reversed(self._closers):
+            try:
+                close()
+            except Exception as exc:  # one surface failing to stop must not keep the others open
+                log.debug("closing a control surface failed: %s", exc)
+        self._closers.clear()
+
+
+def commands(store: ParamStore, presets: PresetPlayer | None, modulation: Modulation, learn: Callable | None) -> dict:
+    """OSC addresses that are actions rather than parameters."""
+    table: dict[str, Callable[..., Any]] = {
+        "/vj/reset": lambda *names: _reset(store, names),
+        "/vj/bind": lambda text: modulation.bind(str(text)),
+        "/vj/unbind": lambda param, signal=None: modulation.unbind(str(param), signal and str(signal)),
+    }
+    if presets is not None:
+        table["/vj/preset/store"] = lambda slot, name="": presets.store_preset(_slot(slot), str(name))
+        table["/vj/preset/recall"] = lambda slot, seconds=None: presets.recall(_slot(slot), seconds)
+    if learn is not None:
+        table["/vj/learn"] = lambda name: learn(str(name))
+    return table
+
+
+def open_controls(
+    config: Config, store: ParamStore, presets: PresetPlayer | None, modulation: Modulation, name: str = "vjengine"
+) -> Controls:
+    """Start what the config asks for; surfaces that cannot start are logged and left off."""
+    controls = Controls()
+    learn = None  # MIDI learn is wired in when MIDI is on
+    if config.osc_port:
+        receiver = OSCReceiver(
+            store, config.osc_host, config.osc_port, config.osc_allow, commands(store, presets, modulation, learn)
+        )
+        if _start(receiver.start, "OSC in"):
+            controls.osc_in = receiver
+            controls._closers.append(receiver.close)
+            log.info("OSC in on udp://%s:%d (addresses: vjengine params)", config.osc_host, receiver.port)
+    if config.osc_targets:
+        sender = OSCSender(store, config.osc_targets, config.osc_rate, config.osc_signals, config.osc_send_params)
+        sender.start()
+        controls.osc_out = sender
+        controls._closers.append(sender.close)
+        log.info("OSC out to %s", ", ".join(config.osc_targets))
+    return controls
+
+
+def _start(start: Callable[[], None], what: str) -> bool:
+    try:
+        start()
+        return True
+    except VJError as exc:
+        log.warning("%s is off: %s", what, exc)
+        return False
+
+
+def _slot(value: Any) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"a preset slot is a whole number, got {value!r}")
+    return value
+
+
+def _reset(store: ParamStore, names: tuple) -> None:
+    if not names:
+        store.reset(source="osc")
+    for name in names:
+        store.reset(str(name), source="osc")
