@@ -8,6 +8,7 @@ import pytest
 
 from vjengine.config import ConfigError, config_from_dict, load_config, parse_set
 from vjengine.params import ParamError, default_store
+from vjengine.params.modulation import DEFAULT_BINDINGS
 
 ROOT = Path(__file__).parent.parent
 
@@ -97,3 +98,27 @@ def test_set_with_unknown_name(store):
 def test_set_with_bad_value(store):
     with pytest.raises(ParamError, match="render.paused: 'sometimes' is not allowed"):
         parse_set(["render.paused=sometimes"], store)
+
+
+def test_control_sections_reach_the_config(tmp_path, store):
+    text = (
+        '[osc]\nport = 9100\ntargets = ["127.0.0.1:7000"]\nsignals = ["hand.*"]\n'
+        '[oscquery]\nport = 0\n[midi]\nport = "nano"\n[presets]\nbank = "looks"\n'
+    )
+    config = load_config(write(tmp_path, text), store)
+    assert (config.osc_port, config.osc_targets, config.osc_signals) == (9100, ["127.0.0.1:7000"], ["hand.*"])
+    assert (config.oscquery_port, config.midi_port, config.presets) == (0, "nano", "looks")
+
+
+def test_a_port_out_of_range_is_refused(tmp_path, store):
+    with pytest.raises(ConfigError, match="osc.port = 70000"):
+        load_config(write(tmp_path, "[osc]\nport = 70000\n"), store)
+
+
+def test_the_documented_modulation_is_the_papers_default(store):
+    assert load_config(ROOT / "config.toml", store).modulation == list(DEFAULT_BINDINGS)
+
+
+def test_a_bad_binding_names_itself(tmp_path, store):
+    with pytest.raises(ConfigError, match="modulation.*hand follows"):
+        load_config(write(tmp_path, '[modulation]\nbindings = ["hand follows"]\n'), store)

@@ -94,7 +94,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--osc-port", type=int, metavar="P", help="UDP port for OSC in (default 9000; 0 = off)")
     run.add_argument(
-        "--oscquery-port", type=int, metavar="Q", help="TCP port for OSCQuery discovery (default 9001; 0 = off)"
+        "--oscquery-port", type=int, metavar="Q", help="TCP port for OSCQuery discovery (default 5678; 0 = off)"
     )
     run.add_argument("--midi", metavar="NAME", help="MIDI input port, by name or part of it")
     run.add_argument("--mapping", action="append", metavar="FILE", help="a MIDI controller map (.toml); repeatable")

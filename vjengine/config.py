@@ -46,7 +46,7 @@ class Config:
     osc_rate: float = 30.0
     osc_signals: list[str] = field(default_factory=list)
     osc_send_params: bool = True
-    oscquery_port: int = 9001
+    oscquery_port: int = 5678
     oscquery_mdns: bool = True
     midi_port: str = ""
     midi_mappings: list[str] = field(default_factory=list)

@@ -12,6 +12,7 @@ from typing import Any
 
 from vjengine.config import Config
 from vjengine.control.osc import OSCReceiver, OSCSender
+from vjengine.control.oscquery import OSCQueryServer
 from vjengine.errors import VJError
 from vjengine.latent.morph import PresetPlayer
 from vjengine.params import ParamStore
@@ -26,7 +27,7 @@ class Controls:
     def __init__(self) -> None:
         self.osc_in: OSCReceiver | None = None
         self.osc_out: OSCSender | None = None
-        self.oscquery: Any = None
+        self.oscquery: OSCQueryServer | None = None
         self.midi: Any = None
         self._closers: list[Callable[[], None]] = []
 
@@ -72,6 +73,15 @@ def open_controls(
             controls.osc_in = receiver
             controls._closers.append(receiver.close)
             log.info("OSC in on udp://%s:%d (addresses: vjengine params)", config.osc_host, receiver.port)
+    if config.oscquery_port:
+        osc_port = controls.osc_in.port if controls.osc_in is not None else config.osc_port
+        server = OSCQueryServer(
+            store, config.osc_host, config.oscquery_port, osc_port, name=name, mdns=config.oscquery_mdns
+        )
+        if _start(server.start, "OSCQuery"):
+            controls.oscquery = server
+            controls._closers.append(server.close)
+            log.info("OSCQuery on %s", server.url)
     if config.osc_targets:
         sender = OSCSender(store, config.osc_targets, config.osc_rate, config.osc_signals, config.osc_send_params)
         sender.start()

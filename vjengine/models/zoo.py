@@ -86,7 +86,7 @@ ZOO: dict[str, ZooEntry] = {
 
 _TIMEOUT_S = 30.0
 _CHUNK = 1 << 20
-_HINT = "download the file yourself and pass its path with --model"
+_HINT = "download the file yourself (in a browser) and give its local path instead"
 
 
 def cache_dir() -> Path:

@@ -1,0 +1,184 @@
+"""The real `vjengine run` played over OSC on 127.0.0.1: values go in by UDP and come back out."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from pythonosc.udp_client import SimpleUDPClient
+
+from tests.conftest import FIXTURES
+from vjengine.control.osc import decode
+from vjengine.params import default_store
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Listener:
+    """An OSC target: collects what the engine sends."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.values: dict[str, list] = {}
+
+    @property
+    def port(self) -> int:
+        return self.sock.getsockname()[1]
+
+    def wait_for(self, address: str, check, timeout: float = 20.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if address in self.values and check(self.values[address]):
+                return True
+            try:
+                for addr, args in decode(self.sock.recv(65536)):
+                    self.values[addr] = args
+            except TimeoutError:
+                pass
+        return False
+
+
+@pytest.fixture
+def engine(tmp_path):
+    """`vjengine run` on the fixture model, OSC in on a free port, OSC out to a listener."""
+    listener = Listener()
+    osc_port = free_port()
+    config = tmp_path / "config.toml"
+    query_port = free_port(socket.SOCK_STREAM)
+    config.write_text(f'[osc]\ntargets = ["127.0.0.1:{listener.port}"]\nrate = 60\n[oscquery]\nmdns = false\n')
+    args = ["--config", str(config), "--model", str(FIXTURES / "sg2_64.pkl"), "--source", "pattern"]
+    args += ["--output", "none", "--osc-port", str(osc_port), "--oscquery-port", str(query_port), "--no-status"]
+    args += ["--presets", str(tmp_path / "bank"), "--set", "render.fps=30"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vjengine", "run", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    client = SimpleUDPClient("127.0.0.1", osc_port)
+    ready = False
+    deadline = time.monotonic() + 60
+    while not ready and time.monotonic() < deadline and process.poll() is None:
+        client.send_message("/vj/latent/seed", 1)
+        ready = listener.wait_for("/vj/latent/seed", lambda v: v == [1], timeout=0.5)
+    assert ready, process.stdout.read() if process.poll() is not None else "no OSC echo within 60 s"
+    listener.query_port = query_port
+    yield client, listener, process, tmp_path
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(30)
+    finally:
+        process.kill()
+        listener.sock.close()
+
+
+def test_every_writable_parameter_set_by_osc_comes_back_out(engine):
+    client, listener, process, _ = engine
+    store = default_store()
+    for name, param in store.params.items():
+        value = _other_value(param)
+        client.send_message(param.osc_address, list(value) if isinstance(value, tuple) else value)
+        assert listener.wait_for(param.osc_address, lambda got, v=value: _same(got, v)), name
+    assert process.poll() is None
+
+
+def oscquery_value(port: int, address: str):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{address}?VALUE", timeout=5) as response:
+        return json.load(response)["VALUE"]
+
+
+def test_every_writable_parameter_set_by_osc_reads_back_through_oscquery(engine):
+    client, listener, process, _ = engine
+    store = default_store()
+    for param in store.params.values():
+        value = _other_value(param)
+        client.send_message(param.osc_address, list(value) if isinstance(value, tuple) else value)
+    for name, param in store.params.items():
+        value = _other_value(param)
+        deadline = time.monotonic() + 10
+        while not _same(oscquery_value(listener.query_port, param.osc_address), value):
+            assert time.monotonic() < deadline, (
+                f"{name}: OSCQuery still says {oscquery_value(listener.query_port, param.osc_address)}"
+            )
+            time.sleep(0.05)
+
+
+def test_norm_addresses_reach_the_running_engine(engine):
+    client, listener, process, _ = engine
+    client.send_message("/vj/norm/truncation/psi", 1.0)
+    assert listener.wait_for("/vj/truncation/psi", lambda v: v == [2.0])
+
+
+def test_preset_store_and_recall_by_osc_write_the_bank(engine):
+    client, listener, process, tmp_path = engine
+    client.send_message("/vj/corruption/gain", 0.5)
+    assert listener.wait_for("/vj/corruption/gain", lambda v: v == [0.5])
+    bank = tmp_path / "bank" / "presets.json"
+    deadline = time.monotonic() + 30
+    while not bank.exists() and time.monotonic() < deadline:
+        client.send_message("/vj/preset/store", 3)  # refused (and logged) until the first frame is out
+        time.sleep(0.25)
+    assert bank.exists()
+    client.send_message("/vj/corruption/gain", 0.0)
+    assert listener.wait_for("/vj/corruption/gain", lambda v: v == [0.0])
+    client.send_message("/vj/preset/recall", 3)
+    assert listener.wait_for("/vj/corruption/gain", lambda v: v == [0.5])
+    assert listener.wait_for("/vj/preset/b", lambda v: v == [3])
+
+
+def test_garbage_does_not_stop_the_engine(engine):
+    client, listener, process, _ = engine
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for i in range(2000):
+        sock.sendto(os.urandom(1 + i % 60), ("127.0.0.1", client._port))
+    sock.close()
+    client.send_message("/vj/latent/seed", 77)
+    assert listener.wait_for("/vj/latent/seed", lambda v: v == [77])
+    assert process.poll() is None
+
+
+STRINGS = {  # valid, non-default text values (a missing .npy is logged and ignored by the engine)
+    "latent.anchor": "missing.npy",
+    "visual.layers": "conv4_1:1",
+    "visual.layout": "whole",
+    "visual.assign": "0-1",
+    "direction.layers": "0-1",
+    "direction.file": "missing.npy",
+}
+
+
+def _other_value(param):
+    """A valid value different from the default, exactly representable as an OSC float32."""
+    if param.kind == "bool":
+        return not param.default
+    if param.kind == "enum":
+        return param.choices[-1] if param.default != param.choices[-1] else param.choices[0]
+    if param.kind == "string":
+        return STRINGS[param.name]
+    if param.kind == "int":
+        return int(param.max if param.default != param.max else param.min)
+    if param.kind == "vector":
+        return tuple(float(param.max) for _ in range(param.size))
+    return float(param.max if param.default != param.max else param.min)
+
+
+def _same(got, value) -> bool:
+    expected = list(value) if isinstance(value, tuple) else [value]
+    return len(got) == len(expected) and all(
+        abs(g - e) < 1e-6 if isinstance(e, float) and not isinstance(e, bool) else g == e
+        for g, e in zip(got, expected, strict=True)
+    )
