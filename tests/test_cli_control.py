@@ -182,3 +182,18 @@ def _same(got, value) -> bool:
         abs(g - e) < 1e-6 if isinstance(e, float) and not isinstance(e, bool) else g == e
         for g, e in zip(got, expected, strict=True)
     )
+
+
+def test_every_osc_action_is_in_the_readme():
+    from pathlib import Path
+
+    from vjengine.control.surfaces import commands
+    from vjengine.latent.morph import PresetPlayer
+    from vjengine.latent.presets import PresetBank
+    from vjengine.params.modulation import Modulation
+
+    store = default_store()
+    player = PresetPlayer(PresetBank(Path("unused")), store)
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for address in commands(store, player, Modulation(store), learn=print):
+        assert f"| `{address}` |" in readme, address
