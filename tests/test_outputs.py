@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from vjengine.errors import VJError
-from vjengine.outputs import SINK_KINDS, Sink, backend_status, open_sink
+from vjengine.outputs import Sink, open_sink
 
 W, H = 64, 48
 
@@ -138,18 +138,6 @@ def test_unknown_kind_is_a_one_line_error_listing_the_kinds():
     with pytest.raises(VJError, match="file:PATH, preview\\[:PORT\\], none") as error:
         open_sink("webcam")
     assert "\n" not in str(error.value)
-
-
-@pytest.mark.parametrize("kind", ["syphon", "spout", "virtualcam", "ndi"])
-def test_planned_kinds_say_not_yet(kind):
-    with pytest.raises(VJError, match="not available in this version yet"):
-        open_sink(kind)
-
-
-def test_kinds_are_described_and_available():
-    assert set(SINK_KINDS) == {"file", "preview", "none"}
-    assert all(description.startswith(kind) for kind, description in SINK_KINDS.items())
-    assert backend_status() == {"file": "available", "preview": "available", "none": "available"}
 
 
 def test_none_discards_frames():

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from vjengine.analysis.landmarks import LandmarkAnalyser
 from vjengine.analysis.vgg import VGGEncoder
 from vjengine.analysis.visual import VisualAnalyser
 from vjengine.config import Config
@@ -16,10 +17,11 @@ from vjengine.control.surfaces import open_controls
 from vjengine.device import precision, resolve_device, resolve_dtype
 from vjengine.engine import Engine
 from vjengine.errors import VJError
+from vjengine.latent.directions import DirectionOffset
 from vjengine.latent.morph import PresetPlayer
 from vjengine.latent.presets import PresetBank
 from vjengine.models import load_generator
-from vjengine.outputs import Sink, open_sink
+from vjengine.outputs import Sink, open_sinks, service_main_thread
 from vjengine.params import ParamStore
 from vjengine.params.modulation import Modulation
 from vjengine.record import Recorder
@@ -46,12 +48,13 @@ def build_engine(config: Config, store: ParamStore) -> Engine:
     source = open_source(config.source, config.source_width, config.source_height, config.source_fps, controls)
     source.start()
     sinks: list[Sink] = []
+    overlay: list[Sink] = []
     try:
         fps = store.get("render.fps") or 30.0
-        for spec in config.outputs:
-            sinks.append(open_sink(spec, fps=fps))
+        sinks = open_sinks(config.outputs, fps=fps)
+        overlay = open_sinks([config.overlay] if config.overlay else [], fps=fps)
     except BaseException:
-        _close_all(source, sinks)
+        _close_all(source, sinks + overlay)
         raise
     context, force_fp32 = precision(dtype, device)
     visual = VisualAnalyser(open_encoder(config.vgg_weights, device), store, generator.z_dim)
@@ -60,7 +63,7 @@ def build_engine(config: Config, store: ParamStore) -> Engine:
         params = {name: store.get(name) for name in store.params}
         recorder = Recorder(config.record, config.model, params)
     presets = PresetPlayer(PresetBank(config.presets), store, model=config.model)
-    return Engine(
+    engine = Engine(
         generator,
         store,
         source,
@@ -71,6 +74,28 @@ def build_engine(config: Config, store: ParamStore) -> Engine:
         recorder=recorder,
         modulation=Modulation(store, config.modulation),
         presets=presets,
+        landmarks=_landmarks(config, store),
+        overlay_sinks=overlay,
+    )
+    directions = DirectionOffset(generator, device)
+    directions.prepare(store.snapshot())
+    engine.composer.offsets.append(directions)
+    return engine
+
+
+def _landmarks(config: Config, store: ParamStore) -> LandmarkAnalyser | None:
+    """The MediaPipe analyser, unless every detector is set to "none"."""
+    if all(spec.strip().lower() == "none" for spec in config.landmark_bundles.values()):
+        return None
+    return LandmarkAnalyser(
+        config.landmark_bundles,
+        hands=store.get("landmarks.hands"),
+        face=store.get("landmarks.face"),
+        pose=store.get("landmarks.pose"),
+        rate=store.get("landmarks.rate"),
+        hand_choice=store.get("landmarks.hand_choice"),
+        grace=store.get("landmarks.grace"),
+        release=store.get("landmarks.release"),
     )
 
 
@@ -104,7 +129,8 @@ def run(config: Config, store: ParamStore, frames: int | None = None) -> int:
     with _stop_on_signals(engine):
         engine.start(frames)
         try:
-            while not engine.done.wait(0.1):
+            while not engine.done.wait(0.05):
+                service_main_thread()  # Syphon needs the Cocoa run loop pumped on the main thread
                 if config.status:
                     display.update()
         finally:
@@ -115,7 +141,7 @@ def run(config: Config, store: ParamStore, frames: int | None = None) -> int:
                 display.close()
             engine.close()
             controls.close()
-            _close_all(engine.source, engine.sinks)
+            _close_all(engine.source, engine.sinks + engine.overlay_sinks)
             if engine.recorder is not None:
                 engine.recorder.close()
     _report(engine)
@@ -127,6 +153,8 @@ def _report(engine: Engine) -> None:
         stats = sink.stats
         if stats.failed:
             log.error("output %s failed: %s", sink.name, stats.failed)
+        elif stats.retrying:
+            log.warning("output %s was still down at the end: %s", sink.name, stats.retrying)
         elif stats.dropped and not sink.live:
             log.warning("output %s dropped %d of %d frames", sink.name, stats.dropped, stats.sent)
     log.info("rendered %d frames", engine.stats.frames)

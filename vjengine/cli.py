@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N")
     render.add_argument("--dtype", default="fp32", choices=DTYPES, help="default fp32: full quality")
     render.set_defaults(func=_render)
+    _add_directions(commands)
+    _add_project(commands)
     devices = commands.add_parser("devices", help="list cameras, compute devices, MIDI ports and output backends")
     devices.set_defaults(func=_devices)
 
@@ -75,12 +77,16 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser("run", help="render: source -> generator -> outputs, controllable live")
     run.add_argument("--config", metavar="FILE", help="a TOML config file (see config.toml)")
     run.add_argument("--model", help="model spec: random, random:sg3t-256, a .pkl/.pt/.safetensors, a zoo name, a URL")
-    run.add_argument("--source", help="auto (first camera, else pattern), camera:N, video:PATH, image:PATH, pattern")
+    run.add_argument(
+        "--source",
+        help="auto (first camera, else pattern), camera:N, video:PATH, image:PATH, pattern, ndi:NAME, ndi:HOST:PORT",
+    )
     run.add_argument(
         "--output",
         action="append",
         metavar="SPEC",
-        help="file:PATH (.mp4/.mov/.mkv, or a %%d PNG sequence), preview[:PORT], none; repeatable",
+        help="file:PATH (.mp4/.mov/.mkv, or a %%d PNG sequence), preview[:PORT], syphon[:NAME], spout[:NAME], "
+        "virtualcam[:DEVICE], ndi[:NAME], none; options ?size=WxH&fit=stretch|letterbox|crop&flip=1; repeatable",
     )
     run.add_argument("--frames", type=int, metavar="N", help="render N frames, then exit 0")
     run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a parameter; repeatable")
@@ -100,8 +106,68 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--mapping", action="append", metavar="FILE", help="a MIDI controller map (.toml); repeatable")
     run.add_argument("--learn", metavar="PARAM", help="start in MIDI learn: the next moved control drives PARAM")
     run.add_argument("--presets", metavar="DIR", help="the preset bank folder (default ./presets)")
+    run.add_argument(
+        "--overlay", metavar="SPEC", help="an output for the camera with its landmarks drawn, e.g. preview:8081"
+    )
     run.add_argument("--no-status", action="store_true", help="no live status line")
     run.set_defaults(func=_run)
+
+
+def _add_directions(commands: argparse._SubParsersAction) -> None:
+    directions = commands.add_parser(
+        "directions", help="list a model's latent directions (SeFa, GANSpace) with previews"
+    )
+    directions.add_argument("model", help="model spec: a .pkl/.pt/.safetensors, a zoo name, a URL or random[:ARCH-RES]")
+    directions.add_argument("--method", default="sefa", choices=("sefa", "ganspace"), help="default sefa (closed form)")
+    directions.add_argument("-k", type=int, default=8, help="directions to list and preview (default 8)")
+    directions.add_argument("--layers", default="all", help="w rows: coarse, middle, fine, all (default) or a-b")
+    directions.add_argument("--out", default="directions", metavar="DIR", help="folder for preview PNGs")
+    directions.add_argument("--steps", type=int, default=7, help="images per preview strip (default 7)")
+    directions.add_argument("--strength", type=float, default=3.0, help="previews go from -S to +S (default 3)")
+    directions.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N")
+    directions.set_defaults(func=_directions)
+
+
+def _add_project(commands: argparse._SubParsersAction) -> None:
+    project = commands.add_parser("project", help="embed a photo into a model's W+, for presets and latent.anchor")
+    project.add_argument("image", help="the photo (.jpg, .png, ...); its centre square is resized to the model")
+    project.add_argument("--model", default="random", help="model spec (default: random = random:sg2-256)")
+    project.add_argument("--steps", type=int, default=500, help="optimisation steps (default 500)")
+    project.add_argument("--lr", type=float, default=0.1, help="Adam learning rate (default 0.1)")
+    project.add_argument(
+        "--noise-reg", type=float, default=0.0, help="also fit StyleGAN2's noise maps, regularised (e.g. 1e5)"
+    )
+    project.add_argument("--out", metavar="PREFIX", help="writes PREFIX.npy, PREFIX-loss.png, PREFIX-compare.png")
+    project.add_argument("--vgg-weights", default="auto", help="auto (default), download, none, or a vgg16 .pth")
+    project.add_argument("--preset", type=int, metavar="SLOT", help="also store the result in this preset slot")
+    project.add_argument("--bank", default="presets", metavar="DIR", help="preset bank folder (default ./presets)")
+    project.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N")
+    project.set_defaults(func=_project)
+
+
+def _directions(args: argparse.Namespace) -> int:
+    from vjengine.latent.directions import directions_command
+
+    return directions_command(
+        args.model, args.method, args.k, args.out, args.layers, args.device, args.steps, args.strength
+    )
+
+
+def _project(args: argparse.Namespace) -> int:
+    from vjengine.latent.projection import project_command
+
+    return project_command(
+        args.image,
+        args.model,
+        args.steps,
+        args.out,
+        args.device,
+        args.lr,
+        args.noise_reg,
+        args.vgg_weights,
+        args.bank,
+        args.preset,
+    )
 
 
 def _add_params(commands: argparse._SubParsersAction) -> None:
@@ -169,6 +235,8 @@ def _control_options(args: argparse.Namespace, config) -> None:
         config.learn = args.learn
     if args.presets:
         config.presets = args.presets
+    if args.overlay:
+        config.overlay = args.overlay
 
 
 def _render(args: argparse.Namespace) -> int:

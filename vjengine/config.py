@@ -39,6 +39,8 @@ class Config:
     camera_exposure: float | None = None
     vgg_weights: str = "auto"
     record: str | None = None
+    landmark_bundles: dict[str, str] = field(default_factory=lambda: {"hands": "auto", "face": "auto", "pose": "auto"})
+    overlay: str | None = None
     osc_host: str = "127.0.0.1"
     osc_port: int = 9000
     osc_allow: list[str] = field(default_factory=list)
@@ -77,6 +79,12 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], str]]] = {
     },
     "visual": {
         "weights": ("vgg_weights", str, "auto, download, none, or a path to torchvision's vgg16 .pth"),
+    },
+    "landmarks": {
+        "hands": ("landmark_bundles.hands", str, "auto, none, a path to a hand_landmarker .task bundle, or a URL"),
+        "face": ("landmark_bundles.face", str, "auto, none, a path to a face_landmarker .task bundle, or a URL"),
+        "pose": ("landmark_bundles.pose", str, "auto, none, a path to a pose_landmarker .task bundle, or a URL"),
+        "overlay": ("overlay", str, 'where to show the camera with its landmarks drawn: "preview:8081"'),
     },
     "osc": {
         "host": ("osc_host", str, 'the address to listen on: "127.0.0.1" (this machine) or "0.0.0.0" (the LAN)'),
@@ -156,6 +164,9 @@ def _apply(config: Config, section: str, key: str, value: Any, origin: str) -> N
         raise ConfigError(f"{origin}: {section}.{key} = {value!r} is not allowed; expected a positive number")
     if attr in _PORTS and not 0 <= value < 65536:
         raise ConfigError(f"{origin}: {section}.{key} = {value!r} is not allowed; expected a port from 0 to 65535")
+    if attr.startswith("landmark_bundles."):
+        config.landmark_bundles[attr.partition(".")[2]] = value
+        return
     setattr(config, attr, float(value) if attr in ("source_fps", "camera_exposure", "osc_rate") else value)
 
 

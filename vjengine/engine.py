@@ -21,7 +21,9 @@ import torch
 from torch import nn
 
 from vjengine.analysis import Analyser, AsyncAnalyser, Signals
+from vjengine.analysis.landmarks import LandmarkAnalyser, LandmarkView
 from vjengine.analysis.measures import FrameMeasures
+from vjengine.analysis.overlay import draw_overlay
 from vjengine.analysis.visual import VisualAnalyser
 from vjengine.latent import LatentComposer
 from vjengine.latent.morph import PresetPlayer
@@ -99,12 +101,18 @@ class Engine:
         modulation: Modulation | None = None,
         presets: PresetPlayer | None = None,
         signal_listeners: Sequence[Callable[[Signals], None]] = (),
+        landmarks: LandmarkAnalyser | None = None,
+        overlay_sinks: Sequence[Sink] = (),
     ) -> None:
         self.G = generator
         self.store = store
         self.source = source
         self.sinks = list(sinks)
         self.analysers = [FrameMeasures(), *analysers]
+        self.landmarks = landmarks
+        if landmarks is not None:
+            self.analysers.append(landmarks)
+        self.overlay_sinks = list(overlay_sinks)
         self.visual = visual
         if visual is not None:  # slow: its own thread, at most `visual_rate` analyses a second
             self.analysers.append(AsyncAnalyser(visual, max_rate=visual_rate))
@@ -143,10 +151,10 @@ class Engine:
             self._thread.join(timeout)
 
     def close(self) -> None:
-        """Stop the analysers' threads (sources and sinks belong to whoever opened them)."""
-        for analyser in self.analysers:
-            if isinstance(analyser, AsyncAnalyser):
-                analyser.close()
+        """Stop the analysers' and offsets' threads (sources and sinks belong to whoever opened them)."""
+        for part in [*self.analysers, *self.composer.offsets]:
+            if hasattr(part, "close"):
+                part.close()
 
     def run(self, frames: int | None = None) -> EngineStats:
         """Render until `frames` frames are published or `stop()`; then set `done`."""
@@ -180,7 +188,7 @@ class Engine:
         t = time.perf_counter()
         frame = self.source.latest()
         times["source"], t = _lap(t)
-        signals = self._analyse(frame) if frame is not None else {}
+        signals = self._analyse(frame, snapshot) if frame is not None else {}
         if self.modulation is not None:
             snapshot = self.modulation.apply(snapshot, signals)
         for listener in self.signal_listeners:
@@ -200,6 +208,11 @@ class Engine:
             image = to_frame(img)
             times["copy"], t = _lap(t)
             self._last_frame, self._last_ws = image, ws
+        if self.overlay_sinks and frame is not None:
+            view = self.landmarks.latest_landmarks() if self.landmarks is not None else LandmarkView()
+            overlay = draw_overlay(frame.image, view)
+            for sink in self.overlay_sinks:
+                sink.send(overlay)
         if self.recorder is not None:
             self.recorder.add(ws, {**snapshot, "corruption.phase": self._corruption_phase}, started)
         for sink in self.sinks:
@@ -209,8 +222,10 @@ class Engine:
         self.stats.record(times, total)
         self._update_fps()
 
-    def _analyse(self, frame) -> Signals:
+    def _analyse(self, frame, snapshot) -> Signals:
         signals: Signals = {}
+        if self.landmarks is not None:
+            self.landmarks.configure(snapshot)
         for analyser in self.analysers:
             if isinstance(analyser, AsyncAnalyser):
                 analyser.submit(frame)

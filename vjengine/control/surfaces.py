@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vjengine.config import Config
+from vjengine.control.midi import MidiControl
 from vjengine.control.osc import OSCReceiver, OSCSender
 from vjengine.control.oscquery import OSCQueryServer
 from vjengine.errors import VJError
@@ -28,7 +29,7 @@ class Controls:
         self.osc_in: OSCReceiver | None = None
         self.osc_out: OSCSender | None = None
         self.oscquery: OSCQueryServer | None = None
-        self.midi: Any = None
+        self.midi: MidiControl | None = None
         self._closers: list[Callable[[], None]] = []
 
     def signal_listeners(self) -> list[Callable[[dict[str, float]], None]]:
@@ -64,7 +65,15 @@ def open_controls(
 ) -> Controls:
     """Start what the config asks for; surfaces that cannot start are logged and left off."""
     controls = Controls()
-    learn = None  # MIDI learn is wired in when MIDI is on
+    if config.midi_port or config.midi_mappings:
+        controls.midi = _open_midi(config, store)
+        if controls.midi is not None:
+            controls._closers.append(controls.midi.close)
+    learn = controls.midi.learn if controls.midi is not None else None
+    if config.learn and learn is None:
+        log.warning("--learn %s: MIDI learn needs a controller; give --midi NAME or --mapping", config.learn)
+    elif config.learn and learn is not None:
+        learn(config.learn)
     if config.osc_port:
         receiver = OSCReceiver(
             store, config.osc_host, config.osc_port, config.osc_allow, commands(store, presets, modulation, learn)
@@ -89,6 +98,15 @@ def open_controls(
         controls._closers.append(sender.close)
         log.info("OSC out to %s", ", ".join(config.osc_targets))
     return controls
+
+
+def _open_midi(config: Config, store: ParamStore) -> MidiControl | None:
+    """The MIDI controller; a bad map stops the start (a user mistake), a missing port only warns."""
+    midi = MidiControl(store, config.midi_port or None, config.midi_mappings, config.midi_learn_file)
+    if not _start(midi.start, "MIDI"):
+        return None
+    log.info("MIDI: %s (waits for the port if it is not plugged in yet)", midi.name)
+    return midi
 
 
 def _start(start: Callable[[], None], what: str) -> bool:

@@ -1,38 +1,125 @@
-"""Where frames go: video files, PNG sequences, a browser preview (later Syphon, Spout, NDI, virtual camera).
+"""Where frames go: files, a browser preview, Syphon, Spout, a virtual camera, NDI.
 
-`open_sink("file:out.mp4", fps)` returns a `Sink`; the render loop calls `send(frame)` on every sink
-each frame and `close()` at the end. No sink can block the loop or another sink.
+`open_sink("ndi:Stage?size=1280x720&fit=letterbox", fps)` returns a `Sink`; the render loop calls `send(frame)` on
+every sink each frame and `close()` at the end. No sink can block the loop or another sink.
+
+A spec is `KIND[:ARG][?OPTION=VALUE&...]`. Every kind but `file` (whose paths may hold a `?`) takes the options
+`size=WxH` (the output's own size; default the model's), `fit=stretch|letterbox|crop` (how a size of another
+aspect ratio is filled; default stretch) and `flip=1` (upside down, for consumers that read rows bottom first).
 """
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Iterable
+
 from vjengine.errors import VJError
 from vjengine.outputs.base import Sink, SinkStats
 from vjengine.outputs.file import FileSink
+from vjengine.outputs.frames import FIT_MODES, Shaping
+from vjengine.outputs.mainloop import service_main_thread
+from vjengine.outputs.ndi import NdiSink
 from vjengine.outputs.null import NullSink
 from vjengine.outputs.preview import PreviewSink
+from vjengine.outputs.spout import SpoutSink
+from vjengine.outputs.syphon import SyphonSink
+from vjengine.outputs.virtualcam import VirtualCameraSink
 
-__all__ = ["SINK_KINDS", "Sink", "SinkStats", "backend_status", "open_sink"]
+__all__ = [
+    "SINK_KINDS",
+    "OutputUnavailable",
+    "Shaping",
+    "Sink",
+    "SinkStats",
+    "backend_status",
+    "open_sink",
+    "open_sinks",
+    "parse_options",
+    "service_main_thread",
+]
+
+log = logging.getLogger(__name__)
 
 # A new backend is one Sink subclass with kind, usage, description, from_spec and availability, listed here.
-_SINKS: dict[str, type[Sink]] = {cls.kind: cls for cls in (FileSink, PreviewSink, NullSink)}
-PLANNED_KINDS = ("syphon", "spout", "virtualcam", "ndi")
+_SINKS: dict[str, type[Sink]] = {
+    cls.kind: cls for cls in (FileSink, PreviewSink, NullSink, SyphonSink, SpoutSink, VirtualCameraSink, NdiSink)
+}
+_KIND = re.compile(r"[^:?]*")
+_TAKES_NO_OPTIONS = ("file",)  # a path may contain "?"
 
 SINK_KINDS: dict[str, str] = {kind: cls.description for kind, cls in _SINKS.items()}
 
+OPTIONS_USAGE = f"size=WxH, fit={'|'.join(FIT_MODES)}, flip=0|1"
+_SIZE = re.compile(r"(\d+)[xX](\d+)")
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+MAX_SIDE = 16384
+
+
+class OutputUnavailable(VJError):
+    """The output's backend is missing on this machine (a library, a driver, the wrong OS)."""
+
 
 def open_sink(spec: str, fps: float = 30.0) -> Sink:
-    """Start the output `spec` (`kind` or `kind:ARG`, see SINK_KINDS); frames at `fps` where that matters."""
+    """Start the output `spec` (`kind[:ARG][?OPTIONS]`, see SINK_KINDS); frames at `fps` where that matters.
+
+    A bad spec raises VJError; a backend this machine lacks raises OutputUnavailable (also a VJError).
+    """
     name = spec.strip()
-    kind, colon, arg = name.partition(":")
-    kind = kind.lower()
-    cls = _SINKS.get(kind)
+    kind = _KIND.match(name)[0]
+    rest = name[len(kind) :]  # "", ":ARG", ":ARG?OPTIONS" or "?OPTIONS"
+    cls = _SINKS.get(kind.lower())
     if cls is None:
-        raise VJError(_unknown_kind(name, kind))
+        raise VJError(_unknown_kind(name, kind.lower()))
+    body, query = (rest, "") if cls.kind in _TAKES_NO_OPTIONS else rest.partition("?")[::2]
+    shaping = parse_options(query, name)
     why = cls.availability()
-    if why != "available" and kind != "file":  # file checks for itself: PNG sequences need no PyAV
-        raise VJError(f"output {kind!r} cannot run here: {why}")
-    return cls.from_spec(arg if colon else None, name, fps)
+    if why != "available" and cls.kind != "file":  # file checks for itself: PNG sequences need no PyAV
+        raise OutputUnavailable(f"output {cls.kind!r} cannot run here: {why}")
+    sink = cls.from_spec(body[1:] if body.startswith(":") else None, name, fps)
+    if shaping != Shaping():
+        sink.set_shaping(shaping)
+    return sink
+
+
+def open_sinks(specs: Iterable[str], fps: float = 30.0) -> list[Sink]:
+    """Open every output; one whose backend is missing here is left out with one warning line, so the others
+    and the engine go on. A bad spec still raises VJError (after closing the sinks already open)."""
+    sinks: list[Sink] = []
+    try:
+        for spec in specs:
+            try:
+                sinks.append(open_sink(spec, fps))
+            except OutputUnavailable as exc:
+                log.warning("%s; going on without it", exc)
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        raise
+    return sinks
+
+
+def parse_options(query: str, spec: str = "") -> Shaping:
+    """The shaping that `size=WxH&fit=letterbox&flip=1` asks for; a one-line VJError for anything else."""
+    values: dict[str, str] = {}
+    for item in filter(None, query.split("&")):
+        key, equals, value = item.partition("=")
+        key = key.strip().lower()
+        if key not in ("size", "fit", "flip") or not equals:
+            raise VJError(f"bad output option {item!r} in {spec!r}: use {OPTIONS_USAGE}, joined by &")
+        if key in values:
+            raise VJError(f"output option {key!r} given twice in {spec!r}")
+        values[key] = value.strip()
+    size = _parse_size(values["size"], spec) if "size" in values else None
+    fit = values.get("fit", "stretch").lower()
+    if fit not in FIT_MODES:
+        raise VJError(f"bad fit {fit!r} in {spec!r}: use fit={'|'.join(FIT_MODES)}")
+    if "fit" in values and size is None:
+        raise VJError(f"fit needs a size in {spec!r}: add size=WxH, e.g. ?size=1280x720&fit={fit}")
+    flip = _BOOLEANS.get(values.get("flip", "0").lower())
+    if flip is None:
+        raise VJError(f"bad flip {values['flip']!r} in {spec!r}: use flip=1 or flip=0")
+    return Shaping(size=size, fit=fit, flip=flip)
 
 
 def backend_status() -> dict[str, str]:
@@ -40,10 +127,16 @@ def backend_status() -> dict[str, str]:
     return {kind: cls.availability() for kind, cls in _SINKS.items()}
 
 
+def _parse_size(text: str, spec: str) -> tuple[int, int]:
+    match = _SIZE.fullmatch(text)
+    width, height = (int(match[1]), int(match[2])) if match else (0, 0)
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
+        raise VJError(f"bad size {text!r} in {spec!r}: use size=WxH with sides from 1 to {MAX_SIDE}, e.g. 1280x720")
+    return width, height
+
+
 def _unknown_kind(spec: str, kind: str) -> str:
     usage = ", ".join(cls.usage for cls in _SINKS.values())
-    if kind in PLANNED_KINDS:
-        return f"output {kind!r} is not available in this version yet (planned); available outputs: {usage}"
     if not spec:
         return f"empty output: use one of {usage}"
     hint = f"; did you mean file:{spec}?" if "." in spec or "/" in spec else ""

@@ -10,7 +10,11 @@ from collections import deque
 from dataclasses import dataclass
 from typing import ClassVar
 
+import cv2
 import numpy as np
+
+from vjengine.errors import VJError
+from vjengine.outputs.frames import Shaping
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +27,15 @@ class SinkStats:
     """Counters of one sink. Once closed, `sent == written + dropped` (unless a write never returned).
 
     `sent` counts frames handed to `send` while the sink was running, `written` those the sink finished,
-    `dropped` those it let go (replaced, overflowed, pending at close or failure), and `failed` is the
-    one-line reason once the sink disabled itself.
+    `dropped` those it let go (replaced, overflowed, pending at close or failure), `failed` is the
+    one-line reason once the sink disabled itself, and `retrying` the reason while a live output waits to reopen.
     """
 
     sent: int = 0
     written: int = 0
     dropped: int = 0
     failed: str | None = None
+    retrying: str | None = None
 
 
 class Sink:
@@ -46,15 +51,28 @@ class Sink:
     `live` sinks (previews, Syphon, NDI) hold one latest-frame slot: a newer frame replaces one still waiting.
     Recording sinks keep every frame in a bounded queue of `buffer` frames and drop only when it is full.
     The constructor starts the thread, so subclasses set their own attributes before calling it.
+
+    Sinks with `retry_on_failure` (the live outputs to other programs) do not turn off when `_open` or `_write`
+    raises: they call `_close`, wait `retry_first_s`, then 2x, 4x ... up to `retry_max_s`, and reopen with the
+    newest frame; one line is logged when the output goes down and one when it is back. Their `_close` therefore
+    runs after every failure as well as at the end, and must leave the sink ready for another `_open`.
+
+    `shaping` (set by `open_sink` from the spec's options, before the first frame) resizes every frame for this
+    output and flips it, unless the class sets `flips_itself` because its library flips for free.
     """
 
     kind: ClassVar[str] = ""
     usage: ClassVar[str] = ""  # how to write the spec, e.g. "preview[:PORT]"
     description: ClassVar[str] = ""  # usage, then what it does: one line for --help and the README
     live: ClassVar[bool] = False
+    retry_on_failure: ClassVar[bool] = False
+    retry_first_s: ClassVar[float] = 1.0
+    retry_max_s: ClassVar[float] = 30.0
+    flips_itself: ClassVar[bool] = False
 
-    def __init__(self, name: str, *, buffer: int = 120) -> None:
+    def __init__(self, name: str, *, buffer: int = 120, shaping: Shaping | None = None) -> None:
         self.name = name
+        self.shaping = shaping or Shaping()
         self._buffer = 1 if self.live else max(1, int(buffer))
         self._queue: deque[np.ndarray] = deque()
         self._cond = threading.Condition()
@@ -64,6 +82,9 @@ class Sink:
         self._abort = False
         self._next_drop_warning = 0.0
         self._frame_shape: tuple[int, ...] | None = None
+        self._opened = False
+        self._failures = 0  # consecutive failures of a retrying sink; 0 while it works
+        self._retrying: str | None = None
         self._thread = threading.Thread(target=self._run, name=f"sink {name}", daemon=True)
         self._thread.start()
 
@@ -132,7 +153,14 @@ class Sink:
     def stats(self) -> SinkStats:
         """A consistent snapshot of the counters."""
         with self._cond:
-            return SinkStats(self._sent, self._written, self._dropped, self._failed)
+            return SinkStats(self._sent, self._written, self._dropped, self._failed, self._retrying)
+
+    def set_shaping(self, shaping: Shaping) -> None:
+        """Use `shaping` for every frame; only before the first `send`, as the output's size is fixed when it opens."""
+        with self._cond:
+            if self._sent:
+                raise RuntimeError(f"{self.name}: set the shaping before sending frames")
+            self.shaping = shaping
 
     def __enter__(self) -> Sink:
         return self
@@ -156,9 +184,16 @@ class Sink:
     def _run(self) -> None:
         try:
             while (frame := self._next_frame()) is not None:
-                self._handle(frame)
-                with self._cond:
-                    self._written += 1
+                try:
+                    self._handle(frame)
+                except BadFrame:
+                    raise  # the engine's frames will not get better by waiting
+                except Exception as exc:
+                    if not self.retry_on_failure:
+                        raise
+                    self._back_off(exc)
+                    continue
+                self._delivered()
         except Exception as exc:
             self._fail(exc, in_flight=True)
         finally:
@@ -176,10 +211,41 @@ class Sink:
         if self._frame_shape is None:
             _check_frame(frame)
             self._frame_shape = frame.shape
-            self._open(frame)
         elif frame.shape != self._frame_shape:
-            raise ValueError(f"frame size changed from {_size(self._frame_shape)} to {_size(frame.shape)}")
+            raise BadFrame(f"frame size changed from {_size(self._frame_shape)} to {_size(frame.shape)}")
+        frame = self.shaping.resize(frame)
+        if self.shaping.flip and not self.flips_itself:
+            frame = cv2.flip(frame, 0)
+        if not self._opened:
+            self._open(frame)
+            self._opened = True
         self._write(frame)
+
+    def _delivered(self) -> None:
+        with self._cond:
+            self._written += 1
+            failures, self._failures, self._retrying = self._failures, 0, None
+        if failures:
+            log.warning("%s is back after %d failed attempt%s", self.name, failures, "s" if failures > 1 else "")
+
+    def _back_off(self, exc: Exception) -> None:
+        """Release what is half open, say so once, and wait (without ever holding up `send`) before reopening."""
+        reason = _one_line(exc)
+        with self._cond:
+            self._dropped += 1
+            self._failures += 1
+            self._retrying = reason
+            delay = min(self.retry_first_s * 2 ** min(self._failures - 1, 32), self.retry_max_s)  # no overflow
+        self._opened = False
+        try:
+            self._close()
+        except Exception:
+            log.debug("%s: closing after the failure also failed", self.name, exc_info=True)
+        if self._failures == 1:
+            log.error("%s failed: %s; retrying with back-off while the other outputs go on", self.name, reason)
+        log.debug("%s: attempt %d failed (%s); next in %g s", self.name, self._failures, reason, delay, exc_info=exc)
+        with self._cond:
+            self._cond.wait_for(lambda: self._closing, timeout=delay)
 
     def _finish(self) -> None:
         failed_before = self._failed is not None
@@ -192,9 +258,10 @@ class Sink:
                 self._fail(exc, in_flight=False)
 
     def _fail(self, exc: Exception, *, in_flight: bool) -> None:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
+        reason = _one_line(exc)
         with self._cond:
             self._failed = reason
+            self._retrying = None
             self._dropped += int(in_flight)
             self._discard_pending()
         log.error("%s failed and is now off: %s", self.name, reason)
@@ -216,10 +283,18 @@ class Sink:
         return True
 
 
+class BadFrame(ValueError):
+    """The engine handed over something that is not a frame of the run's size: a bug, never worth a retry."""
+
+
 def _check_frame(frame: np.ndarray) -> None:
     if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
         got = f"{type(frame).__name__} {getattr(frame, 'shape', '')} {getattr(frame, 'dtype', '')}".strip()
-        raise ValueError(f"frames must be (H, W, 3) uint8 RGB arrays, got {got}")
+        raise BadFrame(f"frames must be (H, W, 3) uint8 RGB arrays, got {got}")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _size(shape: tuple[int, ...]) -> str:
@@ -233,3 +308,16 @@ def missing_module(module: str, message: str) -> str | None:
     except ImportError:
         return message
     return None
+
+
+DEFAULT_PUBLISH_NAME = "vjengine"
+
+
+def publish_name(arg: str | None, kind: str) -> str:
+    """The name other programs see for `kind[:NAME]`: NAME, or "vjengine" when it is left out."""
+    if arg is None:
+        return DEFAULT_PUBLISH_NAME
+    name = arg.strip()
+    if not name:
+        raise VJError(f"empty {kind} name: write {kind}:NAME, or just {kind} for {DEFAULT_PUBLISH_NAME!r}")
+    return name

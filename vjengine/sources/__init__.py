@@ -16,6 +16,7 @@ from vjengine.errors import VJError
 from vjengine.sources.base import Frame, Source
 from vjengine.sources.camera import CameraControls, CameraSource, list_cameras
 from vjengine.sources.image import ImageSource
+from vjengine.sources.ndi import NdiSource
 from vjengine.sources.pattern import PatternSource, render_pattern
 from vjengine.sources.video import VideoSource
 
@@ -25,6 +26,7 @@ __all__ = [
     "CameraSource",
     "Frame",
     "ImageSource",
+    "NdiSource",
     "PatternSource",
     "Source",
     "VideoSource",
@@ -35,7 +37,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SOURCE_KINDS = ("camera:N", "video:PATH", "image:PATH", "pattern", "auto")
+SOURCE_KINDS = ("camera:N", "video:PATH", "image:PATH", "ndi:NAME", "ndi:HOST:PORT", "pattern", "auto")
 
 
 def open_source(
@@ -60,6 +62,8 @@ def open_source(
         return VideoSource(argument, fallback_fps=fps)
     if kind == "image" and argument:
         return ImageSource(argument)
+    if kind == "ndi" and argument:
+        return NdiSource(argument)
     raise VJError(f"unknown source {text!r}: use one of {', '.join(SOURCE_KINDS)}")
 
 
