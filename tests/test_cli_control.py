@@ -89,7 +89,7 @@ def engine(tmp_path):
 def test_every_writable_parameter_set_by_osc_comes_back_out(engine):
     client, listener, process, _ = engine
     store = default_store()
-    for name, param in store.params.items():
+    for name, param in settable(store):
         value = _other_value(param)
         client.send_message(param.osc_address, list(value) if isinstance(value, tuple) else value)
         assert listener.wait_for(param.osc_address, lambda got, v=value: _same(got, v)), name
@@ -104,10 +104,10 @@ def oscquery_value(port: int, address: str):
 def test_every_writable_parameter_set_by_osc_reads_back_through_oscquery(engine):
     client, listener, process, _ = engine
     store = default_store()
-    for param in store.params.values():
+    for _name, param in settable(store):
         value = _other_value(param)
         client.send_message(param.osc_address, list(value) if isinstance(value, tuple) else value)
-    for name, param in store.params.items():
+    for name, param in settable(store):
         value = _other_value(param)
         deadline = time.monotonic() + 10
         while not _same(oscquery_value(listener.query_port, param.osc_address), value):
@@ -149,6 +149,13 @@ def test_garbage_does_not_stop_the_engine(engine):
     client.send_message("/vj/latent/seed", 77)
     assert listener.wait_for("/vj/latent/seed", lambda v: v == [77])
     assert process.poll() is None
+
+
+ACTIONS = {"preset.recall"}  # parameters that act and read back 0 (tested with the presets)
+
+
+def settable(store):
+    return [(name, param) for name, param in store.params.items() if name not in ACTIONS]
 
 
 STRINGS = {  # valid, non-default text values (a missing .npy is logged and ignored by the engine)

@@ -218,3 +218,21 @@ def test_a_preset_walk_loops_through_the_bank(rig):
     second = store_look(store, player, frame, 2, seed=5)
     store.set("walk.mode", "presets", immediate=True)
     assert torch.allclose(frame(walk=0.0), first) and torch.allclose(frame(walk=1.0), second)
+
+
+def test_setting_preset_recall_recalls_and_reads_back_zero(rig):
+    store, player, frame, clock = rig
+    store.set("corruption.gain", 0.4, immediate=True)
+    store_look(store, player, frame, 2, seed=0)
+    store.set("corruption.gain", 0.0, immediate=True)
+    player.listen()
+    store.set("preset.recall", 2, source="midi")
+    assert store.get("corruption.gain") == 0.4
+    assert (store.get("preset.b"), store.get("preset.recall")) == (2, 0)
+
+
+def test_recalling_an_empty_slot_by_parameter_only_warns(rig, caplog):
+    store, player, frame, clock = rig
+    player.listen()
+    store.set("preset.recall", 9, source="midi")
+    assert "preset 9 is empty" in caplog.text and store.get("preset.recall") == 0

@@ -63,6 +63,7 @@ def build_engine(config: Config, store: ParamStore) -> Engine:
         params = {name: store.get(name) for name in store.params}
         recorder = Recorder(config.record, config.model, params)
     presets = PresetPlayer(PresetBank(config.presets), store, model=config.model)
+    presets.listen()
     engine = Engine(
         generator,
         store,

@@ -152,7 +152,7 @@ class Engine:
 
     def close(self) -> None:
         """Stop the analysers' and offsets' threads (sources and sinks belong to whoever opened them)."""
-        for part in [*self.analysers, *self.composer.offsets]:
+        for part in [*self.analysers, *self.composer.offsets, self.composer.presets]:
             if hasattr(part, "close"):
                 part.close()
 

@@ -8,6 +8,7 @@ presets kept their z). A recall points both at the new slot and starts a transit
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -72,6 +73,24 @@ class PresetPlayer:
         self._slerp_note: tuple[int, int] | None = None
         self._transition: _Transition | None = None
         self._tensors: dict[tuple[int, torch.device], torch.Tensor] = {}
+
+    def listen(self) -> None:
+        """Recall whenever `preset.recall` is set to a slot (MIDI pads, OSC, OSCQuery), then reset it to 0."""
+        self.store.add_listener(self._recall_requested)
+
+    def close(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.store.remove_listener(self._recall_requested)
+
+    def _recall_requested(self, name: str, value: int, source: str) -> None:
+        if name != "preset.recall" or value == 0:
+            return
+        try:
+            self.recall(value)
+        except PresetError as exc:
+            log.warning("preset.recall: %s", exc)
+        finally:
+            self.store.set("preset.recall", 0, source="preset")
 
     def store_preset(self, slot: int, name: str = "") -> Preset:
         """Save what is on screen now (its w+ and the look's parameters) in `slot`."""

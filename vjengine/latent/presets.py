@@ -38,7 +38,7 @@ MAX_SLOT = 127  # a MIDI note or program number can name every slot
 # What a look is made of besides its latent; the rest (fps, camera analysis settings) stays as it is.
 PRESET_GROUPS = ("latent", "corruption", "transform", "direction")
 PRESET_EXTRA = ("visual.mix", "visual.layout", "visual.assign", "generator.noise")
-NOT_IN_PRESETS = ("latent.anchor", "preset.a", "preset.b", "preset.fade")
+NOT_IN_PRESETS = ("latent.anchor", "preset.a", "preset.b", "preset.fade", "preset.recall")
 
 
 class PresetError(VJError):

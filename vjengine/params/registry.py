@@ -92,6 +92,15 @@ REGISTRY: tuple[Param, ...] = (
         group="preset",
     ),
     Param(
+        "preset.recall",
+        "int",
+        0,
+        "Recall this preset slot with a crossfade (for MIDI pads: a trigger with value = the slot); reads 0 after.",
+        min=0,
+        max=127,
+        group="preset",
+    ),
+    Param(
         "preset.curve",
         "enum",
         "linear",
