@@ -192,12 +192,13 @@ def test_bench_encoder_reports_each_analysis_size():
     assert [row["size"] for row in json.loads(result.stdout)] == [64, 96]
 
 
-def test_record_then_render_reproduces_the_live_frames_exactly(tmp_path):
+@pytest.mark.parametrize("mode", ["noise", "warp"])
+def test_record_then_render_reproduces_the_live_frames_exactly(tmp_path, mode):
     model = str(FIXTURES / "sg2_64.pkl")
     live, again, recording = tmp_path / "live", tmp_path / "again", tmp_path / "set.npz"
     result = vjengine(
         "run", "--frames", "6", "--model", model, "--source", "pattern", "--set", "latent.drift=30",
-        "--set", "corruption.gain=0.4", "--set", "corruption.drift=60",
+        "--set", "corruption.gain=0.4", "--set", "corruption.drift=60", "--set", f"corruption.mode={mode}",
         "--output", f"file:{live}/%03d.png", "--record", str(recording),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -58,6 +58,38 @@ def test_the_corruption_field_drifts_with_the_phase(sg2):
     assert not torch.allclose(first, G.synthesis.b4.const)
 
 
+def test_warp_moves_the_constants_features_around(sg2):
+    G, ref = sg2
+    original = G.synthesis.b4.const.clone()
+    apply(Manipulator(G), **{"corruption.gain": 1.0, "corruption.mode": "warp"})
+    warped = G.synthesis.b4.const
+    assert not torch.equal(warped, original)
+    # resampled, not replaced: every channel stays within its trained range
+    lo, hi = original.amin(dim=(1, 2)), original.amax(dim=(1, 2))
+    assert bool(((warped.amin(dim=(1, 2)) >= lo - 1e-6) & (warped.amax(dim=(1, 2)) <= hi + 1e-6)).all())
+    assert np.abs(render(G, ref) - ref["img_psi1.0_const"]).mean() > 0.01
+
+
+def test_warp_grows_with_the_gain(sg2):
+    G, _ = sg2
+    original = G.synthesis.b4.const.clone()
+    manipulator = Manipulator(G)
+    moved = []
+    for gain in (0.1, 0.5):
+        apply(manipulator, **{"corruption.gain": gain, "corruption.mode": "warp"})
+        moved.append((G.synthesis.b4.const - original).abs().mean().item())
+    assert 0 < moved[0] < moved[1]
+
+
+def test_the_constant_is_restored_exactly_after_a_warp(sg2):
+    G, _ = sg2
+    original = G.synthesis.b4.const.clone()
+    manipulator = Manipulator(G)
+    apply(manipulator, **{"corruption.gain": 0.8, "corruption.mode": "warp"})
+    apply(manipulator, **{"corruption.gain": 0.0, "corruption.mode": "warp"})
+    assert torch.equal(G.synthesis.b4.const, original)
+
+
 def test_transform_parameters_reproduce_nvidia_gen_images():
     G, ref = load_generator(FIXTURES / "sg3t_64.pkl"), reference("sg3t_64")
     apply(Manipulator(G), **{"transform.rotate": 30.0, "transform.x": 0.1, "transform.y": -0.05})

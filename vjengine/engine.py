@@ -214,7 +214,10 @@ class Engine:
             for sink in self.overlay_sinks:
                 sink.send(overlay)
         if self.recorder is not None:
-            self.recorder.add(ws, {**snapshot, "corruption.phase": self._corruption_phase}, started)
+            warp = float(snapshot["corruption.mode"] == "warp")
+            self.recorder.add(
+                ws, {**snapshot, "corruption.phase": self._corruption_phase, "corruption.warp": warp}, started
+            )
         for sink in self.sinks:
             sink.send(image)
         times["publish"], t = _lap(t)

@@ -27,6 +27,7 @@ STATE = (
     "corruption.gain",
     "corruption.seed",
     "corruption.phase",
+    "corruption.warp",
     "transform.rotate",
     "transform.x",
     "transform.y",

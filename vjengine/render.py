@@ -45,9 +45,7 @@ def render_recording(
         with torch.inference_mode(), context:
             for i, (ws, noise) in enumerate(zip(recording.ws, recording.noise, strict=True)):
                 state = recording.frame_state(i)
-                manipulator.apply(
-                    {**state, "corruption.seed": int(state["corruption.seed"])}, state["corruption.phase"]
-                )
+                manipulator.apply(_manipulation_state(state), state["corruption.phase"])
                 img = G.synthesis(torch.from_numpy(ws)[None].to(dev), noise_mode=str(noise), force_fp32=force_fp32)
                 frame = to_frame(img)
                 for sink in sinks:
@@ -72,3 +70,9 @@ def _send_without_dropping(sink: Sink, frame: np.ndarray, backlog: int = 60) -> 
     while not sink.stats.failed and sink.stats.sent - sink.stats.written - sink.stats.dropped >= backlog:
         time.sleep(0.002)
     sink.send(frame)
+
+
+def _manipulation_state(state: dict) -> dict:
+    """A recorded frame's state as the Manipulator reads it (recordings keep numbers only)."""
+    mode = "warp" if state.get("corruption.warp", 0.0) >= 0.5 else "noise"
+    return {**state, "corruption.seed": int(state["corruption.seed"]), "corruption.mode": mode}

@@ -373,6 +373,14 @@ REGISTRY: tuple[Param, ...] = (
         smoothing=0.1,
         group="corruption",
     ),
+    Param(
+        "corruption.mode",
+        "enum",
+        "noise",
+        "How the constant is corrupted: noise (blend toward a random field) or warp (its features slide and fold).",
+        choices=("noise", "warp"),
+        group="corruption",
+    ),
     Param("corruption.seed", "int", 0, "Seed of the corruption field.", min=0, max=2**31 - 1, group="corruption"),
     Param(
         "corruption.drift",
