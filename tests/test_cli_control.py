@@ -165,6 +165,7 @@ STRINGS = {  # valid, non-default text values (a missing .npy is logged and igno
     "visual.assign": "0-1",
     "direction.layers": "0-1",
     "direction.file": "missing.npy",
+    "preset.style": "fine",
 }
 
 

@@ -236,3 +236,12 @@ def test_recalling_an_empty_slot_by_parameter_only_warns(rig, caplog):
     player.listen()
     store.set("preset.recall", 9, source="midi")
     assert "preset 9 is empty" in caplog.text and store.get("preset.recall") == 0
+
+
+def test_style_mixing_takes_the_named_layers_from_preset_b(rig):
+    store, player, frame, clock = rig
+    face = store_look(store, player, frame, 1, seed=0)
+    venue = store_look(store, player, frame, 2, seed=5)
+    store.set_many({"preset.a": 1, "preset.b": 2, "preset.fade": 0.0, "preset.style": "4-9"}, immediate=True)
+    mixed = frame()
+    assert torch.equal(mixed[:, :4], face[:, :4]) and torch.equal(mixed[:, 4:], venue[:, 4:])

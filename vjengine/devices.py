@@ -27,12 +27,12 @@ def describe_devices() -> str:
 
 
 def _midi_lines() -> list[str]:
-    try:
-        import mido
+    from vjengine.control.midi import MidiError, midi_ports
 
-        inputs, outputs = mido.get_input_names(), mido.get_output_names()
-    except ImportError:
-        return ["  unavailable: mido is not installed"]
+    try:
+        inputs, outputs = midi_ports()
+    except MidiError as exc:
+        return [f"  unavailable: {exc}"]
     except Exception as exc:  # rtmidi raises SystemError when the OS has no MIDI service
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return [f"  unavailable: {reason}"]

@@ -53,6 +53,7 @@ class LatentComposer:
         self._bad_assignment: str | None = None
         self._saved: tuple[str, torch.Tensor | None] | None = None
         self._walk_keys: tuple[tuple[int, int], torch.Tensor] | None = None
+        self._bad_rows: tuple[str, str] | None = None
         self.presets = presets
         # Functions (ws, snapshot) -> ws applied after presets, before the camera (directions).
         self.offsets: list[Callable[[torch.Tensor, Mapping], torch.Tensor]] = []
@@ -76,7 +77,11 @@ class LatentComposer:
         places it on the latent walk when `walk.mode` is on, and `camera_z` ([regions, z_dim]) are the
         camera's latents, None when the camera drives nothing."""
         anchor = self.anchor_for(snapshot, phase, walk)
-        ws = self.presets.blend(anchor, snapshot) if self.presets is not None else anchor.ws
+        ws = anchor.ws
+        if self.presets is not None:
+            ws = self.presets.blend(anchor, snapshot)
+            if snapshot["preset.style"]:
+                ws = self.presets.style_mix(ws, anchor, snapshot, self._rows("preset.style", snapshot["preset.style"]))
         for offset in self.offsets:
             ws = offset(ws, snapshot)
         ws = self._camera(ws, snapshot, camera_z)
@@ -126,6 +131,17 @@ class LatentComposer:
             return self._assignment[2] if self._assignment else []
         self._assignment = (spec, regions, ranges)
         return ranges
+
+    def _rows(self, name: str, spec: str) -> range:
+        """The w rows a layer spec names; a bad spec is logged once and selects nothing."""
+        arch = self.G.config["arch"] if hasattr(self.G, "config") else "stylegan2"
+        try:
+            return layer_range(spec, self.G.num_ws, arch)
+        except VJError as exc:
+            if self._bad_rows != (name, spec):
+                log.warning("%s: %s", name, exc)
+                self._bad_rows = (name, spec)
+            return range(0)
 
     def saved_anchor(self, path: str) -> torch.Tensor | None:
         """[1, num_ws, w_dim] from a .npy w, or None (logged once) when it cannot be used."""

@@ -136,6 +136,15 @@ class PresetPlayer:
             ws = ws_a.lerp(self._ws(b, anchor, psi), float(fade))
         return self._in_transition(ws)
 
+    def style_mix(self, ws: torch.Tensor, anchor: Anchor, snapshot: Mapping, rows: range) -> torch.Tensor:
+        """`ws` with the w layers in `rows` taken from preset.b: e.g. a projected face's coarse layers
+        (pose, shape) with another look's fine layers (colour, texture)."""
+        if not rows or snapshot["preset.a"] == snapshot["preset.b"]:
+            return ws
+        mixed = ws.clone()
+        mixed[:, rows] = self._ws(snapshot["preset.b"], anchor, snapshot["truncation.psi"])[:, rows]
+        return mixed
+
     def shown(self, ws: torch.Tensor, psi: float, z: np.ndarray | None) -> None:
         """What the frame finally showed (after camera mixing): what `store_preset` saves and transitions
         start from; `z` is the seed anchor's z when the look is the plain seed anchor, else None."""

@@ -109,6 +109,13 @@ REGISTRY: tuple[Param, ...] = (
         group="preset",
     ),
     Param(
+        "preset.style",
+        "string",
+        "",
+        "Style mixing: these w layers come from preset.b whatever the fader (coarse, middle, fine, a-b; empty = off).",
+        group="preset",
+    ),
+    Param(
         "preset.time",
         "float",
         2.0,
