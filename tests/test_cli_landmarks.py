@@ -1,0 +1,71 @@
+"""The real `vjengine run` with MediaPipe: a face in the picture becomes signals on OSC and an overlay."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+
+from tests.conftest import FIXTURES
+from tests.test_cli_control import Listener
+
+FACE = FIXTURES / "mediapipe" / "face_256.png"
+FACE_BUNDLE = FIXTURES / "mediapipe" / "face_landmarker.task"
+
+
+def run_engine(tmp_path, *extra: str, config: str = "") -> subprocess.Popen:
+    path = tmp_path / "config.toml"
+    path.write_text(config)
+    args = ["--config", str(path), "--model", str(FIXTURES / "sg2_64.pkl"), "--source", f"image:{FACE}"]
+    args += ["--osc-port", "0", "--oscquery-port", "0", "--no-status", "--set", "render.fps=20", *extra]
+    return subprocess.Popen(
+        [sys.executable, "-m", "vjengine", "run", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def test_a_face_in_the_picture_is_sent_as_signals(tmp_path):
+    listener = Listener()
+    config = (
+        f'[landmarks]\nface = "{FACE_BUNDLE}"\nhands = "none"\npose = "none"\n'
+        f'[osc]\ntargets = ["127.0.0.1:{listener.port}"]\nsignals = ["face.*"]\nparams = false\n'
+    )
+    process = run_engine(tmp_path, "--output", "none", "--set", "landmarks.face=true", config=config)
+    try:
+        assert listener.wait_for("/vj/signal/face/present", lambda v: v[0] > 0.9, timeout=60)
+        assert listener.wait_for("/vj/signal/face/x", lambda v: 0.3 < v[0] < 0.7)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+        listener.sock.close()
+
+
+def test_the_overlay_output_shows_the_camera_with_landmarks_drawn(tmp_path):
+    overlay = tmp_path / "overlay"
+    config = f'[landmarks]\nface = "{FACE_BUNDLE}"\nhands = "none"\npose = "none"\n'
+    process = run_engine(
+        tmp_path, "--frames", "40", "--output", "none", "--overlay", f"file:{overlay}/%03d.png",
+        "--set", "landmarks.face=true", config=config,
+    )  # fmt: skip
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    photo = cv2.imread(str(FACE))
+    frames = [cv2.imread(str(p)) for p in sorted(overlay.glob("*.png"))]
+    assert len(frames) == 40 and frames[0].shape == photo.shape
+    assert np.array_equal(frames[0], photo)  # nothing detected yet on the very first frame
+    changed = [int((np.abs(f.astype(int) - photo).sum(axis=2) > 0).sum()) for f in frames]
+    assert max(changed) > 200  # 478 landmarks drawn as dots once the face is found
+
+
+def test_without_a_bundle_the_detector_says_why_and_the_engine_renders_on(tmp_path):
+    process = run_engine(tmp_path, "--frames", "5", "--output", "none", "--set", "landmarks.face=true")
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    assert "face" in output and "VJENGINE_OFFLINE" in output
