@@ -126,12 +126,24 @@ def bench_loop(
     dtype: str = "auto",
     frames: int = 20,
     warmup: int = 3,
+    hands: str | None = None,
 ) -> LoopBench:
     """Time the engine unpaced into a `none` output, frame by frame alternating with `G.synthesis`
-    alone, so both see the same machine (on a shared 2-core box, load swings more than the overhead)."""
+    alone, so both see the same machine (on a shared 2-core box, load swings more than the overhead).
+
+    The loop carries what a show runs besides the camera's VGG16 analysis: the default modulation
+    bindings, a preset player, the direction offsets, and with `hands` (a hand_landmarker.task) the
+    MediaPipe hand tracker."""
+    import tempfile
+
+    from vjengine.analysis.landmarks import LandmarkAnalyser
     from vjengine.engine import STAGES, Engine
+    from vjengine.latent.directions import DirectionOffset
+    from vjengine.latent.morph import PresetPlayer
+    from vjengine.latent.presets import PresetBank
     from vjengine.outputs import open_sink
     from vjengine.params import default_store
+    from vjengine.params.modulation import DEFAULT_BINDINGS, Modulation
     from vjengine.sources import open_source
 
     if frames < 1 or warmup < 0:
@@ -145,7 +157,22 @@ def bench_loop(
     generator_ms, loop_ms = [], []
     with open_source(source).start() as src:
         src.wait_first(5.0)
-        engine = Engine(G, store, src, [open_sink("none")], precision=context, force_fp32=force_fp32)
+        landmarks = None
+        if hands:
+            landmarks = LandmarkAnalyser({"hands": hands, "face": "none", "pose": "none"})
+        bank = PresetBank(tempfile.mkdtemp(prefix="vjengine-bench-"))
+        engine = Engine(
+            G,
+            store,
+            src,
+            [open_sink("none")],
+            precision=context,
+            force_fp32=force_fp32,
+            modulation=Modulation(store, DEFAULT_BINDINGS),
+            presets=PresetPlayer(bank, store),
+            landmarks=landmarks,
+        )
+        engine.composer.offsets.append(DirectionOffset(G, dev))
         ws = engine.composer.compose(store.snapshot(), {}, 0.0)
         for i in range(warmup + frames):
             with torch.inference_mode(), context:
@@ -158,6 +185,7 @@ def bench_loop(
             if i >= warmup:
                 generator_ms.append((generated - start) * 1000)
                 loop_ms.append((time.perf_counter() - generated) * 1000)
+        engine.close()
     stages = {
         s: {"median_ms": round(_median_last(engine, s, frames), 3), "p95_ms": round(_p95_last(engine, s, frames), 3)}
         for s in STAGES

@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure speed: the whole loop headless (default) or the generator alone")
     _add_bench_options(bench)
     bench.add_argument("--source", default="pattern", help="frame source for the loop (default pattern)")
+    bench.add_argument("--hands", metavar="BUNDLE", help="also run MediaPipe's hand tracker (a hand_landmarker.task)")
     bench.set_defaults(func=_bench_loop)
     targets = bench.add_subparsers(dest="target", metavar="TARGET")
     generator = targets.add_parser("generator", help="time G.synthesis alone: ms per frame, median of N")
@@ -277,7 +278,7 @@ def _devices(args: argparse.Namespace) -> int:
 def _bench_loop(args: argparse.Namespace) -> int:
     from vjengine.bench import bench_loop
 
-    result = bench_loop(args.model, args.source, args.device, args.dtype, args.frames, args.warmup)
+    result = bench_loop(args.model, args.source, args.device, args.dtype, args.frames, args.warmup, args.hands)
     print(json.dumps(result.as_dict()) if args.json else result.summary())
     return 0
 
