@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,3 +31,26 @@ def reference(name: str) -> dict[str, np.ndarray]:
     """NVIDIA's own outputs for fixture `name` (keys described in tests/fixtures/README.md)."""
     with np.load(FIXTURES / f"{name}.ref.npz") as data:
         return {key: data[key] for key in data.files}
+
+
+def wait_for(predicate, timeout: float = 5.0) -> bool:
+    """Poll `predicate` until it holds or `timeout` seconds pass (controls apply values on their own threads)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return predicate()
+
+
+@contextmanager
+def serving(httpd):
+    """Run a test HTTP server on a thread for the duration of the block, then shut it down."""
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()

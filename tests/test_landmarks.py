@@ -4,7 +4,6 @@ without hands, live switching, pose geometry and the overlay."""
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, serving
 from vjengine.analysis import bundles, hands, pose
 from vjengine.analysis.bundles import BundleUnavailable, resolve_bundle
 from vjengine.analysis.landmarks import Detection, LandmarkAnalyser, LandmarkDetector, LandmarkView
@@ -65,12 +64,8 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[BundleServer]:
     monkeypatch.delenv("VJENGINE_OFFLINE")
     httpd = BundleServer()
     monkeypatch.setitem(bundles.BUNDLE_URLS, "hands", httpd.url())
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    with serving(httpd):
+        yield httpd
 
 
 def frame(image: np.ndarray, index: int = 0) -> Frame:

@@ -9,17 +9,9 @@ import pytest
 from pythonosc import osc_bundle_builder, osc_message_builder
 from pythonosc.udp_client import SimpleUDPClient
 
+from tests.conftest import wait_for
 from vjengine.control.osc import OSCError, OSCReceiver, OSCSender, decode
 from vjengine.params import default_store
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 @pytest.fixture

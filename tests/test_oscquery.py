@@ -11,6 +11,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
 from websockets.sync.client import connect
 
+from tests.conftest import wait_for
 from vjengine.control.osc import OSCReceiver
 from vjengine.control.oscquery import OSCQueryError, OSCQueryServer
 from vjengine.params import REGISTRY, default_store
@@ -90,15 +91,6 @@ def osc_bytes(address: str, *args) -> bytes:
     for arg in args:
         builder.add_arg(arg)
     return builder.build().dgram
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 @pytest.fixture

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import serving
 from vjengine.errors import ModelError
 from vjengine.models import zoo
 from vjengine.models.zoo import ZooEntry, fetch, is_remote, resolve
@@ -70,13 +70,8 @@ class _Handler(BaseHTTPRequestHandler):
 def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FileServer]:
     monkeypatch.setenv("VJENGINE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # a proxy from the environment must not see these requests
-    httpd = FileServer()
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join()
+    with serving(FileServer()) as httpd:
+        yield httpd
 
 
 def cached_files(tmp_path: Path) -> list[str]:
