@@ -181,3 +181,31 @@ def test_osc_out_sends_chosen_signals_only(store, listener):
 def test_a_bad_osc_target_is_a_one_line_error(store):
     with pytest.raises(OSCError, match="HOST:PORT"):
         OSCSender(store, ["touchdesigner"])
+
+
+def test_a_burst_does_not_stall_the_render_loop(store):
+    from tests.conftest import FIXTURES
+    from vjengine.engine import Engine
+    from vjengine.models import load_generator
+    from vjengine.sources import open_source
+
+    store.set("render.fps", 0, immediate=True)
+    osc = OSCReceiver(store, port=0)
+    osc.start()
+    with open_source("pattern", 64, 48, 30).start() as source:
+        engine = Engine(load_generator(FIXTURES / "sg2_64.pkl"), store, source, [])
+        engine.start()
+        try:
+            assert wait_for(lambda: engine.stats.frames >= 3, timeout=30)
+            client = SimpleUDPClient("127.0.0.1", osc.port)
+            before = engine.stats.frames
+            for i in range(10_000):
+                client.send_message("/vj/truncation/psi", (i % 100) / 100)
+            client.send_message("/vj/latent/seed", 99)
+            assert wait_for(lambda: store.get("latent.seed") == 99, timeout=20)
+            assert engine.stats.frames > before  # frames kept coming while the burst was handled
+        finally:
+            engine.stop()
+            engine.join(10)
+            engine.close()
+            osc.close()

@@ -65,7 +65,7 @@ def _official(kind: str, progress: bool) -> Path:
 
 def is_cached(url: str) -> bool:
     """Whether `url` has already been downloaded into the model cache."""
-    return zoo._cache_path(url).is_file()
+    return zoo.cached_path(url).is_file()
 
 
 def _download(kind: str, url: str, progress: bool) -> Path:

@@ -143,6 +143,11 @@ def fetch(url: str, sha256: str | None = None, progress: bool = True) -> Path:
     return target
 
 
+def cached_path(url: str) -> Path:
+    """Where `fetch(url)` keeps its download (the file may not exist yet)."""
+    return _cache_path(url)
+
+
 def _is_url(spec: str) -> bool:
     return spec.lower().startswith(("http://", "https://"))
 
