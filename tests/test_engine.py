@@ -7,10 +7,11 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from tests.conftest import FIXTURES
 from vjengine.analysis import AsyncAnalyser
-from vjengine.engine import Engine, to_frame
+from vjengine.engine import Engine, to_frame, to_frames
 from vjengine.models import load_generator
 from vjengine.outputs import Sink
 from vjengine.params import default_store
@@ -178,3 +179,25 @@ def test_to_frame_maps_minus_one_to_one_onto_bytes():
     img = torch.tensor([-1.0, 0.0, 1.0, 3.0]).reshape(1, 1, 1, 4).expand(1, 3, 1, 4)
     frame = to_frame(img)
     assert frame.shape == (1, 4, 3) and frame[0, :, 0].tolist() == [0, 128, 255, 255]
+
+
+def test_to_frames_makes_each_layout_once_from_the_same_pixels():
+    img = torch.rand(1, 3, 4, 5) * 2 - 1
+    frames = to_frames(img, ["RGB", "RGBA", "BGRA", "RGBA"])
+    rgb = frames["RGB"]
+    assert set(frames) == {"RGB", "RGBA", "BGRA"} and rgb.shape == (4, 5, 3)
+    assert np.array_equal(frames["RGBA"][..., :3], rgb) and (frames["RGBA"][..., 3] == 255).all()
+    assert np.array_equal(frames["BGRA"][..., :3], rgb[..., ::-1]) and (frames["BGRA"][..., 3] == 255).all()
+
+
+def test_sinks_get_frames_in_their_own_layout_when_the_engine_converts(generator, pattern):
+    class RGBASink(Collect):
+        layout = "RGBA"
+
+    rgba, rgb = RGBASink(), Collect()
+    # convert_layouts is the default for a CUDA generator; on the CPU sinks convert in their own threads
+    Engine(generator, fast_store(), pattern, [rgba, rgb], convert_layouts=True).run(2)
+    rgba.close()
+    rgb.close()
+    assert rgba.frames[0].shape == (64, 64, 4) and rgb.frames[0].shape == (64, 64, 3)
+    assert np.array_equal(rgba.frames[-1][..., :3], rgb.frames[-1])

@@ -112,6 +112,12 @@ def test_the_packer_reuses_one_buffer_so_consumers_must_copy_at_once():
     assert first is second
 
 
+def test_frames_already_in_the_layout_pass_through_or_are_only_flipped():
+    rgba = np.random.RandomState(0).randint(0, 256, (4, 6, 4), dtype=np.uint8)  # as the engine makes on a GPU
+    assert np.array_equal(PixelPacker("RGBA").pack(rgba), rgba)
+    assert np.array_equal(PixelPacker("RGBA", flip=True).pack(rgba), rgba[::-1])
+
+
 def test_unknown_layout_is_refused():
     with pytest.raises(ValueError, match="layout must be one of RGB, RGBA, BGRA"):
         PixelPacker("YUYV")

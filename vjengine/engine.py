@@ -13,7 +13,7 @@ import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,16 +71,33 @@ def to_frame(img: torch.Tensor) -> np.ndarray:
     The conversion to bytes happens on the generator's device, so only a quarter of the data
     crosses to the CPU; grayscale models are repeated to three channels.
     """
+    return to_frames(img, ["RGB"])["RGB"]
+
+
+def to_frames(img: torch.Tensor, layouts: Iterable[str]) -> dict[str, np.ndarray]:
+    """`img` as (H, W, C) uint8 arrays in each of `layouts` (RGB, RGBA, BGRA), converted on the generator's
+    device so that each layout is made once per frame, whatever the number of outputs that use it."""
     x = (img[0].float() * 127.5 + 128).clamp_(0, 255).to(torch.uint8)
     if x.shape[0] == 1:
         x = x.expand(3, -1, -1)
-    x = x[:3].permute(1, 2, 0).contiguous()
-    if x.device.type == "cuda":
-        pinned = torch.empty(x.shape, dtype=torch.uint8, pin_memory=True)
-        pinned.copy_(x, non_blocking=True)
-        torch.cuda.current_stream(x.device).synchronize()
-        return pinned.numpy()
-    return x.cpu().numpy()
+    rgb = x[:3].permute(1, 2, 0)
+    alpha = None
+    frames = {}
+    for layout in dict.fromkeys(layouts):
+        if layout == "RGB":
+            pixels = rgb
+        else:
+            if alpha is None:
+                alpha = torch.full((*rgb.shape[:2], 1), 255, dtype=torch.uint8, device=rgb.device)
+            pixels = torch.cat((rgb if layout == "RGBA" else rgb.flip(-1), alpha), dim=-1)
+        frames[layout] = pixels.contiguous()
+    if x.device.type != "cuda":
+        return {layout: pixels.cpu().numpy() for layout, pixels in frames.items()}
+    pinned = {layout: torch.empty(p.shape, dtype=torch.uint8, pin_memory=True) for layout, p in frames.items()}
+    for layout, pixels in frames.items():
+        pinned[layout].copy_(pixels, non_blocking=True)
+    torch.cuda.current_stream(x.device).synchronize()  # one wait for every copy of the frame
+    return {layout: p.numpy() for layout, p in pinned.items()}
 
 
 class Engine:
@@ -103,6 +120,7 @@ class Engine:
         signal_listeners: Sequence[Callable[[Signals], None]] = (),
         landmarks: LandmarkAnalyser | None = None,
         overlay_sinks: Sequence[Sink] = (),
+        convert_layouts: bool | None = None,
     ) -> None:
         self.G = generator
         self.store = store
@@ -113,6 +131,11 @@ class Engine:
         if landmarks is not None:
             self.analysers.append(landmarks)
         self.overlay_sinks = list(overlay_sinks)
+        # Layouts other than RGB are made on a GPU, once per frame; on the CPU each sink converts in its thread.
+        if convert_layouts is None:
+            convert_layouts = next(generator.parameters()).device.type == "cuda"
+        wanted = {getattr(sink, "layout", "RGB") for sink in self.sinks} if convert_layouts else set()
+        self._layouts = ["RGB", *sorted(wanted - {"RGB"})]
         self.visual = visual
         if visual is not None:  # slow: its own thread, at most `visual_rate` analyses a second
             self.analysers.append(AsyncAnalyser(visual, max_rate=visual_rate))
@@ -134,7 +157,7 @@ class Engine:
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._phase = 0.0
-        self._last_frame: np.ndarray | None = None
+        self._last_frame: dict[str, np.ndarray] | None = None
         self._stamps: deque[float] = deque(maxlen=31)
 
     def start(self, frames: int | None = None) -> threading.Thread:
@@ -195,7 +218,7 @@ class Engine:
             listener(signals)
         times["analyse"], t = _lap(t)
         if snapshot["render.paused"] and self._last_frame is not None:
-            image, ws = self._last_frame, self._last_ws
+            frames, ws = self._last_frame, self._last_ws
             times["compose"] = times["generate"] = times["copy"] = 0.0
         else:
             camera_z = self.visual.latest_z() if self.visual is not None else None
@@ -205,9 +228,9 @@ class Engine:
             times["compose"], t = _lap(t)
             img = self.G.synthesis(ws, noise_mode=snapshot["generator.noise"], force_fp32=self.force_fp32)
             times["generate"], t = _lap(t)
-            image = to_frame(img)
+            frames = to_frames(img, self._layouts)
             times["copy"], t = _lap(t)
-            self._last_frame, self._last_ws = image, ws
+            self._last_frame, self._last_ws = frames, ws
         if self.overlay_sinks and frame is not None:
             view = self.landmarks.latest_landmarks() if self.landmarks is not None else LandmarkView()
             overlay = draw_overlay(frame.image, view)
@@ -219,7 +242,7 @@ class Engine:
                 ws, {**snapshot, "corruption.phase": self._corruption_phase, "corruption.warp": warp}, started
             )
         for sink in self.sinks:
-            sink.send(image)
+            sink.send(frames.get(sink.layout, frames["RGB"]))
         times["publish"], t = _lap(t)
         total = (time.perf_counter() - started) * 1000
         self.stats.record(times, total)

@@ -59,6 +59,10 @@ class Sink:
 
     `shaping` (set by `open_sink` from the spec's options, before the first frame) resizes every frame for this
     output and flips it, unless the class sets `flips_itself` because its library flips for free.
+
+    `layout` is the pixel layout the output sends on (RGB, RGBA, BGRA). When the generator runs on a GPU the
+    engine converts each frame there once per layout and hands over (H, W, 4) frames already in it; otherwise
+    frames come as RGB and the sink converts in its own thread (PixelPacker takes either).
     """
 
     kind: ClassVar[str] = ""
@@ -69,6 +73,7 @@ class Sink:
     retry_first_s: ClassVar[float] = 1.0
     retry_max_s: ClassVar[float] = 30.0
     flips_itself: ClassVar[bool] = False
+    layout: ClassVar[str] = "RGB"
 
     def __init__(self, name: str, *, buffer: int = 120, shaping: Shaping | None = None) -> None:
         self.name = name
@@ -288,9 +293,9 @@ class BadFrame(ValueError):
 
 
 def _check_frame(frame: np.ndarray) -> None:
-    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] not in (3, 4) or frame.dtype != np.uint8:
         got = f"{type(frame).__name__} {getattr(frame, 'shape', '')} {getattr(frame, 'dtype', '')}".strip()
-        raise BadFrame(f"frames must be (H, W, 3) uint8 RGB arrays, got {got}")
+        raise BadFrame(f"frames must be (H, W, 3) uint8 RGB arrays (or (H, W, 4) in the sink's layout), got {got}")
 
 
 def _one_line(exc: BaseException) -> str:

@@ -81,14 +81,16 @@ class PixelPacker:
         self._buffer: np.ndarray | None = None
 
     def pack(self, frame: np.ndarray) -> np.ndarray:
-        """`frame` ((H, W, 3) uint8 RGB) in this layout, flipped if asked; opaque alpha where there is alpha."""
-        if self.layout == "RGB" and not self.flip:
+        """`frame` ((H, W, 3) uint8 RGB, or (H, W, C) already in this layout, as the engine converts on a GPU)
+        in this layout, flipped if asked; opaque alpha where there is alpha."""
+        ready = frame.shape[2] == CHANNELS[self.layout] and (frame.shape[2] == 4 or self.layout == "RGB")
+        if ready and not self.flip:
             return np.ascontiguousarray(frame)
         shape = (*frame.shape[:2], CHANNELS[self.layout])
         if self._buffer is None or self._buffer.shape != shape:
             self._buffer = np.empty(shape, dtype=np.uint8)
         out = self._buffer
-        if self.layout == "RGB":
+        if ready:
             np.copyto(out, frame)
         else:
             cv2.cvtColor(frame, _CONVERSIONS[self.layout], dst=out)

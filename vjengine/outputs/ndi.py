@@ -57,6 +57,7 @@ class NdiSink(Sink):
         "NDI In TOP, Resolume, OBS; options ?size=WxH&fit=stretch|letterbox|crop&flip=1"
     )
     live = True
+    layout = LAYOUT
     retry_on_failure = True
     flips_itself = True  # the packer flips while converting
 

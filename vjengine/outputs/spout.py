@@ -33,6 +33,7 @@ class SpoutSink(Sink):
         "Resolume, OBS) as sender NAME (default vjengine); options ?size=WxH&fit=stretch|letterbox|crop&flip=1"
     )
     live = True
+    layout = LAYOUT
     retry_on_failure = True
     flips_itself = True  # sendImage's invert flag flips while copying
 

@@ -33,6 +33,7 @@ class SyphonSink(Sink):
         "Resolume, VDMX) as server NAME (default vjengine); options ?size=WxH&fit=stretch|letterbox|crop&flip=1"
     )
     live = True
+    layout = LAYOUT
     retry_on_failure = True
     flips_itself = True  # publish_frame_texture flips on the GPU
 
