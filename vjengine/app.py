@@ -125,7 +125,8 @@ def run(config: Config, store: ParamStore, frames: int | None = None) -> int:
         _close_all(engine.source, engine.sinks)
         raise
     engine.signal_listeners += controls.signal_listeners()
-    display = StatusDisplay(engine, config.model, engine.source.name, [s.name for s in engine.sinks])
+    outputs = [s.name for s in engine.sinks]
+    display = StatusDisplay(engine, config.model, engine.source.name, outputs, controls=controls.summary)
     log.info("source: %s; outputs: %s", engine.source.name, ", ".join(s.name for s in engine.sinks) or "none")
     with _stop_on_signals(engine):
         engine.start(frames)

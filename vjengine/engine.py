@@ -131,6 +131,7 @@ class Engine:
         if landmarks is not None:
             self.analysers.append(landmarks)
         self.overlay_sinks = list(overlay_sinks)
+        self.signals: Signals = {}  # the newest frame's analysis, for the status line
         # Layouts other than RGB are made on a GPU, once per frame; on the CPU each sink converts in its thread.
         if convert_layouts is None:
             convert_layouts = next(generator.parameters()).device.type == "cuda"
@@ -212,6 +213,7 @@ class Engine:
         frame = self.source.latest()
         times["source"], t = _lap(t)
         signals = self._analyse(frame, snapshot) if frame is not None else {}
+        self.signals = signals
         if self.modulation is not None:
             snapshot = self.modulation.apply(snapshot, signals)
         for listener in self.signal_listeners:

@@ -32,6 +32,17 @@ class Controls:
         self.midi: MidiControl | None = None
         self._closers: list[Callable[[], None]] = []
 
+    def summary(self) -> str:
+        """One short status fragment: OSC messages so far, and whether the MIDI controller is there."""
+        parts = []
+        if self.osc_in is not None:
+            parts.append(f"osc :{self.osc_in.port} {self.osc_in.received} msgs")
+        if self.midi is not None:
+            status = self.midi.status()
+            state = "learning " + status["learning"] if status["learning"] else "ok" if status["input"] else "WAITING"
+            parts.append(f"midi {status['controller']} {state}")
+        return " | ".join(parts)
+
     def signal_listeners(self) -> list[Callable[[dict[str, float]], None]]:
         """What the render loop should hand each frame's signals to."""
         return [self.osc_out.publish_signals] if self.osc_out is not None and self.osc_out.signal_patterns else []

@@ -1,0 +1,33 @@
+"""The status line says what runs, what is connected and what is down."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from vjengine.engine import EngineStats
+from vjengine.outputs import SinkStats
+from vjengine.status import status_text
+
+
+def engine_with(*sinks, landmarks=None, signals=None):
+    return SimpleNamespace(stats=EngineStats(), sinks=list(sinks), landmarks=landmarks, signals=signals or {})
+
+
+def sink(name, **stats):
+    return SimpleNamespace(name=name, stats=SinkStats(**stats))
+
+
+def test_a_sink_being_retried_is_shown_as_down():
+    text = status_text(engine_with(sink("ndi:TD", retrying="connection refused")), "m", "pattern", ["ndi:TD"])
+    assert "DOWN (retrying): ndi:TD" in text
+
+
+def test_the_control_surfaces_fragment_is_shown():
+    text = status_text(engine_with(), "m", "pattern", [], controls="osc :9000 12 msgs | midi nano WAITING")
+    assert text.endswith("osc :9000 12 msgs | midi nano WAITING")
+
+
+def test_whether_a_hand_is_tracked_is_shown_while_hands_are_on():
+    hands = SimpleNamespace(enabled={"hands": True})
+    assert "hand yes" in status_text(engine_with(landmarks=hands, signals={"hand.present": 1.0}), "m", "s", [])
+    assert "hand no" in status_text(engine_with(landmarks=hands, signals={"hand.present": 0.0}), "m", "s", [])
