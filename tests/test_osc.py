@@ -1,12 +1,14 @@
 """OSC in and out over real UDP on 127.0.0.1."""
 
 import contextlib
+import os
 import random
 import socket
 import time
 
 import pytest
 from pythonosc import osc_bundle_builder, osc_message_builder
+from pythonosc.tcp_client import SimpleTCPClient
 from pythonosc.udp_client import SimpleUDPClient
 
 from tests.conftest import wait_for
@@ -209,3 +211,38 @@ def test_a_burst_does_not_stall_the_render_loop(store):
             engine.join(10)
             engine.close()
             osc.close()
+
+
+@pytest.fixture(params=["slip", "length"])
+def tcp_receiver(store, request):
+    osc = OSCReceiver(store, port=0, tcp_port=free_tcp_port(), tcp_framing=request.param)
+    osc.start()
+    osc.mode = "1.1" if request.param == "slip" else "1.0"
+    yield osc
+    osc.close()
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_osc_over_tcp_sets_parameters(store, tcp_receiver):
+    with SimpleTCPClient("127.0.0.1", tcp_receiver.tcp_port, mode=tcp_receiver.mode) as client:
+        for i in range(100):
+            client.send_message("/vj/latent/seed", i)
+    assert wait_for(lambda: store.get("latent.seed") == 99)
+
+
+def test_a_broken_tcp_stream_only_drops_that_connection(store, tcp_receiver):
+    with socket.create_connection(("127.0.0.1", tcp_receiver.tcp_port)) as sock:
+        sock.sendall(b"\\xdb\\xdd\\x00garbage\\xc0" + os.urandom(2000) + b"\\xc0")
+    with SimpleTCPClient("127.0.0.1", tcp_receiver.tcp_port, mode=tcp_receiver.mode) as client:
+        client.send_message("/vj/latent/seed", 5)
+    assert wait_for(lambda: store.get("latent.seed") == 5)
+
+
+def test_an_unknown_tcp_framing_is_a_one_line_error(store):
+    with pytest.raises(OSCError, match="slip or length"):
+        OSCReceiver(store, tcp_port=9, tcp_framing="websocket")

@@ -43,6 +43,8 @@ class Config:
     overlay: str | None = None
     osc_host: str = "127.0.0.1"
     osc_port: int = 9000
+    osc_tcp_port: int = 0
+    osc_tcp_framing: str = "slip"
     osc_allow: list[str] = field(default_factory=list)
     osc_targets: list[str] = field(default_factory=list)
     osc_rate: float = 30.0
@@ -89,6 +91,8 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], str]]] = {
     "osc": {
         "host": ("osc_host", str, 'the address to listen on: "127.0.0.1" (this machine) or "0.0.0.0" (the LAN)'),
         "port": ("osc_port", int, "a UDP port (0 = no OSC in)"),
+        "tcp_port": ("osc_tcp_port", int, "a TCP port for OSC over TCP (0 = off)"),
+        "tcp_framing": ("osc_tcp_framing", str, 'how TCP messages are framed: "slip" (OSC 1.1) or "length" (OSC 1.0)'),
         "allow": ("osc_allow", list, 'a list of sender networks, e.g. ["192.168.1.0/24"] (empty = anyone)'),
         "targets": ("osc_targets", list, 'a list of HOST:PORT to send to, e.g. ["127.0.0.1:7000"]'),
         "rate": ("osc_rate", (int, float), "messages per second to each target (at most)"),
@@ -112,7 +116,7 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], str]]] = {
     },
 }
 _LISTS_OF_TEXT = ("outputs", "osc_allow", "osc_targets", "osc_signals", "midi_mappings", "modulation")
-_PORTS = ("osc_port", "oscquery_port")
+_PORTS = ("osc_port", "oscquery_port", "osc_tcp_port")
 
 
 def load_config(path: str | Path, store: ParamStore) -> Config:

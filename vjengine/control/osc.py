@@ -21,6 +21,7 @@ from typing import Any
 from pythonosc import osc_bundle_builder, osc_message_builder, osc_packet
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import BlockingOSCUDPServer
+from pythonosc.osc_tcp_server import MODE_1_0, MODE_1_1, ThreadingOSCTCPServer
 
 from vjengine.errors import VJError
 from vjengine.params import Param, ParamError, ParamStore
@@ -32,6 +33,7 @@ NORM_PREFIX = "/vj/norm/"
 SIGNAL_PREFIX = "/vj/signal/"
 RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024  # rides out bursts while the handler catches up (the kernel may cap it)
 MAX_LOGGED_PROBLEMS = 200
+TCP_FRAMINGS = ("slip", "length")  # OSC 1.1 SLIP-encoded stream, or OSC 1.0 32-bit length prefixes
 
 Command = Callable[..., Any]
 
@@ -93,6 +95,23 @@ class _Server(BlockingOSCUDPServer):
         log.debug("error handling an OSC packet from %s", client_address, exc_info=True)
 
 
+class _TCPServer(ThreadingOSCTCPServer):
+    """OSC over TCP, one thread per connection (not per message); SLIP (OSC 1.1) or length-prefixed (1.0)."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], dispatcher: Dispatcher, allow: list, framing: str) -> None:
+        self.allow = allow
+        super().__init__(address, dispatcher, mode=MODE_1_1 if framing == "slip" else MODE_1_0)
+
+    def verify_request(self, request, client_address) -> bool:
+        return not self.allow or any(ipaddress.ip_address(client_address[0]) in net for net in self.allow)
+
+    def handle_error(self, request, client_address) -> None:
+        log.debug("dropped an OSC TCP connection from %s after a malformed stream", client_address, exc_info=True)
+
+
 class OSCReceiver:
     """Applies OSC messages to the parameters; `commands` adds non-parameter addresses (`/vj/learn` ...).
 
@@ -108,10 +127,17 @@ class OSCReceiver:
         port: int = 9000,
         allow: Iterable[str] = (),
         commands: Mapping[str, Command] | None = None,
+        tcp_port: int = 0,
+        tcp_framing: str = "slip",
     ) -> None:
+        if tcp_framing not in TCP_FRAMINGS:
+            raise OSCError(f"OSC TCP framing {tcp_framing!r}: use {' or '.join(TCP_FRAMINGS)}")
         self.store = store
         self.host = host
         self.requested_port = port
+        self.requested_tcp_port = tcp_port
+        self.tcp_framing = tcp_framing
+        self._tcp: _TCPServer | None = None
         self.allow = [_network(spec) for spec in allow]
         self.commands = dict(commands or {})
         self.received = 0
@@ -125,10 +151,16 @@ class OSCReceiver:
         """The bound port (the requested one, or the one the system chose for 0)."""
         return self._server.server_address[1] if self._server else self.requested_port
 
+    @property
+    def tcp_port(self) -> int | None:
+        """The bound TCP port, or None without OSC over TCP."""
+        return self._tcp.server_address[1] if self._tcp else None
+
     def start(self) -> None:
-        """Bind and serve on a daemon thread; OSCError when the port cannot be had."""
+        """Bind and serve on daemon threads; OSCError when a port cannot be had."""
+        dispatcher = self._dispatcher()
         try:
-            self._server = _Server((self.host, self.requested_port), self._dispatcher(), self.allow)
+            self._server = _Server((self.host, self.requested_port), dispatcher, self.allow)
         except OSError as exc:
             raise OSCError(
                 f"cannot listen for OSC on {self.host}:{self.requested_port} ({exc.strerror or exc}); "
@@ -136,15 +168,29 @@ class OSCReceiver:
             ) from None
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.2,), name="osc in", daemon=True)
         self._thread.start()
+        if self.requested_tcp_port:
+            self._start_tcp(dispatcher)
+
+    def _start_tcp(self, dispatcher: Dispatcher) -> None:
+        try:
+            self._tcp = _TCPServer((self.host, self.requested_tcp_port), dispatcher, self.allow, self.tcp_framing)
+        except OSError as exc:
+            self.close()
+            raise OSCError(
+                f"cannot listen for OSC over TCP on {self.host}:{self.requested_tcp_port} ({exc.strerror or exc}); "
+                "choose another [osc] tcp_port"
+            ) from None
+        thread = threading.Thread(target=self._tcp.serve_forever, args=(0.2,), name="osc in tcp", daemon=True)
+        thread.start()
 
     def close(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
+        for server in (self._server, self._tcp):
+            if server is not None:
+                server.shutdown()
+                server.server_close()
         if self._thread is not None:
             self._thread.join(2)
-        self._server = None
+        self._server = self._tcp = None
 
     def _dispatcher(self) -> Dispatcher:
         dispatcher = _ParamDispatcher(strict_timing=False)

@@ -87,12 +87,21 @@ def open_controls(
         learn(config.learn)
     if config.osc_port:
         receiver = OSCReceiver(
-            store, config.osc_host, config.osc_port, config.osc_allow, commands(store, presets, modulation, learn)
+            store,
+            config.osc_host,
+            config.osc_port,
+            config.osc_allow,
+            commands(store, presets, modulation, learn),
+            tcp_port=config.osc_tcp_port,
+            tcp_framing=config.osc_tcp_framing,
         )
         if _start(receiver.start, "OSC in"):
             controls.osc_in = receiver
             controls._closers.append(receiver.close)
             log.info("OSC in on udp://%s:%d (addresses: vjengine params)", config.osc_host, receiver.port)
+            if receiver.tcp_port:
+                framing = config.osc_tcp_framing
+                log.info("OSC in on tcp://%s:%d (%s framing)", config.osc_host, receiver.tcp_port, framing)
     if config.oscquery_port:
         osc_port = controls.osc_in.port if controls.osc_in is not None else config.osc_port
         server = OSCQueryServer(
