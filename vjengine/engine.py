@@ -135,8 +135,9 @@ class Engine:
         # Layouts other than RGB are made on a GPU, once per frame; on the CPU each sink converts in its thread.
         if convert_layouts is None:
             convert_layouts = next(generator.parameters()).device.type == "cuda"
-        wanted = {getattr(sink, "layout", "RGB") for sink in self.sinks} if convert_layouts else set()
-        self._layouts = ["RGB", *sorted(wanted - {"RGB"})]
+        wanted = [getattr(sink, "layout", "RGB") if convert_layouts else "RGB" for sink in self.sinks]
+        self._sink_layouts = wanted
+        self._layouts = ["RGB", *sorted(set(wanted) - {"RGB"})]
         self.visual = visual
         if visual is not None:  # slow: its own thread, at most `visual_rate` analyses a second
             self.analysers.append(AsyncAnalyser(visual, max_rate=visual_rate))
@@ -243,8 +244,8 @@ class Engine:
             self.recorder.add(
                 ws, {**snapshot, "corruption.phase": self._corruption_phase, "corruption.warp": warp}, started
             )
-        for sink in self.sinks:
-            sink.send(frames.get(sink.layout, frames["RGB"]))
+        for sink, layout in zip(self.sinks, self._sink_layouts, strict=True):
+            sink.send(frames[layout])
         times["publish"], t = _lap(t)
         total = (time.perf_counter() - started) * 1000
         self.stats.record(times, total)
