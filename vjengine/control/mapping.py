@@ -59,7 +59,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
+def _mappings_dir() -> Path:
+    """The built-in maps: `mappings/` of a checkout (or an editable install), else where a wheel puts them."""
+    checkout = Path(__file__).resolve().parents[2] / "mappings"
+    installed = Path(sys.prefix) / "share" / "vjengine" / "mappings"
+    return checkout if checkout.is_dir() or not installed.is_dir() else installed
+
+
+MAPPINGS_DIR = _mappings_dir()
 
 CONTROL_TYPES = ("cc", "cc14", "nrpn", "note", "pitchbend")
 MODES = ("absolute", "relative", "toggle", "momentary", "trigger", "step")
