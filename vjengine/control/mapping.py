@@ -59,6 +59,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+
 def _mappings_dir() -> Path:
     """The built-in maps: `mappings/` of a checkout (or an editable install), else where a wheel puts them."""
     checkout = Path(__file__).resolve().parents[2] / "mappings"
