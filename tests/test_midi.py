@@ -7,6 +7,7 @@ by part of its name, and waits (briefly polling) for the parameter store to show
 from __future__ import annotations
 
 import logging
+import sys
 import textwrap
 import time
 import uuid
@@ -376,6 +377,18 @@ def test_unusable_backend_is_a_one_line_error(store, monkeypatch):
     control = MidiControl(store, port="anything")
     with pytest.raises(MidiError, match="MIDI backend 'mido.backends.nosuchthing' .* cannot be loaded"):
         control.start()
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or Path("/dev/snd/seq").exists(),
+    reason="needs Linux without an ALSA sequencer (the machines CI runs on)",
+)
+def test_missing_alsa_sequencer_is_our_one_line_and_nothing_from_alsa_lib(store, monkeypatch, capfd):
+    monkeypatch.setenv("MIDO_BACKEND", "mido.backends.rtmidi/LINUX_ALSA")
+    control = MidiControl(store, port="anything")
+    with pytest.raises(MidiError, match="run JACK and set MIDO_BACKEND"):
+        control.start()
+    assert "ALSA lib" not in capfd.readouterr().err
 
 
 def test_no_port_anywhere_is_a_one_line_error(store, tmp_path: Path):

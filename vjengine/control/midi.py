@@ -189,6 +189,7 @@ class PortLister:
             import rtmidi
 
             self._rtmidi = rtmidi
+            _silence_alsa_errors()
             self._client("input")  # fails now, with a clear message, if the MIDI system is not there
 
     def inputs(self) -> list[str]:
@@ -212,7 +213,8 @@ class PortLister:
             except AttributeError:
                 raise MidiError(f"MIDI backend {_describe(backend)!r}: rtmidi has no API {backend.api!r}") from None
             except Exception as exc:  # rtmidi.SystemError: "JACK server not running?", no ALSA sequencer ...
-                raise MidiError(f"MIDI backend {_describe(backend)!r} cannot start: {exc}{_hint(backend)}") from None
+                reason = str(exc).rstrip(". ")
+                raise MidiError(f"MIDI backend {_describe(backend)!r} cannot start: {reason}{_hint(backend)}") from None
         return self._clients[role]
 
 
@@ -606,6 +608,33 @@ class MidiControl:
         if key not in self._warned:
             self._warned.add(key)
             log.warning("%s", message)
+
+
+_ALSA_HANDLER: Any = None
+
+
+def _silence_alsa_errors() -> None:
+    """Stop alsa-lib printing its own "ALSA lib seq_hw.c ..." lines to stderr.
+
+    rtmidi's errors reach the user through MidiError as one line with a hint; alsa-lib's raw lines
+    beside it only confuse. Process-wide, and only alsa-lib's error printing is affected.
+    """
+    global _ALSA_HANDLER
+    if _ALSA_HANDLER is not None or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("asound")
+    try:
+        alsa = ctypes.CDLL(name or "libasound.so.2")
+    except OSError:
+        return
+    # snd_lib_error_handler_t is variadic; a handler that ignores its arguments is safe to declare short.
+    _ALSA_HANDLER = ctypes.CFUNCTYPE(
+        None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
+    )(lambda *args: None)
+    alsa.snd_lib_error_set_handler(_ALSA_HANDLER)
 
 
 def _describe(backend: mido.Backend) -> str:
