@@ -211,6 +211,18 @@ def test_record_then_render_reproduces_the_live_frames_exactly(tmp_path, mode):
     assert not np.array_equal(cv2.imread(str(live_frames[0])), cv2.imread(str(live_frames[-1])))
 
 
+def test_record_path_that_cannot_be_written_fails_before_the_show(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = vjengine(
+        "run", "--frames", "3", "--model", "random:sg2-32", "--source", "pattern", "--output", "none",
+        "--record", str(blocker / "set.npz"),
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "cannot write there" in result.stderr and "Traceback" not in result.stderr
+    assert "rendered" not in result.stderr
+
+
 def test_render_resamples_to_another_frame_rate(tmp_path):
     recording = tmp_path / "set.npz"
     result = vjengine(

@@ -9,6 +9,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import torch
+
 from vjengine.analysis.landmarks import LandmarkAnalyser
 from vjengine.analysis.vgg import VGGEncoder
 from vjengine.analysis.visual import VisualAnalyser
@@ -53,9 +55,23 @@ def build_engine(config: Config, store: ParamStore) -> Engine:
         fps = store.get("render.fps") or 30.0
         sinks = open_sinks(config.outputs, fps=fps)
         overlay = open_sinks([config.overlay] if config.overlay else [], fps=fps)
+        return _assemble(config, store, generator, device, dtype, source, sinks, overlay)
     except BaseException:
         _close_all(source, sinks + overlay)
         raise
+
+
+def _assemble(
+    config: Config,
+    store: ParamStore,
+    generator: torch.nn.Module,
+    device: torch.device,
+    dtype: str,
+    source: Source,
+    sinks: list[Sink],
+    overlay: list[Sink],
+) -> Engine:
+    """The engine around an open source and outputs: analysers, presets, modulation, directions."""
     context, force_fp32 = precision(dtype, device)
     visual = VisualAnalyser(open_encoder(config.vgg_weights, device), store, generator.z_dim)
     recorder = None
@@ -122,7 +138,7 @@ def run(config: Config, store: ParamStore, frames: int | None = None) -> int:
         controls = open_controls(config, store, engine.composer.presets, engine.modulation)
     except BaseException:
         engine.close()
-        _close_all(engine.source, engine.sinks)
+        _close_all(engine.source, engine.sinks + engine.overlay_sinks)
         raise
     engine.signal_listeners += controls.signal_listeners()
     outputs = [s.name for s in engine.sinks]

@@ -44,7 +44,14 @@ class Recorder:
         self.path = Path(path)
         if self.path.suffix != ".npz":
             raise VJError(f"--record {path}: the recording is an .npz file, e.g. --record set.npz")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # Opened now, so a path that cannot be written fails before the show, not after it.
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("wb")
+        except OSError as exc:
+            raise VJError(
+                f"--record {path}: cannot write there ({exc.strerror}); give a path in a folder you own"
+            ) from None
         self.meta = {"format": FORMAT, "model": model, "params": params}
         self._scratch = tempfile.TemporaryFile()  # noqa: SIM115 (it lives until close())
         self._shape: tuple[int, ...] | None = None
@@ -66,14 +73,21 @@ class Recorder:
         """Write the .npz; returns its path, or None when no frame was recorded."""
         if self._shape is None:
             self._scratch.close()
+            self._file.close()
+            self.path.unlink(missing_ok=True)
             return None
         self._scratch.seek(0)
         ws = np.frombuffer(self._scratch.read(), np.float32).reshape(-1, *self._shape)
         times = np.asarray(self._times) - self._times[0]
         state = np.asarray(self._state, dtype=np.float64)
         meta = json.dumps({**self.meta, "state": list(STATE)})
-        np.savez(self.path, ws=ws, time=times, noise=np.asarray(self._noise), state=state, meta=meta)
-        self._scratch.close()
+        try:
+            with self._file:
+                np.savez(self._file, ws=ws, time=times, noise=np.asarray(self._noise), state=state, meta=meta)
+        except OSError as exc:
+            raise VJError(f"--record {self.path}: writing the recording failed ({exc.strerror})") from None
+        finally:
+            self._scratch.close()
         log.info("recorded %d frames to %s", len(ws), self.path)
         return self.path
 
