@@ -100,6 +100,16 @@ def test_set_with_bad_value(store):
         parse_set(["render.paused=sometimes"], store)
 
 
+def test_set_out_of_range_is_refused_not_clamped(store):
+    with pytest.raises(ParamError, match=r"truncation.psi: '5' is out of range; expected -1 .. 2"):
+        parse_set(["truncation.psi=5"], store)
+
+
+def test_out_of_range_in_params_is_refused(store):
+    with pytest.raises(ConfigError, match=r"render.fps: -3 is out of range"):
+        config_from_dict({"params": {"render": {"fps": -3}}}, store)
+
+
 def test_control_sections_reach_the_config(tmp_path, store):
     text = (
         '[osc]\nport = 9100\ntargets = ["127.0.0.1:7000"]\nsignals = ["hand.*"]\n'

@@ -29,6 +29,21 @@ def test_numbers_are_clamped_to_the_range(store):
     assert store.set("truncation.psi", -9) == -1.0
 
 
+def test_check_refuses_what_accept_would_clamp():
+    param = default_store().param("truncation.psi")
+    assert param.accept(5.0) == 2.0
+    assert param.check("2") == 2.0
+    with pytest.raises(ParamError, match="out of range"):
+        param.check(5.0)
+
+
+def test_check_looks_at_every_number_of_a_vector():
+    vector = Param("v", "vector", (0.0, 0.0), "a vector", min=0, max=1, size=2)
+    assert vector.check("0.5, 1") == (0.5, 1.0)
+    with pytest.raises(ParamError, match="out of range"):
+        vector.check([0.5, 1.5])
+
+
 def test_text_is_coerced_to_the_type(store):
     assert store.set("latent.seed", "42") == 42
     assert store.set("render.paused", "on") is True

@@ -214,7 +214,7 @@ def _run(args: argparse.Namespace) -> int:
         raise VJError(f"--frames {args.frames}: give a positive number of frames")
     values = dict(config.params)
     if args.fps is not None:
-        values["render.fps"] = args.fps
+        values["render.fps"] = store.param("render.fps").check(args.fps)
     values.update(parse_set(args.set, store))
     store.set_many(values, source="config", immediate=True)
     return app.run(config, store, args.frames)

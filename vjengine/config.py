@@ -185,7 +185,7 @@ def _params(table: Any, store: ParamStore, origin: str, prefix: str = "") -> dic
             values.update(_params(value, store, origin, f"{name}."))
             continue
         try:
-            values[name] = store.param(name).accept(value)
+            values[name] = store.param(name).check(value)
         except VJError as exc:
             raise ConfigError(f"{origin}: params: {exc}") from None
     return values
@@ -198,7 +198,7 @@ def parse_set(items: list[str], store: ParamStore) -> dict[str, Any]:
         name, sep, text = item.partition("=")
         if not sep or not name.strip():
             raise ConfigError(f"--set {item!r}: write NAME=VALUE, e.g. --set truncation.psi=0.5")
-        values[name.strip()] = store.param(name.strip()).accept(text)
+        values[name.strip()] = store.param(name.strip()).check(text)
     return values
 
 

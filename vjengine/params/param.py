@@ -106,6 +106,17 @@ class Param:
         """`parse` for text, `coerce` for anything else: what every writer calls."""
         return self.parse(value) if isinstance(value, str) and self.kind != "string" else self.coerce(value)
 
+    def check(self, value: Any) -> Any:
+        """`accept`, refusing numbers outside the range instead of clamping them: for what a person
+        typed on a command line or in a config file, where a silent clamp would hide a typo."""
+        accepted = self.accept(value)
+        if self.kind in ("float", "int", "vector") and not all(map(self._within, _numbers(value))):
+            raise ParamError(f"{self.name}: {value!r} is out of range; expected {self.range_text}")
+        return accepted
+
+    def _within(self, number: float) -> bool:
+        return (self.min is None or number >= self.min) and (self.max is None or number <= self.max)
+
     def parse(self, text: str) -> Any:
         """A value typed as text (command line, config, OSC string)."""
         text = text.strip()
@@ -170,6 +181,15 @@ class Param:
         if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != self.size:
             raise self._fail(value, f"{self.size} numbers")
         return tuple(float(self._clamp(self._number(v, float))) for v in value)
+
+
+def _numbers(value: Any) -> list[float]:
+    """The numbers in a value that `accept` took: one, or a vector's (as text or a sequence)."""
+    if isinstance(value, str):
+        return [float(part) for part in value.replace(",", " ").split()]
+    if isinstance(value, Sequence):
+        return [float(v) for v in value]
+    return [float(value)]
 
 
 def _fmt(number: float) -> str:
