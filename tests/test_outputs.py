@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import sys
 import threading
 import time
 import urllib.error
@@ -128,6 +129,16 @@ def test_png_sequence_round_trips_pixels_exactly(tmp_path):
 def test_unknown_video_extension_is_a_one_line_error(tmp_path):
     with pytest.raises(VJError, match=r"\.mp4, \.mov, \.mkv") as error:
         open_sink(f"file:{tmp_path}/out.avi")
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="/proc is a folder nobody can create files in on Linux"
+)
+@pytest.mark.parametrize("spec", ["file:/proc/out.mp4", "file:/proc/%03d.png"])
+def test_a_folder_that_cannot_be_written_fails_at_open_not_at_the_first_frame(spec):
+    with pytest.raises(VJError, match="cannot write in '/proc'") as error:
+        open_sink(spec)
     assert "\n" not in str(error.value)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -154,10 +155,16 @@ def _codec_options(codec: str) -> dict[str, str]:
 
 
 def _make_parent(path: Path) -> None:
+    """Create the folder and try writing in it, so a bad path fails at start, not at the first frame."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise VJError(f"cannot create the folder {str(path.parent)!r}: {exc.strerror or exc}") from None
+    try:
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as exc:
+        raise VJError(f"cannot write in {str(path.parent)!r} ({exc.strerror or exc}): record somewhere else") from None
 
 
 def _missing_av() -> str | None:
