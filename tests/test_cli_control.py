@@ -205,3 +205,29 @@ def test_every_osc_action_is_in_the_readme():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     for address in commands(store, player, Modulation(store), learn=print):
         assert f"| `{address}` |" in readme, address
+
+
+def _commands():
+    from pathlib import Path
+
+    from vjengine.control.surfaces import commands
+    from vjengine.latent.morph import PresetPlayer
+    from vjengine.latent.presets import PresetBank
+    from vjengine.params.modulation import Modulation
+
+    store = default_store()
+    return commands(store, PresetPlayer(PresetBank(Path("unused")), store), Modulation(store), learn=print)
+
+
+def test_unbinding_what_is_not_bound_says_so():
+    from vjengine.errors import VJError
+
+    with pytest.raises(VJError, match="no modulation drives 'truncation.psi'; nothing to unbind"):
+        _commands()["/vj/unbind"]("truncation.psi")
+
+
+def test_resetting_an_unknown_parameter_names_it():
+    from vjengine.params import ParamError
+
+    with pytest.raises(ParamError, match="unknown parameter 'truncation.psy'"):
+        _commands()["/vj/reset"]("truncation.psy")

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import FIXTURES
+from conftest import FIXTURES, wait_for
 
 from vjengine.errors import VJError
 from vjengine.latent import directions as dirs
@@ -245,4 +245,13 @@ def test_direction_offset_applies_a_user_file_and_logs_a_bad_one_once(G, tmp_pat
     for _ in range(3):
         assert offset(ws, _snapshot(direction_file=str(bad), direction_user=1.0)) is ws
     assert len([r for r in caplog.records if "bad.npy" in r.getMessage()]) == 1
+    offset.close()
+
+
+def test_a_bad_direction_file_is_reported_when_named_before_any_strength(G, tmp_path, caplog):
+    offset = DirectionOffset(G, "cpu")
+    ws = torch.zeros(1, G.num_ws, G.w_dim)
+    missing = _snapshot(direction_file=str(tmp_path / "nowhere.npy"))
+    assert offset(ws, missing) is ws  # starts reading it
+    assert wait_for(lambda: offset(ws, missing) is ws and any("nowhere.npy" in r.getMessage() for r in caplog.records))
     offset.close()

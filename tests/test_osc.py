@@ -1,6 +1,7 @@
 """OSC in and out over real UDP on 127.0.0.1."""
 
 import contextlib
+import logging
 import os
 import random
 import socket
@@ -78,6 +79,29 @@ def test_bundles_with_future_timetags_apply_at_once(store, receiver, client):
 def test_commands_receive_their_arguments(receiver, client):
     client.send_message("/vj/learn", "truncation.psi")
     assert wait_for(lambda: receiver.learned == ["truncation.psi"])
+
+
+def test_a_command_at_a_parameters_address_acts_once_with_all_its_arguments(store, caplog):
+    calls, changes = [], []
+    store.add_listener(lambda name, value, source: changes.append(name))
+    osc = OSCReceiver(
+        store, port=0, commands={"/vj/preset/recall": lambda slot, seconds=None: calls.append((slot, seconds))}
+    )
+    osc.start()
+    try:
+        SimpleUDPClient("127.0.0.1", osc.port).send_message("/vj/preset/recall", [3, 2.5])
+        assert wait_for(lambda: calls == [(3, 2.5)])
+        time.sleep(0.2)
+        assert calls == [(3, 2.5)] and "preset.recall" not in changes
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    finally:
+        osc.close()
+
+
+def test_wrong_arguments_to_a_command_say_what_to_send(receiver, client, caplog):
+    client.send_message("/vj/learn", [])
+    assert wait_for(lambda: any("send /vj/learn NAME" in r.getMessage() for r in caplog.records))
+    assert receiver.learned == []
 
 
 def test_wrong_types_and_unknown_addresses_are_ignored_and_logged_once(store, receiver, client, caplog):

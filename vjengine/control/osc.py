@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import inspect
 import ipaddress
 import logging
 import socket
@@ -195,7 +196,10 @@ class OSCReceiver:
     def _dispatcher(self) -> Dispatcher:
         dispatcher = _ParamDispatcher(strict_timing=False)
         for param in self.store.params.values():
-            dispatcher.map(param.osc_address, self._setter(param, norm=False))
+            # A command at a parameter's address (/vj/preset/recall) replaces its setter: it takes
+            # the same value and more arguments, and one message must not act twice.
+            if param.osc_address not in self.commands:
+                dispatcher.map(param.osc_address, self._setter(param, norm=False))
             if param.normalisable:
                 dispatcher.map(NORM_PREFIX + param.name.replace(".", "/"), self._setter(param, norm=True))
         for address, command in self.commands.items():
@@ -216,8 +220,16 @@ class OSCReceiver:
         return handle
 
     def _command(self, address: str, command: Command) -> Callable[..., None]:
+        signature = inspect.signature(command)
+
         def handle(_address: str, *args: Any) -> None:
             self.received += 1
+            try:
+                signature.bind(*args)
+            except TypeError:
+                usage = f"{address} {command_usage(signature)}".strip()
+                self._log_once(address, "arguments", f"OSC {address} {list(args)}: wrong arguments; send {usage}")
+                return
             try:
                 command(*args)
                 self.applied += 1
@@ -237,6 +249,18 @@ class OSCReceiver:
             return
         self._logged.add(key)
         log.warning("%s", message)
+
+
+def command_usage(signature: inspect.Signature) -> str:
+    """A command's arguments as a user writes them: `SLOT [SECONDS]`, `[NAMES ...]`."""
+    words = []
+    for p in signature.parameters.values():
+        name = p.name.upper()
+        if p.kind is p.VAR_POSITIONAL:
+            words.append(f"[{name} ...]")
+        else:
+            words.append(name if p.default is p.empty else f"[{name}]")
+    return " ".join(words)
 
 
 def osc_value(param: Param, args: tuple) -> Any:

@@ -60,8 +60,8 @@ def commands(store: ParamStore, presets: PresetPlayer | None, modulation: Modula
     """OSC addresses that are actions rather than parameters."""
     table: dict[str, Callable[..., Any]] = {
         "/vj/reset": lambda *names: _reset(store, names),
-        "/vj/bind": lambda text: modulation.bind(str(text)),
-        "/vj/unbind": lambda param, signal=None: modulation.unbind(str(param), signal and str(signal)),
+        "/vj/bind": lambda binding: modulation.bind(str(binding)),
+        "/vj/unbind": lambda param, signal=None: _unbind(modulation, str(param), signal and str(signal)),
     }
     if presets is not None:
         table["/vj/preset/store"] = lambda slot, name="": presets.store_preset(_slot(slot), str(name))
@@ -144,6 +144,13 @@ def _slot(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValueError(f"a preset slot is a whole number, got {value!r}")
     return value
+
+
+def _unbind(modulation: Modulation, param: str, signal: str | None) -> None:
+    if not modulation.unbind(param, signal):
+        raise VJError(
+            f"no modulation drives {param!r}" + (f" from {signal!r}" if signal else "") + "; nothing to unbind"
+        )
 
 
 def _reset(store: ParamStore, names: tuple) -> None:

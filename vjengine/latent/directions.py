@@ -362,7 +362,8 @@ class DirectionOffset:
     def __call__(self, ws: torch.Tensor, snapshot: Mapping) -> torch.Tensor:
         strengths = [float(snapshot.get(f"direction.{k}", 0.0)) for k in range(self.count)]
         path, user = str(snapshot.get("direction.file", "")), float(snapshot.get("direction.user", 0.0))
-        if not any(strengths) and not (path and user):
+        user_vector = self._result(("file", path)) if path else None  # read (and any error said) once named
+        if not any(strengths) and not (user_vector is not None and user):
             return ws
         rows = self._rows(str(snapshot.get("direction.layers", "all")))
         if rows is None:
@@ -371,10 +372,8 @@ class DirectionOffset:
             steps = self._result(self._directions_key(str(snapshot.get("direction.method", "sefa")), rows))
             if steps is not None:
                 ws = apply_directions(ws, steps[: self.count], strengths[: len(steps)], rows.start, rows.stop)
-        if path and user:
-            vector = self._result(("file", path))
-            if vector is not None:
-                ws = apply_directions(ws, vector[None], [user], rows.start, rows.stop)
+        if user_vector is not None and user:
+            ws = apply_directions(ws, user_vector[None], [user], rows.start, rows.stop)
         return ws
 
     def prepare(self, snapshot: Mapping) -> list[Future]:

@@ -99,7 +99,7 @@ class ParamStore:
     def reset(self, name: str | None = None, source: str = "api") -> None:
         """Back to the declared default(s)."""
         for key in [name] if name else list(self.params):
-            self.set(key, self.params[key].default, source)
+            self.set(key, self.param(key).default, source)
 
     def add_listener(self, listener: Listener) -> None:
         """Call `listener(name, value, source)` after every change, from the writer's thread."""
