@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vjengine.config import ConfigError, config_from_dict, load_config, parse_set
+from vjengine.config import ConfigError, config_from_dict, config_keys, load_config, parse_set
 from vjengine.params import ParamError, default_store
 from vjengine.params.modulation import DEFAULT_BINDINGS
 
@@ -132,3 +132,10 @@ def test_the_documented_modulation_is_the_papers_default(store):
 def test_a_bad_binding_names_itself(tmp_path, store):
     with pytest.raises(ConfigError, match="modulation.*hand follows"):
         load_config(write(tmp_path, '[modulation]\nbindings = ["hand follows"]\n'), store)
+
+
+def test_every_config_key_is_in_the_readme_and_the_documented_config():
+    readme, documented = (ROOT / "README.md").read_text(), (ROOT / "config.toml").read_text()
+    for key, _ in config_keys():
+        name = key.rpartition(".")[2]
+        assert name in readme and f"{name} =" in documented.replace("# ", ""), key
