@@ -104,6 +104,22 @@ def test_wrong_arguments_to_a_command_say_what_to_send(receiver, client, caplog)
     assert receiver.learned == []
 
 
+def test_an_action_that_fails_unexpectedly_is_said_and_the_server_goes_on(store, caplog):
+    def broken(slot):
+        raise OSError(28, "No space left on device")
+
+    osc = OSCReceiver(store, port=0, commands={"/vj/preset/store": broken})
+    osc.start()
+    try:
+        client = SimpleUDPClient("127.0.0.1", osc.port)
+        client.send_message("/vj/preset/store", 1)
+        assert wait_for(lambda: "OSError: [Errno 28] No space left on device" in caplog.text)
+        client.send_message("/vj/truncation/psi", 0.5)
+        assert wait_for(lambda: store.get("truncation.psi") == 0.5)
+    finally:
+        osc.close()
+
+
 def test_wrong_types_and_unknown_addresses_are_ignored_and_logged_once(store, receiver, client, caplog):
     for _ in range(3):
         client.send_message("/vj/truncation/psi", "wild")

@@ -76,6 +76,14 @@ def test_replacing_a_slot_removes_the_old_latents(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.npy")) == ["001-new.npy"]
 
 
+def test_a_bank_that_cannot_be_written_keeps_the_preset_for_the_session_and_says_so(tmp_path, caplog):
+    (tmp_path / "a-file").write_text("")
+    bank = PresetBank(tmp_path / "a-file" / "bank")
+    bank.store(Preset(2, np.ones((8, 16)), name="venue"))
+    assert np.array_equal(bank.get(2).ws, np.ones((8, 16)))
+    assert "preset 2 is kept for this session only" in caplog.text
+
+
 def test_an_empty_slot_says_which_are_stored(tmp_path):
     bank = PresetBank(tmp_path)
     bank.store(Preset(2, np.zeros((8, 16))))

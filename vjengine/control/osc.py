@@ -233,8 +233,9 @@ class OSCReceiver:
             try:
                 command(*args)
                 self.applied += 1
-            except (VJError, TypeError, ValueError) as exc:
-                self._log_once(address, type(exc).__name__, f"OSC {address} {list(args)}: {exc}; ignored")
+            except Exception as exc:  # an action that fails is said, whatever failed; the server goes on
+                why = exc if isinstance(exc, (VJError, ValueError)) else f"{type(exc).__name__}: {exc}"
+                self._log_once(address, type(exc).__name__, f"OSC {address} {list(args)}: {why}; ignored")
 
         return handle
 

@@ -106,7 +106,16 @@ class PresetBank:
         preset.ws = ws
         old = self._presets.get(preset.slot)
         self._presets[preset.slot] = preset
-        self._write(preset, old)
+        try:
+            self._write(preset, old)
+        except OSError as exc:  # the show goes on with the preset in memory; the VJ must know it is not saved
+            log.warning(
+                "preset %d is kept for this session only: writing %s failed (%s); "
+                "give --presets a folder you can write",
+                preset.slot,
+                self.directory,
+                exc.strerror or exc,
+            )
         return preset
 
     def delete(self, slot: int) -> None:
