@@ -130,6 +130,16 @@ def test_recall_shows_exactly_the_stored_look(rig):
     assert torch.equal(frame(), stored)
 
 
+def test_a_preset_from_another_model_shows_the_live_seed_and_warns_once(rig, caplog):
+    store, player, frame, clock = rig
+    live = frame()
+    player.bank.store(Preset(4, np.zeros((8, 512), np.float32), name="other model"))
+    store.set("preset.a", 4, immediate=True)
+    for _ in range(5):
+        assert torch.equal(frame(), live)
+    assert caplog.text.count("was stored with another model (latents 8x512") == 1
+
+
 def test_recall_restores_the_looks_parameters(rig):
     store, player, frame, clock = rig
     store.set("corruption.gain", 0.6, immediate=True)

@@ -73,6 +73,7 @@ class PresetPlayer:
         self._slerp_note: tuple[int, int] | None = None
         self._transition: _Transition | None = None
         self._tensors: dict[tuple[int, torch.device], torch.Tensor] = {}
+        self._mismatched: set[int] = set()
 
     def listen(self) -> None:
         """Recall whenever `preset.recall` is set to a slot (MIDI pads, OSC, OSCQuery), then reset it to 0."""
@@ -157,7 +158,14 @@ class PresetPlayer:
         preset = self.bank.get(slot)
         ws = self._tensor(slot, preset, anchor.ws.device)
         if ws.shape[1:] != anchor.ws.shape[1:]:
-            log.warning("%s has latents %s; this model needs %s", preset.label, tuple(ws.shape[1:]), anchor.ws.shape)
+            if slot not in self._mismatched:  # once per slot: this runs every frame
+                self._mismatched.add(slot)
+                log.warning(
+                    "%s was stored with another model (latents %s, this model's are %s): it shows the live seed",
+                    preset.label,
+                    "x".join(map(str, ws.shape[1:])),
+                    "x".join(map(str, anchor.ws.shape[1:])),
+                )
             return anchor.ws
         if preset.psi != 0 and psi != preset.psi:  # keep the truncation knob alive on presets
             ws = anchor.w_avg + (ws - anchor.w_avg) * (psi / preset.psi)
@@ -192,5 +200,6 @@ class PresetPlayer:
         return self._tensors[key]
 
     def _forget(self, slot: int) -> None:
+        self._mismatched.discard(slot)
         for key in [k for k in self._tensors if k[0] == slot]:
             del self._tensors[key]
