@@ -11,7 +11,7 @@ import torch
 
 from tests.conftest import FIXTURES
 from vjengine.analysis import AsyncAnalyser
-from vjengine.engine import Engine, to_frame, to_frames
+from vjengine.engine import MAX_FAILING_FRAMES_OFFLINE, Engine, to_frame, to_frames
 from vjengine.models import load_generator
 from vjengine.outputs import Sink
 from vjengine.params import default_store
@@ -155,6 +155,39 @@ def test_a_failing_sink_does_not_stop_the_loop_or_the_others(generator, pattern)
     healthy.close()
     broken.close()
     assert stats.frames == 6 and healthy.frames and broken.stats.failed
+
+
+class Glitch:
+    """A signal listener that raises on the frames it is told to: a stand-in for any part that fails."""
+
+    def __init__(self, failing: range) -> None:
+        self.failing, self.calls = failing, 0
+
+    def __call__(self, signals) -> None:
+        self.calls += 1
+        if self.calls in self.failing:
+            raise RuntimeError("glitch")
+
+
+def test_a_frame_that_fails_mid_show_is_skipped_and_the_loop_renders_on(generator, pattern, caplog):
+    sink = Collect()
+    engine = Engine(generator, fast_store(), pattern, [sink], signal_listeners=[Glitch(range(3, 6))])
+    stats = engine.run(8)
+    sink.close()
+    assert engine.error is None and stats.frames == 8 and stats.failed == 3
+    assert caplog.text.count("a frame failed and was skipped (RuntimeError: glitch)") == 1
+
+
+def test_a_failure_before_any_frame_stops_the_loop_with_the_error(generator, pattern):
+    engine = Engine(generator, fast_store(), pattern, [], signal_listeners=[Glitch(range(1, 10**6))])
+    stats = engine.run(8)
+    assert isinstance(engine.error, RuntimeError) and stats.frames == 0
+
+
+def test_an_offline_run_whose_frames_keep_failing_stops(generator, pattern):
+    engine = Engine(generator, fast_store(), pattern, [], signal_listeners=[Glitch(range(2, 10**6))])
+    stats = engine.run(100)
+    assert isinstance(engine.error, RuntimeError) and stats.frames == 1 and stats.failed == MAX_FAILING_FRAMES_OFFLINE
 
 
 def test_a_blocking_sink_does_not_stop_the_loop(generator, pattern):

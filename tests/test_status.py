@@ -31,3 +31,10 @@ def test_whether_a_hand_is_tracked_is_shown_while_hands_are_on():
     hands = SimpleNamespace(enabled={"hands": True})
     assert "hand yes" in status_text(engine_with(landmarks=hands, signals={"hand.present": 1.0}), "m", "s", [])
     assert "hand no" in status_text(engine_with(landmarks=hands, signals={"hand.present": 0.0}), "m", "s", [])
+
+
+def test_skipped_frames_are_shown_only_when_there_are_some():
+    engine = engine_with()
+    assert "SKIPPED" not in status_text(engine, "m", "s", [])
+    engine.stats.failed = 3
+    assert "SKIPPED 3 (see the log)" in status_text(engine, "m", "s", [])

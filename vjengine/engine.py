@@ -39,6 +39,8 @@ from vjengine.sources import Source
 log = logging.getLogger(__name__)
 
 STAGES = ("source", "analyse", "compose", "generate", "copy", "publish")
+# An offline run (--frames N) whose frames keep failing stops after this many in a row; live, it never does.
+MAX_FAILING_FRAMES_OFFLINE = 30
 
 
 @dataclass
@@ -46,6 +48,7 @@ class EngineStats:
     """What the status line and `vjengine bench` report; updated by the render thread."""
 
     frames: int = 0
+    failed: int = 0  # frames skipped because rendering them raised
     fps: float = 0.0
     stage_ms: dict[str, deque] = field(default_factory=lambda: {s: deque(maxlen=240) for s in STAGES})
     frame_ms: deque = field(default_factory=lambda: deque(maxlen=240))
@@ -161,6 +164,8 @@ class Engine:
         self._phase = 0.0
         self._last_frame: dict[str, np.ndarray] | None = None
         self._stamps: deque[float] = deque(maxlen=31)
+        self._failing = 0
+        self._failures_said: set[str] = set()
 
     def start(self, frames: int | None = None) -> threading.Thread:
         """Render on a new thread until `frames` are done or `stop()` is called."""
@@ -205,8 +210,26 @@ class Engine:
             if snapshot["walk.mode"] != "off":
                 self.walk.advance(dt, step_seconds(snapshot["walk.step"], snapshot["walk.bpm"], snapshot["walk.beats"]))
             last = started
-            self._frame(snapshot, started)
+            try:
+                self._frame(snapshot, started)
+                self._failing = 0
+            except Exception as exc:
+                self._skip_failed_frame(exc, offline=frames is not None)
             next_due = self._pace(snapshot["render.fps"], next_due)
+
+    def _skip_failed_frame(self, exc: Exception, offline: bool) -> None:
+        """A frame that raises is skipped and said once per kind of failure: the outputs keep the last
+        good frame and the loop renders on, so whatever broke it (a bad value, a glitch) can pass. It
+        stops the loop only when nothing was rendered yet (a broken setup), or offline when it persists."""
+        self.stats.failed += 1
+        self._failing += 1
+        if self.stats.frames == 0 or (offline and self._failing >= MAX_FAILING_FRAMES_OFFLINE):
+            raise exc
+        what = f"{type(exc).__name__}: {exc}"
+        if what not in self._failures_said and len(self._failures_said) < 100:
+            self._failures_said.add(what)
+            log.error("a frame failed and was skipped (%s); the outputs keep the last frame", what, exc_info=exc)
+        self.stop_event.wait(0.01)  # unpaced, a failure every frame must not spin a core
 
     def _frame(self, snapshot, started: float) -> None:
         times: dict[str, float] = {}

@@ -21,6 +21,7 @@ def status_text(engine: Engine, model: str, source: str, outputs: list[str], con
     failed = [sink.name for sink in engine.sinks if sink.stats.failed]
     down = [sink.name for sink in engine.sinks if sink.stats.retrying]
     text = f"{stats.fps:5.1f} fps | ms: {stages} | frames {stats.frames} | dropped {dropped}"
+    text += f" | SKIPPED {stats.failed} (see the log)" if stats.failed else ""
     if engine.landmarks is not None and engine.landmarks.enabled.get("hands"):
         text += f" | hand {'yes' if engine.signals.get('hand.present', 0.0) > 0.5 else 'no'}"
     text += f" | source {source} | model {model} | out {', '.join(outputs) or 'none'}"
