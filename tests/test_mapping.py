@@ -13,6 +13,7 @@ from vjengine.control.mapping import (
     ControllerMap,
     MappingError,
     apply_curve,
+    builtin_map_for_port,
     builtin_maps,
     combine,
     invert_curve,
@@ -52,6 +53,21 @@ def test_builtin_maps_load_against_the_registry(name):
 def test_factory_maps_name_their_port_except_the_generic_one():
     assert load_map(resolve_map("nanokontrol2"), PARAMS).port == "nanoKONTROL2"
     assert load_map(resolve_map("generic"), PARAMS).port is None
+
+
+@pytest.mark.parametrize(
+    ("port", "expected"),
+    [
+        ("nano", "nanokontrol2"),  # part of the factory port name
+        ("nanoKONTROL2 SLIDER/KNOB", "nanokontrol2"),  # the port's full name holds the factory one
+        ("midi mix", "midimix"),
+        ("Launch Control XL:Launch Control XL MIDI 1", "launchcontrol_xl"),
+        ("APC40", "apc40_mk2"),
+        ("MPK mini", "generic"),
+    ],
+)
+def test_a_port_name_alone_chooses_its_factory_map(port, expected):
+    assert builtin_map_for_port(port) == expected
 
 
 def test_unknown_map_name_lists_the_builtin_ones():

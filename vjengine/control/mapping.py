@@ -68,6 +68,7 @@ def _mappings_dir() -> Path:
 
 
 MAPPINGS_DIR = _mappings_dir()
+LEARNED_MAP = "learned"  # the stem of config.toml's default [midi] learn_file, mappings/learned.toml
 
 CONTROL_TYPES = ("cc", "cc14", "nrpn", "note", "pitchbend")
 MODES = ("absolute", "relative", "toggle", "momentary", "trigger", "step")
@@ -321,8 +322,30 @@ def resolve_map(spec: str | os.PathLike) -> Path:
 
 
 def builtin_maps() -> list[str]:
-    """Names of the maps shipped in `mappings/`."""
-    return sorted(p.stem for p in MAPPINGS_DIR.glob("*.toml")) if MAPPINGS_DIR.is_dir() else []
+    """Names of the maps shipped in `mappings/` (not a user's learned map that may be saved there too)."""
+    if not MAPPINGS_DIR.is_dir():
+        return []
+    return sorted(p.stem for p in MAPPINGS_DIR.glob("*.toml") if p.stem != LEARNED_MAP)
+
+
+def builtin_map_for_port(pattern: str) -> str:
+    """The built-in map of the controller whose port `pattern` names (part of it, either way round),
+    else "generic": so `--midi nano` alone plays a nanoKONTROL2 with its factory map."""
+    wanted = pattern.strip().casefold()
+    for name in builtin_maps():
+        port = _declared_port(MAPPINGS_DIR / f"{name}.toml").casefold()
+        if wanted and port and (wanted in port or port in wanted):
+            return name
+    return "generic"
+
+
+def _declared_port(path: Path) -> str:
+    try:
+        controller = tomllib.loads(path.read_text()).get("controller", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return ""
+    port = controller.get("port") if isinstance(controller, dict) else None
+    return port if isinstance(port, str) else ""
 
 
 def load_map(path: str | os.PathLike, params: Mapping[str, Param]) -> ControllerMap:

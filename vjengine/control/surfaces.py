@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vjengine.config import Config
+from vjengine.control.mapping import builtin_map_for_port
 from vjengine.control.midi import MidiControl
 from vjengine.control.osc import OSCReceiver, OSCSender
 from vjengine.control.oscquery import OSCQueryServer
@@ -122,7 +123,11 @@ def open_controls(
 
 def _open_midi(config: Config, store: ParamStore) -> MidiControl | None:
     """The MIDI controller; a bad map stops the start (a user mistake), a missing port only warns."""
-    midi = MidiControl(store, config.midi_port or None, config.midi_mappings, config.midi_learn_file)
+    mappings = config.midi_mappings
+    if config.midi_port and not mappings:
+        mappings = [builtin_map_for_port(config.midi_port)]
+        log.info("MIDI map: %s (chosen by the port name; --mapping FILE chooses another)", mappings[0])
+    midi = MidiControl(store, config.midi_port or None, mappings, config.midi_learn_file)
     if not _start(midi.start, "MIDI"):
         return None
     log.info("MIDI: %s (waits for the port if it is not plugged in yet)", midi.name)

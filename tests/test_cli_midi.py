@@ -1,0 +1,64 @@
+"""End to end: the real `vjengine run` played from a MIDI controller on a real MIDI stack (JACK dummy)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import mido
+
+from tests.conftest import FIXTURES
+
+pytest_plugins = ["tests.jack"]
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def oscquery_value(port: int, address: str):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{address}?VALUE", timeout=2) as response:
+            return json.load(response)["VALUE"][0]
+    except (urllib.error.URLError, ConnectionError):
+        return None  # not serving yet
+
+
+def test_midi_name_alone_plays_the_controller_with_its_factory_map(jack_server, tmp_path):
+    # A port named like a nanoKONTROL2 (plus a unique tail): no --mapping given.
+    name = f"nanoKONTROL2 vjtest-{uuid.uuid4().hex[:8]}"
+    controller = mido.Backend(jack_server, load=True).open_output(name, virtual=True)
+    query_port = free_tcp_port()
+    args = ["--model", str(FIXTURES / "sg2_64.pkl"), "--source", "pattern", "--output", "none", "--no-status"]
+    args += ["--osc-port", "0", "--oscquery-port", str(query_port), "--midi", name, "--presets", str(tmp_path)]
+    config = tmp_path / "config.toml"
+    config.write_text(f'[oscquery]\nmdns = false\n[midi]\nlearn_file = "{tmp_path / "learned.toml"}"\n')
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vjengine", "run", "--config", str(config), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline, psi = time.monotonic() + 60, None
+        while psi != 1.5 and time.monotonic() < deadline and process.poll() is None:
+            controller.send(mido.Message("control_change", channel=0, control=0, value=127))  # fader 1, top
+            time.sleep(0.2)
+            psi = oscquery_value(query_port, "/vj/truncation/psi")
+        assert psi == 1.5  # the factory map's fader 1: truncation.psi over 0 .. 1.5
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0]
+        controller.close()
+    assert "MIDI map: nanokontrol2 (chosen by the port name" in output
