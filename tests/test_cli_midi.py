@@ -14,6 +14,7 @@ import urllib.request
 import uuid
 
 import mido
+import pytest
 
 from tests.conftest import FIXTURES
 
@@ -34,13 +35,11 @@ def oscquery_value(port: int, address: str):
         return None  # not serving yet
 
 
-def test_midi_name_alone_plays_the_controller_with_its_factory_map(jack_server, tmp_path):
-    # A port named like a nanoKONTROL2 (plus a unique tail): no --mapping given.
-    name = f"nanoKONTROL2 vjtest-{uuid.uuid4().hex[:8]}"
-    controller = mido.Backend(jack_server, load=True).open_output(name, virtual=True)
+def start_engine(tmp_path, *extra: str) -> tuple[subprocess.Popen, int]:
+    """`vjengine run` on the fixture model with OSCQuery on a free port (to read values back)."""
     query_port = free_tcp_port()
     args = ["--model", str(FIXTURES / "sg2_64.pkl"), "--source", "pattern", "--output", "none", "--no-status"]
-    args += ["--osc-port", "0", "--oscquery-port", str(query_port), "--midi", name, "--presets", str(tmp_path)]
+    args += ["--osc-port", "0", "--oscquery-port", str(query_port), "--presets", str(tmp_path), *extra]
     config = tmp_path / "config.toml"
     config.write_text(f'[oscquery]\nmdns = false\n[midi]\nlearn_file = "{tmp_path / "learned.toml"}"\n')
     process = subprocess.Popen(
@@ -50,6 +49,19 @@ def test_midi_name_alone_plays_the_controller_with_its_factory_map(jack_server, 
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    return process, query_port
+
+
+def stop(process: subprocess.Popen) -> str:
+    process.send_signal(signal.SIGTERM)
+    return process.communicate(timeout=30)[0]
+
+
+def test_midi_name_alone_plays_the_controller_with_its_factory_map(jack_server, tmp_path):
+    # A port named like a nanoKONTROL2 (plus a unique tail): no --mapping given.
+    name = f"nanoKONTROL2 vjtest-{uuid.uuid4().hex[:8]}"
+    controller = mido.Backend(jack_server, load=True).open_output(name, virtual=True)
+    process, query_port = start_engine(tmp_path, "--midi", name)
     try:
         deadline, psi = time.monotonic() + 60, None
         while psi != 1.5 and time.monotonic() < deadline and process.poll() is None:
@@ -58,7 +70,26 @@ def test_midi_name_alone_plays_the_controller_with_its_factory_map(jack_server, 
             psi = oscquery_value(query_port, "/vj/truncation/psi")
         assert psi == 1.5  # the factory map's fader 1: truncation.psi over 0 .. 1.5
     finally:
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=30)[0]
+        output = stop(process)
         controller.close()
     assert "MIDI map: nanokontrol2 (chosen by the port name" in output
+
+
+def test_midi_clock_from_another_port_sets_the_walk_tempo(jack_server, tmp_path):
+    name = f"vjtest-daw-{uuid.uuid4().hex[:8]}"
+    daw = mido.Backend(jack_server, load=True).open_output(name, virtual=True)
+    process, query_port = start_engine(tmp_path, "--midi-clock", name)
+    try:
+        deadline, bpm = time.monotonic() + 60, None
+        interval = 60.0 / (132 * 24)
+        while bpm != pytest.approx(132, rel=0.02) and time.monotonic() < deadline and process.poll() is None:
+            start = time.perf_counter()
+            for n in range(48):  # two beats at 132 bpm, then look
+                time.sleep(max(0.0, start + n * interval - time.perf_counter()))
+                daw.send(mido.Message("clock"))
+            bpm = oscquery_value(query_port, "/vj/walk/bpm")
+        assert bpm == pytest.approx(132, rel=0.02)
+    finally:
+        output = stop(process)
+        daw.close()
+    assert f"MIDI clock: {name} sets walk.bpm" in output

@@ -372,6 +372,29 @@ def test_clock_and_sysex_are_ignored_quietly(midi, controller, store, caplog):
     assert not caplog.records
 
 
+def play_clock(port, bpm: float, seconds: float) -> None:
+    """Send MIDI clock at `bpm` for `seconds`, scheduled against the clock so that sleeps do not drift."""
+    interval, start = 60.0 / (bpm * 24), time.perf_counter()
+    for n in range(int(seconds / interval)):
+        time.sleep(max(0.0, start + n * interval - time.perf_counter()))
+        port.send(mido.Message("clock"))
+
+
+def test_midi_clock_sets_the_walk_tempo(midi, controller, store):
+    control = midi(MIX_ON_CC7, follow_clock=True)
+    controller.port.send(mido.Message("start"))
+    play_clock(controller.port, 128, 3.0)
+    eventually(lambda: store.get("walk.bpm") == pytest.approx(128, rel=0.02))
+    assert control.status()["bpm"] == pytest.approx(128, rel=0.02), control.status()["bpm"]
+
+
+def test_midi_clock_is_ignored_unless_followed(midi, controller, store):
+    control = midi(MIX_ON_CC7)
+    play_clock(controller.port, 128, 1.0)
+    eventually(lambda: control.status()["ignored"] >= 40)
+    assert store.get("walk.bpm") == 0.0
+
+
 def test_unusable_backend_is_a_one_line_error(store, monkeypatch):
     monkeypatch.setenv("MIDO_BACKEND", "mido.backends.nosuchthing")
     control = MidiControl(store, port="anything")

@@ -105,6 +105,12 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--midi", metavar="NAME", help="MIDI input port, by name or part of it")
     run.add_argument("--mapping", action="append", metavar="FILE", help="a MIDI controller map (.toml); repeatable")
+    run.add_argument(
+        "--midi-clock",
+        metavar="NAME",
+        help="follow the MIDI clock on this input port (a DAW's bus, a DJ mixer): it sets walk.bpm; "
+        "auto (default) = the controller's, off = none",
+    )
     run.add_argument("--learn", metavar="PARAM", help="start in MIDI learn: the next moved control drives PARAM")
     run.add_argument("--presets", metavar="DIR", help="the preset bank folder (default ./presets)")
     run.add_argument(
@@ -232,6 +238,8 @@ def _control_options(args: argparse.Namespace, config) -> None:
         config.midi_port = args.midi
     if args.mapping:
         config.midi_mappings = args.mapping
+    if args.midi_clock is not None:
+        config.midi_clock = args.midi_clock
     if args.learn:
         config.learn = args.learn
     if args.presets:

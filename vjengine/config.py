@@ -55,6 +55,7 @@ class Config:
     midi_port: str = ""
     midi_mappings: list[str] = field(default_factory=list)
     midi_learn_file: str = "mappings/learned.toml"
+    midi_clock: str = "auto"
     learn: str | None = None
     presets: str = "presets"
     modulation: list[str] = field(default_factory=lambda: list(DEFAULT_BINDINGS))
@@ -107,6 +108,11 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], str]]] = {
         "port": ("midi_port", str, 'a MIDI input port name or part of it ("" = no MIDI)'),
         "mappings": ("midi_mappings", list, 'a list of controller maps, e.g. ["mappings/nanokontrol2.toml"]'),
         "learn_file": ("midi_learn_file", str, "where MIDI learn saves its bindings"),
+        "clock": (
+            "midi_clock",
+            str,
+            '"auto" (the controller\'s clock), "off", or the input port (part of its name) whose clock sets walk.bpm',
+        ),
     },
     "presets": {
         "bank": ("presets", str, "the folder of the preset bank"),

@@ -3,10 +3,11 @@
 Ports open through mido with the backend that `MIDO_BACKEND` names (default `mido.backends.rtmidi`;
 the tests use `mido.backends.rtmidi/UNIX_JACK`), by full name or by part of one. The threads:
 
-- rtmidi's callback (JACK's process thread on JACK) only drops what we do not use (clock, sysex,
-  active sensing ... counted, never logged one by one) and queues the rest;
+- rtmidi's callback (JACK's process thread on JACK) only drops what we do not use (sysex, active
+  sensing, clock unless `follow_clock` ... counted, never logged one by one) and queues the rest,
+  clock ticks stamped with their arrival time;
 - "midi in" decodes (14-bit CC pairs, NRPN), runs MIDI learn, applies the bindings with pick-up
-  and writes the ParamStore;
+  and writes the ParamStore; with `follow_clock`, the clock's tempo goes to `walk.bpm`;
 - "midi ports" reads the port list every `poll_interval` seconds and reopens a port that vanished
   once it is back (hot-plug), without a restart;
 - "midi out" sends feedback. The store listener only records the newest value per binding, so a
@@ -32,6 +33,7 @@ from typing import Any, NamedTuple
 
 import mido
 
+from vjengine.control.clock import TempoFollower
 from vjengine.control.mapping import (
     Binding,
     Control,
@@ -50,6 +52,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BACKEND = "mido.backends.rtmidi"
 HANDLED_TYPES = frozenset({"control_change", "note_on", "note_off", "pitchwheel"})
+CLOCK_TYPES = frozenset({"clock", "start", "continue", "stop"})
 PICKUP_THRESHOLD = 0.02  # of the control's travel: about 2.5 steps of a 7-bit knob
 LEARN_PAIR_WINDOW = 0.05  # seconds to wait for the LSB (CC n+32) after CC n before learning a plain CC
 NRPN_SELECT = (99, 98)  # parameter number MSB, LSB
@@ -247,8 +250,10 @@ class MidiControl:
         learn_file: str | os.PathLike | None = None,
         output: str | None = None,
         poll_interval: float = 1.0,
+        follow_clock: bool = False,
     ) -> None:
         self.store = store
+        self.clock = TempoFollower() if follow_clock else None
         maps = [load_map(resolve_map(spec), store.params) for spec in mapping_files]
         self.learn_file = Path(learn_file).expanduser() if learn_file else None
         self._learned = ControllerMap(name="learned")
@@ -346,6 +351,7 @@ class MidiControl:
             "held": self.held,
             "ignored": self.ignored,
             "connects": self.connects,
+            "bpm": self.clock.bpm if self.clock is not None else None,
         }
 
     @property
@@ -442,6 +448,8 @@ class MidiControl:
         """rtmidi's callback: as little as possible on the driver's thread."""
         if message.type in HANDLED_TYPES:
             self._inbox.put(message)
+        elif self.clock is not None and message.type in CLOCK_TYPES:
+            self._inbox.put(message.copy(time=time.monotonic()))  # stamped now: the tempo is in the timing
         else:
             self.ignored += 1  # clock, sysex, active sensing ...: counted, not logged
 
@@ -455,6 +463,9 @@ class MidiControl:
                 continue
             if message is _STOP:
                 return
+            if message.type in CLOCK_TYPES:
+                self._follow_clock(message)
+                continue
             self.received += 1
             events = self._decoder.feed(message)
             if self._learn(events):
@@ -462,6 +473,12 @@ class MidiControl:
             for event in events:
                 for live in self._table.get(event.control, ()):
                     self._apply(live, event)
+
+    def _follow_clock(self, message: mido.Message) -> None:
+        if message.type != "clock":
+            self.clock.restart()
+        elif (bpm := self.clock.tick(message.time)) is not None:
+            self.store.set("walk.bpm", bpm, source="midi clock")
 
     def _apply(self, live: _Live, event: Event) -> None:
         binding = live.binding

@@ -31,6 +31,7 @@ class Controls:
         self.osc_out: OSCSender | None = None
         self.oscquery: OSCQueryServer | None = None
         self.midi: MidiControl | None = None
+        self.clock: MidiControl | None = None  # a clock-only input (a DAW's bus, a DJ mixer)
         self._closers: list[Callable[[], None]] = []
 
     def summary(self) -> str:
@@ -42,6 +43,10 @@ class Controls:
             status = self.midi.status()
             state = "learning " + status["learning"] if status["learning"] else "ok" if status["input"] else "WAITING"
             parts.append(f"midi {status['controller']} {state}")
+        if self.clock is not None:
+            status = self.clock.status()
+            state = f"{status['bpm']:.1f} bpm" if status["bpm"] and status["input"] else "WAITING"
+            parts.append(f"clock {status['controller']} {state}")
         return " | ".join(parts)
 
     def signal_listeners(self) -> list[Callable[[dict[str, float]], None]]:
@@ -81,6 +86,10 @@ def open_controls(
         controls.midi = _open_midi(config, store)
         if controls.midi is not None:
             controls._closers.append(controls.midi.close)
+    if config.midi_clock.strip().lower() not in ("auto", "off", ""):
+        controls.clock = _open_clock(config.midi_clock, store)
+        if controls.clock is not None:
+            controls._closers.append(controls.clock.close)
     learn = controls.midi.learn if controls.midi is not None else None
     if config.learn and learn is None:
         log.warning("--learn %s: MIDI learn needs a controller; give --midi NAME or --mapping", config.learn)
@@ -127,11 +136,21 @@ def _open_midi(config: Config, store: ParamStore) -> MidiControl | None:
     if config.midi_port and not mappings:
         mappings = [builtin_map_for_port(config.midi_port)]
         log.info("MIDI map: %s (chosen by the port name; --mapping FILE chooses another)", mappings[0])
-    midi = MidiControl(store, config.midi_port or None, mappings, config.midi_learn_file)
+    follow_clock = config.midi_clock.strip().lower() == "auto"
+    midi = MidiControl(store, config.midi_port or None, mappings, config.midi_learn_file, follow_clock=follow_clock)
     if not _start(midi.start, "MIDI"):
         return None
     log.info("MIDI: %s (waits for the port if it is not plugged in yet)", midi.name)
     return midi
+
+
+def _open_clock(port: str, store: ParamStore) -> MidiControl | None:
+    """An input that only follows the MIDI clock; it waits for its port like a controller does."""
+    clock = MidiControl(store, port, follow_clock=True)
+    if not _start(clock.start, "MIDI clock"):
+        return None
+    log.info("MIDI clock: %s sets walk.bpm (waits for the port if it is not there yet)", port)
+    return clock
 
 
 def _start(start: Callable[[], None], what: str) -> bool:

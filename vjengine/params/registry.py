@@ -149,7 +149,7 @@ REGISTRY: tuple[Param, ...] = (
         "walk.bpm",
         "float",
         0.0,
-        "Tempo for the walk (0 = use walk.step seconds).",
+        "Tempo for the walk (0 = use walk.step seconds); a MIDI clock sets it ([midi] clock).",
         min=0.0,
         max=300.0,
         unit="bpm",

@@ -1,0 +1,59 @@
+"""Following a MIDI clock: tick times in, a steady tempo out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vjengine.control.clock import PUBLISH_INTERVAL, TICKS_PER_BEAT, TempoFollower, tempo
+
+
+def ticks(bpm: float, seconds: float, start: float = 0.0) -> np.ndarray:
+    return start + np.arange(0.0, seconds, 60.0 / (bpm * TICKS_PER_BEAT))
+
+
+def in_bursts(times: np.ndarray, period: float) -> np.ndarray:
+    """What a driver that delivers once per `period` (JACK at 1024 frames, 48 kHz: 21.3 ms) does to them."""
+    return np.ceil(times / period) * period
+
+
+def follow(times) -> list[float]:
+    follower = TempoFollower()
+    return [bpm for t in times if (bpm := follower.tick(float(t))) is not None]
+
+
+def test_steady_ticks_give_their_tempo():
+    assert tempo(ticks(120, 2)) == pytest.approx(120.0)
+
+
+def test_ticks_delivered_in_bursts_still_give_the_tempo_within_a_percent():
+    published = follow(in_bursts(ticks(128, 4), 1024 / 48000))
+    assert published[-1] == pytest.approx(128, rel=0.01)
+
+
+def test_nothing_is_published_before_a_beat_of_ticks():
+    assert follow(ticks(120, 60 / 120 * 0.9)) == []
+
+
+def test_a_tempo_change_is_followed_within_a_few_seconds():
+    before = ticks(120, 4)
+    after = ticks(140, 3, start=before[-1] + 60 / (140 * TICKS_PER_BEAT))
+    published = follow(np.concatenate([before, after]))
+    assert published[-1] == pytest.approx(140, rel=0.005)
+
+
+def test_updates_come_at_most_every_publish_interval_and_only_when_the_tempo_moves():
+    follower = TempoFollower()
+    stamps = [float(t) for t in in_bursts(ticks(100, 6), 0.01) if follower.tick(float(t)) is not None]
+    assert len(stamps) <= 6 / PUBLISH_INTERVAL
+    assert all(b - a >= PUBLISH_INTERVAL for a, b in zip(stamps, stamps[1:], strict=False))
+    assert follow(ticks(100, 6)) == [100.0]  # a steady clock: said once
+
+
+def test_a_pause_starts_a_fresh_estimate():
+    follower = TempoFollower()
+    for t in ticks(90, 2):
+        follower.tick(float(t))
+    resumed = [follower.tick(float(t)) for t in ticks(150, 3, start=10.0)]
+    assert [bpm for bpm in resumed if bpm is not None][-1] == pytest.approx(150, rel=0.005)
+    assert all(bpm is None or bpm > 140 for bpm in resumed)  # nothing of the old 90 mixed in
