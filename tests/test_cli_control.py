@@ -151,7 +151,7 @@ def test_garbage_does_not_stop_the_engine(engine):
     assert process.poll() is None
 
 
-ACTIONS = {"preset.recall"}  # parameters that act and read back 0 (tested with the presets)
+ACTIONS = {"preset.recall", "walk.tap"}  # parameters that act and read back 0 or false (tested on their own)
 
 
 def settable(store):

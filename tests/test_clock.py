@@ -1,11 +1,12 @@
-"""Following a MIDI clock: tick times in, a steady tempo out."""
+"""The tempo for walks: MIDI clock tick times in, a steady tempo out; taps too."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from vjengine.control.clock import PUBLISH_INTERVAL, TICKS_PER_BEAT, TempoFollower, tempo
+from vjengine.control.clock import PUBLISH_INTERVAL, TICKS_PER_BEAT, TapTempo, TempoFollower, tempo
+from vjengine.params import default_store
 
 
 def ticks(bpm: float, seconds: float, start: float = 0.0) -> np.ndarray:
@@ -57,3 +58,44 @@ def test_a_pause_starts_a_fresh_estimate():
     resumed = [follower.tick(float(t)) for t in ticks(150, 3, start=10.0)]
     assert [bpm for bpm in resumed if bpm is not None][-1] == pytest.approx(150, rel=0.005)
     assert all(bpm is None or bpm > 140 for bpm in resumed)  # nothing of the old 90 mixed in
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def tap_at(store, clock, *times: float) -> None:
+    for t in times:
+        clock.now = t
+        store.set("walk.tap", True, source="osc")
+
+
+@pytest.fixture
+def tapping():
+    store, clock = default_store(), Clock()
+    tapper = TapTempo(store, clock)
+    tapper.listen()
+    yield store, clock
+    tapper.close()
+
+
+def test_taps_set_the_tempo_from_their_median_interval(tapping):
+    store, clock = tapping
+    tap_at(store, clock, 0.0, 0.5, 1.0, 1.62, 2.0)  # 120 bpm with one late tap
+    assert store.get("walk.bpm") == 120.0
+
+
+def test_each_tap_reads_back_false_so_the_next_press_counts(tapping):
+    store, clock = tapping
+    tap_at(store, clock, 0.0)
+    assert store.get("walk.tap") is False and store.get("walk.bpm") == 0.0  # one tap is no tempo yet
+
+
+def test_a_long_pause_starts_a_new_count(tapping):
+    store, clock = tapping
+    tap_at(store, clock, 0.0, 1.0, 10.0, 10.4)
+    assert store.get("walk.bpm") == 150.0

@@ -1,5 +1,5 @@
-"""Following a MIDI clock: the 24 ticks per beat that a DAW, a DJ mixer or a drum machine sends set
-`walk.bpm`, so latent walks move in time with the music.
+"""The music's tempo for `walk.bpm`, so latent walks move in time: from a MIDI clock (the 24 ticks per
+beat that a DAW, a DJ mixer or a drum machine sends), or from taps on `walk.tap`.
 
 The tempo is the least-squares slope of tick time against tick number over the last four beats:
 MIDI drivers deliver ticks in bursts (JACK once per period, USB once per frame), and a fit over a few
@@ -9,10 +9,15 @@ beats averages that out where the gap between two ticks would not.
 from __future__ import annotations
 
 import math
+import statistics
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+
+from vjengine.params import ParamStore
 
 TICKS_PER_BEAT = 24
 WINDOW_TICKS = 4 * TICKS_PER_BEAT  # long enough to average jitter, short enough to follow a change in ~2 s
@@ -20,6 +25,8 @@ FIRST_ESTIMATE_TICKS = TICKS_PER_BEAT  # a beat of ticks before the first tempo
 GAP_SECONDS = 0.5  # no tick for this long: the clock stopped, so what follows is a fresh start
 PUBLISH_INTERVAL = 0.25  # seconds between tempo updates at most
 MIN_CHANGE_BPM = 0.1  # smaller changes are jitter, not a new tempo
+TAP_TIMEOUT = 2.0  # seconds: a longer pause between taps starts a new count (slower than 30 bpm)
+TAPS_KEPT = 8
 
 
 class TempoFollower:
@@ -53,3 +60,30 @@ def tempo(times: Sequence[float]) -> float:
     """Beats per minute from the receive times of consecutive clock ticks (at least two)."""
     seconds_per_tick = np.polyfit(np.arange(len(times)), np.asarray(times, dtype=np.float64), 1)[0]
     return 60.0 / (seconds_per_tick * TICKS_PER_BEAT) if seconds_per_tick > 0 else 0.0
+
+
+class TapTempo:
+    """Sets `walk.bpm` from presses of `walk.tap`: the median interval of the last taps, so one early
+    or late tap does not throw the tempo. Resets `walk.tap` to false, so every press is a new tap."""
+
+    def __init__(self, store: ParamStore, clock: Callable[[], float] = time.monotonic) -> None:
+        self.store, self.clock = store, clock
+        self._taps: deque[float] = deque(maxlen=TAPS_KEPT)
+
+    def listen(self) -> None:
+        self.store.add_listener(self._changed)
+
+    def close(self) -> None:
+        self.store.remove_listener(self._changed)
+
+    def _changed(self, name: str, value: Any, source: str) -> None:
+        if name != "walk.tap" or not value:
+            return
+        now = self.clock()
+        if self._taps and now - self._taps[-1] > TAP_TIMEOUT:
+            self._taps.clear()
+        self._taps.append(now)
+        if len(self._taps) >= 2:
+            gaps = [b - a for a, b in zip(self._taps, list(self._taps)[1:], strict=False)]
+            self.store.set("walk.bpm", round(60.0 / statistics.median(gaps), 1), source="tap")
+        self.store.set("walk.tap", False, source="tap")

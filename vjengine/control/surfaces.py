@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vjengine.config import Config
+from vjengine.control.clock import TapTempo
 from vjengine.control.mapping import builtin_map_for_port
 from vjengine.control.midi import MidiControl
 from vjengine.control.osc import OSCReceiver, OSCSender
@@ -82,6 +83,9 @@ def open_controls(
 ) -> Controls:
     """Start what the config asks for; surfaces that cannot start are logged and left off."""
     controls = Controls()
+    tap = TapTempo(store)
+    tap.listen()
+    controls._closers.append(tap.close)
     if config.midi_port or config.midi_mappings:
         controls.midi = _open_midi(config, store)
         if controls.midi is not None:

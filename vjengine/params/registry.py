@@ -156,6 +156,13 @@ REGISTRY: tuple[Param, ...] = (
         group="walk",
     ),  # fmt: skip
     Param(
+        "walk.tap",
+        "bool",
+        False,
+        "Tap in time with the music (a pad, a key, an OSC button): two taps or more set walk.bpm; reads false after.",
+        group="walk",
+    ),
+    Param(
         "walk.beats",
         "float",
         16.0,
