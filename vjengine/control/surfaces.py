@@ -43,7 +43,8 @@ class Controls:
         if self.midi is not None:
             status = self.midi.status()
             state = "learning " + status["learning"] if status["learning"] else "ok" if status["input"] else "WAITING"
-            parts.append(f"midi {status['controller']} {state}")
+            clock = f" {status['bpm']:.1f} bpm" if status["bpm"] else ""
+            parts.append(f"midi {status['controller']} {state}{clock}")
         if self.clock is not None:
             status = self.clock.status()
             state = f"{status['bpm']:.1f} bpm" if status["bpm"] and status["input"] else "WAITING"
