@@ -38,3 +38,28 @@ def test_skipped_frames_are_shown_only_when_there_are_some():
     assert "SKIPPED" not in status_text(engine, "m", "s", [])
     engine.stats.failed = 3
     assert "SKIPPED 3 (see the log)" in status_text(engine, "m", "s", [])
+
+
+def midi_status(**status):
+    base = {"controller": "nanoKONTROL2", "input": "nanoKONTROL2 MIDI 1", "learning": None, "bpm": None}
+    return SimpleNamespace(status=lambda: {**base, **status})
+
+
+def test_the_midi_fragment_shows_the_controller_state_and_its_clock():
+    from vjengine.control.surfaces import Controls
+
+    controls = Controls()
+    controls.midi = midi_status(bpm=124.0)
+    assert controls.summary() == "midi nanoKONTROL2 ok 124.0 bpm"
+    controls.midi = midi_status(input=None)
+    assert controls.summary() == "midi nanoKONTROL2 WAITING"
+
+
+def test_a_clock_port_shows_its_tempo_or_that_it_waits():
+    from vjengine.control.surfaces import Controls
+
+    controls = Controls()
+    controls.clock = midi_status(controller="IAC", bpm=128.0)
+    assert controls.summary() == "clock IAC 128.0 bpm"
+    controls.clock = midi_status(controller="IAC", input=None)
+    assert controls.summary() == "clock IAC WAITING"
