@@ -33,11 +33,9 @@ def run_engine(tmp_path, *extra: str, config: str = "") -> subprocess.Popen:
 
 def test_a_face_in_the_picture_is_sent_as_signals(tmp_path):
     listener = Listener()
-    config = (
-        f'[landmarks]\nface = "{FACE_BUNDLE}"\nhands = "none"\npose = "none"\n'
-        f'[osc]\ntargets = ["127.0.0.1:{listener.port}"]\nsignals = ["face.*"]\nparams = false\n'
-    )
-    process = run_engine(tmp_path, "--output", "none", "--set", "landmarks.face=true", config=config)
+    config = f'[landmarks]\nface = "{FACE_BUNDLE}"\nhands = "none"\npose = "none"\n[osc]\nparams = false\n'
+    target = ["--osc-out", f"127.0.0.1:{listener.port}", "--osc-signals", "face.*"]
+    process = run_engine(tmp_path, "--output", "none", "--set", "landmarks.face=true", *target, config=config)
     try:
         assert listener.wait_for("/vj/signal/face/present", lambda v: v[0] > 0.9, timeout=60)
         assert listener.wait_for("/vj/signal/face/x", lambda v: 0.3 < v[0] < 0.7)

@@ -103,6 +103,18 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--oscquery-port", type=int, metavar="Q", help="TCP port for OSCQuery discovery (default 5678; 0 = off)"
     )
+    run.add_argument(
+        "--osc-out",
+        action="append",
+        metavar="HOST:PORT",
+        help="send parameter changes (and --osc-signals) to this OSC target, e.g. TouchDesigner; repeatable",
+    )
+    run.add_argument(
+        "--osc-signals",
+        action="append",
+        metavar="PATTERN",
+        help='analysis signals to send to the --osc-out targets, e.g. "hand.*"; repeatable',
+    )
     run.add_argument("--midi", metavar="NAME", help="MIDI input port, by name or part of it")
     run.add_argument("--mapping", action="append", metavar="FILE", help="a MIDI controller map (.toml); repeatable")
     run.add_argument(
@@ -234,6 +246,10 @@ def _control_options(args: argparse.Namespace, config) -> None:
         config.osc_port = args.osc_port
     if args.oscquery_port is not None:
         config.oscquery_port = args.oscquery_port
+    if args.osc_out:
+        config.osc_targets = args.osc_out
+    if args.osc_signals:
+        config.osc_signals = args.osc_signals
     if args.midi is not None:
         config.midi_port = args.midi
     if args.mapping:
