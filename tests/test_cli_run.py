@@ -171,6 +171,22 @@ def test_readme_parameter_table_is_generated_from_the_registry():
     assert table in (ROOT / "README.md").read_text()
 
 
+def test_every_command_line_option_is_in_the_readme():
+    import argparse
+
+    from vjengine.cli import build_parser
+
+    readme = (ROOT / "README.md").read_text()
+    parsers, flags = [build_parser()], set()
+    while parsers:
+        parser = parsers.pop()
+        for action in parser._actions:  # argparse has no public way to walk its tree
+            if isinstance(action, argparse._SubParsersAction):
+                parsers += action.choices.values()
+            flags |= {flag for flag in action.option_strings if flag.startswith("--") and flag != "--help"}
+    assert flags and not [flag for flag in sorted(flags) if flag not in readme]
+
+
 def test_devices_lists_every_section():
     result = vjengine("devices")
     assert result.returncode == 0, result.stderr
