@@ -10,6 +10,7 @@ import pytest
 import torch
 from conftest import FIXTURES, wait_for
 
+from vjengine.downloads import cache_dir
 from vjengine.errors import VJError
 from vjengine.latent import directions as dirs
 from vjengine.latent.directions import (
@@ -25,7 +26,6 @@ from vjengine.latent.directions import (
     sefa,
 )
 from vjengine.models import load_generator
-from vjengine.models.zoo import cache_dir
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from vjengine.analysis.regions import parse_layout, region_means
 from vjengine.errors import VJError
-from vjengine.latent.regions import layer_range, mix_ws, parse_layout, region_means
+from vjengine.latent.regions import layer_range, mix_ws
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The model zoo and download cache, against a real HTTP server on 127.0.0.1."""
+"""The download cache (resume, sha256 checks) against a local HTTP server, and the model zoo on top of it."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import serving
+from vjengine.downloads import fetch
 from vjengine.errors import ModelError
 from vjengine.models import zoo
-from vjengine.models.zoo import ZooEntry, fetch, is_remote, resolve
+from vjengine.models.zoo import ZooEntry, is_remote, resolve
 
 PAYLOAD = bytes(range(256)) * 24  # 6 KiB, every byte value, so a misplaced byte shows
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -12,13 +11,12 @@ from contextlib import contextmanager
 import torch
 
 from vjengine.analysis.landmarks import LandmarkAnalyser
-from vjengine.analysis.vgg import VGGEncoder
+from vjengine.analysis.vgg import open_encoder
 from vjengine.analysis.visual import VisualAnalyser
 from vjengine.config import Config
 from vjengine.control.surfaces import open_controls
 from vjengine.device import precision, resolve_device, resolve_dtype
 from vjengine.engine import Engine
-from vjengine.errors import VJError
 from vjengine.latent.directions import DirectionOffset
 from vjengine.latent.morph import PresetPlayer
 from vjengine.latent.presets import PresetBank
@@ -114,21 +112,6 @@ def _landmarks(config: Config, store: ParamStore) -> LandmarkAnalyser | None:
         grace=store.get("landmarks.grace"),
         release=store.get("landmarks.release"),
     )
-
-
-def open_encoder(weights: str, device: object) -> VGGEncoder:
-    """The VGG16 encoder for `visual.weights`: auto (cached or downloaded once, else untrained),
-    download (must succeed), none (untrained), or a path. VJENGINE_OFFLINE=1 makes auto skip the
-    download."""
-    if weights == "auto":
-        if os.environ.get("VJENGINE_OFFLINE"):
-            return VGGEncoder(None, device)
-        try:
-            return VGGEncoder("download", device)
-        except VJError as exc:
-            log.warning("VGG16 weights unavailable (%s); the camera drives through untrained features", exc)
-            return VGGEncoder(None, device)
-    return VGGEncoder(None if weights == "none" else weights, device)
 
 
 def run(config: Config, store: ParamStore, frames: int | None = None) -> int:

@@ -3,7 +3,7 @@
 A bundle spec is "auto" (the official bundle: from the cache, else downloaded once from Google's
 model storage unless VJENGINE_OFFLINE is set), "none" (that detector stays off), an http(s) URL
 (downloaded once into the cache) or a path to a `.task` file. Downloads go through the model cache
-(vjengine.models.zoo.fetch): Google publishes no checksums, so the hash of the first download is
+(vjengine.downloads.fetch): Google publishes no checksums, so the hash of the first download is
 recorded and every later use is checked against it.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from vjengine import downloads
 from vjengine.errors import VJError
-from vjengine.models import zoo
 
 KINDS = ("hands", "face", "pose")
 
@@ -65,11 +65,11 @@ def _official(kind: str, progress: bool) -> Path:
 
 def is_cached(url: str) -> bool:
     """Whether `url` has already been downloaded into the model cache."""
-    return zoo.cached_path(url).is_file()
+    return downloads.cached_path(url).is_file()
 
 
 def _download(kind: str, url: str, progress: bool) -> Path:
     try:
-        return zoo.fetch(url, progress=progress)
+        return downloads.fetch(url, progress=progress)
     except VJError as exc:
         raise BundleUnavailable(f"{kind} bundle unavailable ([landmarks] {kind}): {exc}") from None

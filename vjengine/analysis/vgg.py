@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import urllib.parse
 from collections.abc import Iterable
@@ -22,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vjengine import downloads
 from vjengine.errors import VJError
-from vjengine.models import zoo
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +206,21 @@ class VGGEncoder(nn.Module):
         }
 
 
+def open_encoder(weights: str, device: object) -> VGGEncoder:
+    """The VGG16 encoder for `visual.weights`: auto (cached or downloaded once, else untrained),
+    download (must succeed), none (untrained), or a path. VJENGINE_OFFLINE=1 makes auto skip the
+    download."""
+    if weights == "auto":
+        if os.environ.get("VJENGINE_OFFLINE"):
+            return VGGEncoder(None, device)
+        try:
+            return VGGEncoder("download", device)
+        except VJError as exc:
+            log.warning("VGG16 weights unavailable (%s); the camera drives through untrained features", exc)
+            return VGGEncoder(None, device)
+    return VGGEncoder(None if weights == "none" else weights, device)
+
+
 def _empty_vgg16() -> VGG16:
     """A VGG16 with uninitialised weights, to be loaded or reset: skipping nn.Conv2d's own initialisation saves
     time and leaves the global RNG untouched."""
@@ -267,10 +283,10 @@ def download_weights(url: str = TORCHVISION_VGG16_URL) -> Path:
     The hex digits after the last '-' of the file name (`vgg16-397923af.pth`) must begin the file's sha256;
     a file that fails is deleted from the cache.
     """
-    path = zoo.fetch(url)
+    path = downloads.fetch(url)
     match = _HASH_PREFIX.search(_name_tail(url))
     if match is None or len(match[1]) < 8:
-        return path  # no published prefix to check (as torchvision); zoo.fetch's recorded hash still guards it
+        return path  # no published prefix to check (as torchvision); fetch's recorded hash still guards it
     digest = _file_sha256(path)
     if not digest.startswith(match[1]):
         path.unlink(missing_ok=True)

@@ -8,9 +8,9 @@ import math
 import torch
 
 from vjengine.analysis.base import Signals
+from vjengine.analysis.regions import Layout, parse_layout, region_means
 from vjengine.analysis.vgg import LAYERS, VGGEncoder
 from vjengine.errors import VJError
-from vjengine.latent.regions import Layout, parse_layout, region_means
 from vjengine.params import ParamStore
 from vjengine.sources import Frame
 

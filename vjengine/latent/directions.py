@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from vjengine.downloads import cache_dir
 from vjengine.errors import VJError
 from vjengine.latent.regions import layer_range
-from vjengine.models.zoo import cache_dir
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from vjengine.analysis.vgg import LAYERS, VGGEncoder
+from vjengine.analysis.vgg import LAYERS, VGGEncoder, open_encoder
 from vjengine.errors import VJError
 from vjengine.latent.directions import render_images
 
@@ -357,7 +357,6 @@ def project_command(
 ) -> int:
     """`vjengine project IMAGE --model M`: embed a photo, write the latents, loss curve and comparison,
     and (with `slot`) store it as a preset in `bank`."""
-    from vjengine.app import open_encoder
     from vjengine.models import load_generator
 
     G = load_generator(model_spec, device)

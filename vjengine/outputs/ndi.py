@@ -8,43 +8,19 @@ through mDNS, or connect straight to HOST:PORT (the sender listens on TCP 5961 a
 from __future__ import annotations
 
 import logging
-import threading
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from vjengine.errors import VJError
-from vjengine.outputs.base import Sink, missing_module, publish_name
+from vjengine.ndilib import ndi_missing, ndi_runtime
+from vjengine.outputs.base import Sink, publish_name
 from vjengine.outputs.frames import PixelPacker
 
 log = logging.getLogger(__name__)
 
 LAYOUT = "RGBA"  # sent as NDI's RGBX: the alpha byte is there, receivers ignore it
-INSTALL_HINT = "pip install ndi-python (Python 3.11+ on Linux, Windows x64 or Apple-silicon macOS)"
-
-_runtime_lock = threading.Lock()
-_runtime: Any = None
-
-
-def ndi_runtime() -> Any:
-    """The NDIlib module with the runtime started (once per process); VJError when it cannot start here."""
-    global _runtime
-    with _runtime_lock:
-        if _runtime is None:
-            if why := ndi_missing():
-                raise VJError(f"NDI is not available: {why}")
-            import NDIlib
-
-            if not NDIlib.initialize():
-                raise VJError("the NDI runtime did not start: this CPU lacks the SSE4.2 it needs")
-            _runtime = NDIlib
-        return _runtime
-
-
-def ndi_missing() -> str | None:
-    """Why NDI cannot run here, in one line, or None."""
-    return missing_module("NDIlib", f"needs ndi-python: {INSTALL_HINT}")
 
 
 class NdiSink(Sink):

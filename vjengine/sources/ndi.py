@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from vjengine.errors import VJError
-from vjengine.outputs.ndi import ndi_runtime
+from vjengine.ndilib import ndi_runtime
 from vjengine.sources.base import Source
 
 log = logging.getLogger(__name__)
