@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import socket
 import sys
 import threading
 import time
@@ -302,6 +303,36 @@ def test_preview_stream_pushes_each_new_frame_and_close_ends_it(preview):
     assert time.perf_counter() - start < 2
     assert response.read().strip() == b""  # the server hung up rather than leaving the viewer waiting
     connection.close()
+
+
+@pytest.fixture
+def taken_default_port(monkeypatch):
+    """The preview's default port, made busy by another listener (as a second engine would)."""
+    from vjengine.outputs import preview as preview_module
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        monkeypatch.setattr(preview_module, "DEFAULT_PORT", busy.getsockname()[1])
+        yield busy.getsockname()[1]
+
+
+def test_plain_preview_moves_to_the_next_free_port_when_the_default_is_taken(taken_default_port, caplog):
+    with caplog.at_level(logging.INFO):
+        sink = open_sink("preview")
+    try:
+        assert taken_default_port < sink.port < taken_default_port + 10
+        assert f"({taken_default_port} was in use)" in caplog.text
+    finally:
+        sink.close()
+
+
+def test_plain_preview_says_so_when_every_port_it_tries_is_taken(taken_default_port, monkeypatch):
+    from vjengine.outputs import preview as preview_module
+
+    monkeypatch.setattr(preview_module, "DEFAULT_TRIES", 1)
+    with pytest.raises(VJError, match=f"ports {taken_default_port}-{taken_default_port} are all in use"):
+        open_sink("preview")
 
 
 def test_preview_port_in_use_is_a_one_line_error_and_close_frees_it(preview):

@@ -18,6 +18,7 @@ from vjengine.outputs.base import Sink, missing_module
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8080
+DEFAULT_TRIES = 10  # plain `preview` moves on to 8081 ... 8089 when 8080 is taken (e.g. a second engine)
 JPEG_QUALITY = 80
 BOUNDARY = "frame"
 _PORT_IN_USE = {errno.EADDRINUSE, 10048}  # 10048: WSAEADDRINUSE, what Windows sockets report
@@ -140,15 +141,16 @@ class PreviewSink(Sink):
     usage = "preview[:PORT]"
     description = (
         f"preview[:PORT] - watch the output in a browser at http://127.0.0.1:PORT/ (MJPEG; default port "
-        f"{DEFAULT_PORT}, 0 picks a free one)"
+        f"{DEFAULT_PORT}, or the next free one up to {DEFAULT_PORT + DEFAULT_TRIES - 1}; 0 picks any free one)"
     )
     live = True
 
-    def __init__(self, name: str, port: int = DEFAULT_PORT) -> None:
+    def __init__(self, name: str, port: int | None = None) -> None:
+        """`port` None: DEFAULT_PORT, or the next free port after it; a port given is that port or an error."""
         if why := _missing_cv2():
             raise VJError(f"cannot start {name}: {why}")
         self._feed = _Feed()
-        self._server = _bind(port, self._feed)
+        self._server = _bind(port, self._feed) if port is not None else _bind_default(self._feed)
         self.port: int = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/"
         self._serving = threading.Thread(
@@ -156,7 +158,8 @@ class PreviewSink(Sink):
         )
         self._serving.start()
         super().__init__(name)
-        log.info("preview at %s", self.url)
+        moved = f" ({DEFAULT_PORT} was in use)" if port is None and self.port != DEFAULT_PORT else ""
+        log.info("preview at %s%s", self.url, moved)
 
     @classmethod
     def from_spec(cls, arg: str | None, name: str, fps: float) -> Sink:
@@ -182,6 +185,14 @@ class PreviewSink(Sink):
         self._serving.join()
 
 
+def _bind_default(feed: _Feed) -> _Server:
+    last = DEFAULT_PORT + DEFAULT_TRIES - 1
+    for port in range(DEFAULT_PORT, last + 1):
+        with contextlib.suppress(VJError):
+            return _bind(port, feed)
+    raise VJError(f"ports {DEFAULT_PORT}-{last} are all in use; pass preview:PORT with another port (0 = any)")
+
+
 def _bind(port: int, feed: _Feed) -> _Server:
     try:
         return _Server(port, feed)
@@ -191,9 +202,9 @@ def _bind(port: int, feed: _Feed) -> _Server:
         raise VJError(f"cannot serve the preview on port {port}: {exc.strerror or exc}; try preview:PORT") from None
 
 
-def _parse_port(arg: str | None) -> int:
+def _parse_port(arg: str | None) -> int | None:
     if arg is None or arg == "":
-        return DEFAULT_PORT
+        return None
     try:
         port = int(arg)
     except ValueError:
