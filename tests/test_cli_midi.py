@@ -12,6 +12,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import mido
 import pytest
@@ -57,18 +59,32 @@ def stop(process: subprocess.Popen) -> str:
     return process.communicate(timeout=30)[0]
 
 
+def play_until(process: subprocess.Popen, play: Callable[[], None], read: Callable[[], Any], done) -> Any:
+    """Play (send MIDI) and read the value back until `done(value)`, the engine exits, or 60 s pass."""
+    deadline, value = time.monotonic() + 60, None
+    while not done(value) and time.monotonic() < deadline and process.poll() is None:
+        play()
+        value = read()
+    return value
+
+
 def test_midi_name_alone_plays_the_controller_with_its_factory_map(jack_server, tmp_path):
     # A port named like a nanoKONTROL2 (plus a unique tail): no --mapping given.
     name = f"nanoKONTROL2 vjtest-{uuid.uuid4().hex[:8]}"
     controller = mido.Backend(jack_server, load=True).open_output(name, virtual=True)
     process, query_port = start_engine(tmp_path, "--midi", name)
+
+    def fader_1_up() -> None:
+        controller.send(mido.Message("control_change", channel=0, control=0, value=127))
+        time.sleep(0.2)
+
+    def psi() -> float | None:
+        return oscquery_value(query_port, "/vj/truncation/psi")
+
     try:
-        deadline, psi = time.monotonic() + 60, None
-        while psi != 1.5 and time.monotonic() < deadline and process.poll() is None:
-            controller.send(mido.Message("control_change", channel=0, control=0, value=127))  # fader 1, top
-            time.sleep(0.2)
-            psi = oscquery_value(query_port, "/vj/truncation/psi")
-        assert psi == 1.5  # the factory map's fader 1: truncation.psi over 0 .. 1.5
+        assert (
+            play_until(process, fader_1_up, psi, lambda v: v == 1.5) == 1.5
+        )  # the factory map's fader 1: truncation.psi over 0 .. 1.5
     finally:
         output = stop(process)
         controller.close()
@@ -79,16 +95,19 @@ def test_midi_clock_from_another_port_sets_the_walk_tempo(jack_server, tmp_path)
     name = f"vjtest-daw-{uuid.uuid4().hex[:8]}"
     daw = mido.Backend(jack_server, load=True).open_output(name, virtual=True)
     process, query_port = start_engine(tmp_path, "--midi-clock", name)
+
+    def two_beats_of_clock(interval: float = 60.0 / (132 * 24)) -> None:
+        start = time.perf_counter()
+        for n in range(48):
+            time.sleep(max(0.0, start + n * interval - time.perf_counter()))
+            daw.send(mido.Message("clock"))
+
+    def bpm() -> float | None:
+        return oscquery_value(query_port, "/vj/walk/bpm")
+
     try:
-        deadline, bpm = time.monotonic() + 60, None
-        interval = 60.0 / (132 * 24)
-        while bpm != pytest.approx(132, rel=0.02) and time.monotonic() < deadline and process.poll() is None:
-            start = time.perf_counter()
-            for n in range(48):  # two beats at 132 bpm, then look
-                time.sleep(max(0.0, start + n * interval - time.perf_counter()))
-                daw.send(mido.Message("clock"))
-            bpm = oscquery_value(query_port, "/vj/walk/bpm")
-        assert bpm == pytest.approx(132, rel=0.02)
+        tempo = play_until(process, two_beats_of_clock, bpm, lambda v: v == pytest.approx(132, rel=0.02))
+        assert tempo == pytest.approx(132, rel=0.02)
     finally:
         output = stop(process)
         daw.close()
