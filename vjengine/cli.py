@@ -242,26 +242,21 @@ def _control_options(args: argparse.Namespace, config) -> None:
     for flag, value in (("--osc-port", args.osc_port), ("--oscquery-port", args.oscquery_port)):
         if value is not None and not 0 <= value < 65536:
             raise VJError(f"{flag} {value}: give a port from 1 to 65535, or 0 to turn it off")
-    if args.osc_port is not None:
-        config.osc_port = args.osc_port
-    if args.oscquery_port is not None:
-        config.oscquery_port = args.oscquery_port
-    if args.osc_out:
-        config.osc_targets = args.osc_out
-    if args.osc_signals:
-        config.osc_signals = args.osc_signals
-    if args.midi is not None:
-        config.midi_port = args.midi
-    if args.mapping:
-        config.midi_mappings = args.mapping
-    if args.midi_clock is not None:
-        config.midi_clock = args.midi_clock
-    if args.learn:
-        config.learn = args.learn
-    if args.presets:
-        config.presets = args.presets
-    if args.overlay:
-        config.overlay = args.overlay
+    # Each flag overrides its config key only when given (argparse leaves the others None).
+    for attr, value in (
+        ("osc_port", args.osc_port),
+        ("oscquery_port", args.oscquery_port),
+        ("osc_targets", args.osc_out),
+        ("osc_signals", args.osc_signals),
+        ("midi_port", args.midi),
+        ("midi_mappings", args.mapping),
+        ("midi_clock", args.midi_clock),
+        ("learn", args.learn),
+        ("presets", args.presets),
+        ("overlay", args.overlay),
+    ):
+        if value is not None:
+            setattr(config, attr, value)
 
 
 def _render(args: argparse.Namespace) -> int:
