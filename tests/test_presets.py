@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -263,3 +265,13 @@ def test_style_mixing_takes_the_named_layers_from_preset_b(rig):
     store.set_many({"preset.a": 1, "preset.b": 2, "preset.fade": 0.0, "preset.style": "4-9"}, immediate=True)
     mixed = frame()
     assert torch.equal(mixed[:, :4], face[:, :4]) and torch.equal(mixed[:, 4:], venue[:, 4:])
+
+
+def test_a_bank_is_written_with_the_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        PresetBank(tmp_path).store(Preset(3, np.zeros((8, 16), np.float32), z=np.zeros(16, np.float32)))
+    finally:
+        os.umask(previous)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes == {"presets.json": 0o644, "003.npy": 0o644, "003.z.npy": 0o644}, modes

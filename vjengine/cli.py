@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from vjengine import __version__
 from vjengine.device import DEVICE_CHOICES, DTYPES
@@ -39,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = commands.add_parser("convert", help="write any supported model as a safe, fast-loading .safetensors file")
     convert.add_argument("input", help="NVIDIA .pkl, rosinality .pt, .safetensors, zoo name, URL or random[:ARCH-RES]")
-    convert.add_argument("output", help="the .safetensors file to write")
+    convert.add_argument("output", help="the .safetensors file to write (never the input)")
+    convert.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     convert.set_defaults(func=_convert)
 
     bench = commands.add_parser("bench", help="measure speed: the whole loop headless (default) or the generator alone")
@@ -198,13 +201,32 @@ def _add_params(commands: argparse._SubParsersAction) -> None:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    from vjengine.files import atomic_save
     from vjengine.models import load_generator, save_generator
 
+    out = _convert_output(args.input, args.output, args.force)  # before loading: that can take a minute
     generator = load_generator(args.input, "cpu")
-    path = save_generator(generator, args.output)
+    atomic_save(out, lambda temporary: save_generator(generator, temporary))
     kwargs = generator.config["kwargs"]
-    print(f"wrote {path} ({generator.config['arch']}, {kwargs.get('img_resolution')} px)")
+    print(f"wrote {out} ({generator.config['arch']}, {kwargs.get('img_resolution')} px)")
     return 0
+
+
+def _convert_output(source: str, output: str, force: bool) -> Path:
+    """The file `convert` may write: a .safetensors that is not the input, replaced only with --force."""
+    from vjengine.files import check_new_file
+
+    out = Path(output).expanduser()
+    if out.suffix.lower() != ".safetensors":
+        raise VJError(
+            f"convert: {output} is not a .safetensors file; convert writes only those, e.g. {out.stem}.safetensors"
+        )
+    model = Path(source).expanduser()
+    # The same file by any name (relative, through a link): refused even with --force, it would lose the input.
+    if out.exists() and model.exists() and os.path.samefile(out, model):
+        raise VJError(f"convert: {output} is the input {source}; write to another file, e.g. {out.stem}-2.safetensors")
+    check_new_file(out, f"convert: {output}", force=force)
+    return out
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from vjengine.errors import VJError
+from vjengine.files import atomic_write
 from vjengine.params import ParamError, ParamStore
 
 log = logging.getLogger(__name__)
@@ -127,10 +126,10 @@ class PresetBank:
 
     def _write(self, preset: Preset, old: Preset | None) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        _atomic(self.directory / _latent_file(preset), lambda f: np.save(f, preset.ws, allow_pickle=False))
+        atomic_write(self.directory / _latent_file(preset), lambda f: np.save(f, preset.ws, allow_pickle=False))
         if preset.z is not None:
             z = np.asarray(preset.z, dtype=np.float32)
-            _atomic(self.directory / _z_file(preset), lambda f: np.save(f, z, allow_pickle=False))
+            atomic_write(self.directory / _z_file(preset), lambda f: np.save(f, z, allow_pickle=False))
         self._write_index()
         if old is not None:
             for name in {_latent_file(old), _z_file(old)} - set(_files(preset)):
@@ -139,7 +138,7 @@ class PresetBank:
     def _write_index(self) -> None:
         rows = [_row(p) for _, p in sorted(self._presets.items())]
         text = json.dumps({"format": FORMAT, "version": VERSION, "presets": rows}, indent=2) + "\n"
-        _atomic(self.directory / INDEX, lambda f: f.write(text.encode("utf-8")))
+        atomic_write(self.directory / INDEX, lambda f: f.write(text.encode("utf-8")))
 
 
 def _row(preset: Preset) -> dict[str, Any]:
@@ -228,17 +227,6 @@ def _check_slot(slot: Any) -> int:
 
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
-
-
-def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def apply_params(store: ParamStore, values: Mapping[str, Any], origin: str) -> dict[str, Any]:
