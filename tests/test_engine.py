@@ -64,13 +64,63 @@ def test_frames_reach_the_sinks_as_rgb_bytes(generator, pattern):
     assert frame.shape == (64, 64, 3) and frame.dtype == np.uint8
 
 
-def test_drift_makes_consecutive_frames_differ(generator, pattern):
+class Keep(Sink):
+    """A recording sink (every frame, in order) that keeps what it is given, for inspection."""
+
+    def __init__(self) -> None:
+        super().__init__("keep", buffer=1000)
+        self.frames: list[np.ndarray] = []
+
+    def _write(self, frame):
+        self.frames.append(frame)
+
+
+class FrameClock:
+    """The engine's clock, moved on by `step` seconds once per frame (as a signal listener, which the loop
+    calls once a frame): time passes the same on an idle machine and on a busy one."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        return self.now
+
+    def tick(self, signals) -> None:
+        self.now += self.step
+
+
+def render(generator, store, source, frames: int, step: float) -> list[np.ndarray]:
+    """`frames` frames of a run whose clock moves `step` seconds a frame, as the sink received them."""
+    clock, sink = FrameClock(step), Keep()
+    Engine(generator, store, source, [sink], signal_listeners=[clock.tick], clock=clock).run(frames)
+    sink.close()
+    assert len(sink.frames) == frames
+    return sink.frames
+
+
+def differ(a: np.ndarray, b: np.ndarray) -> bool:
+    return np.abs(a.astype(int) - b.astype(int)).mean() > 0.5
+
+
+def test_drift_moves_the_picture_from_frame_to_frame(generator, pattern):
+    store = fast_store()
+    store.set("latent.drift", 60, immediate=True)  # a turn a minute: a tenth of a turn per 0.1 s frame
+    frames = render(generator, store, pattern, 4, step=0.1)
+    assert all(differ(a, b) for a, b in zip(frames, frames[1:], strict=False))
+
+
+def test_drift_follows_time_not_frames(generator, pattern):
     store = fast_store()
     store.set("latent.drift", 60, immediate=True)
-    engine = Engine(generator, store, pattern, [])
-    first = engine.composer.compose(store.snapshot(), {}, 0.0)
-    second = engine.composer.compose(store.snapshot(), {}, 0.1)
-    assert not np.allclose(first.numpy(), second.numpy())
+    frames = render(generator, store, pattern, 4, step=0.0)  # frames rendered, but no time passed
+    assert all(np.array_equal(f, frames[0]) for f in frames)
+
+
+def test_without_drift_the_picture_holds_still(generator, pattern):
+    store = fast_store()
+    store.set("latent.drift", 0, immediate=True)
+    frames = render(generator, store, pattern, 4, step=0.1)
+    assert all(np.array_equal(f, frames[0]) for f in frames)
 
 
 def test_truncation_zero_renders_the_average_latent(generator, pattern):
@@ -97,15 +147,29 @@ def test_every_stage_is_timed(generator, pattern):
     assert stats.median_ms("generate") > 0
 
 
-def test_paused_keeps_publishing_the_last_frame(generator, pattern):
-    store, sink = fast_store(), Collect()
-    engine = Engine(generator, store, pattern, [sink])
+def test_paused_keeps_publishing_the_last_frame_while_time_goes_on(generator, pattern):
+    store, sink, clock = fast_store(), Keep(), FrameClock(0.1)
+    store.set("latent.drift", 60, immediate=True)  # unpaused, every frame would differ from the last
+    engine = Engine(generator, store, pattern, [sink], signal_listeners=[clock.tick], clock=clock)
     engine.run(1)
     store.set("render.paused", True)
-    engine.run(4)
+    engine.run(5)
     sink.close()
-    assert engine.stats.median_ms("generate") >= 0
+    assert len(sink.frames) == 5
     assert all(np.array_equal(f, sink.frames[0]) for f in sink.frames)
+
+
+def test_paused_does_not_run_the_generator(generator, pattern):
+    store, calls = fast_store(), []
+    engine = Engine(generator, store, pattern, [])
+    hook = generator.synthesis.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        engine.run(1)
+        store.set("render.paused", True)
+        engine.run(5)
+    finally:
+        hook.remove()
+    assert len(calls) == 1 and engine.stats.frames == 5
 
 
 def test_frame_pacing_holds_the_target_rate(generator, pattern):
@@ -138,7 +202,7 @@ def test_a_slow_analyser_does_not_stall_the_loop(generator, pattern):
     analyser = AsyncAnalyser(stuck)
     engine = Engine(generator, fast_store(), pattern, [], analysers=[analyser])
     thread = engine.start(20)
-    thread.join(25)
+    thread.join(120)  # a generous deadline: the analyser stays stuck far longer unless the loop goes on
     finished = not thread.is_alive()
     stuck.release.set()
     analyser.close()
@@ -195,15 +259,16 @@ def test_a_blocking_sink_does_not_stop_the_loop(generator, pattern):
 
     class Stuck(Collect):
         def _write(self, frame):
-            release.wait(10)
+            release.wait()  # until the test lets go: the loop must finish while this write still hangs
 
     stuck = Stuck()
-    start = time.perf_counter()
-    stats = Engine(generator, fast_store(), pattern, [stuck]).run(8)
-    elapsed = time.perf_counter() - start
+    engine = Engine(generator, fast_store(), pattern, [stuck])
+    thread = engine.start(8)
+    thread.join(120)
+    finished = not thread.is_alive()
     release.set()
     stuck.close()
-    assert stats.frames == 8 and elapsed < 5 and stuck.stats.dropped > 0
+    assert finished and engine.stats.frames == 8 and stuck.stats.dropped > 0
 
 
 def test_to_frame_maps_minus_one_to_one_onto_bytes():
@@ -224,13 +289,15 @@ def test_to_frames_makes_each_layout_once_from_the_same_pixels():
 
 
 def test_sinks_get_frames_in_their_own_layout_when_the_engine_converts(generator, pattern):
-    class RGBASink(Collect):
+    class RGBASink(Keep):
         layout = "RGBA"
 
-    rgba, rgb = RGBASink(), Collect()
+    # Recording sinks keep every frame, so frame k of one is frame k of the other (live ones may skip).
+    rgba, rgb = RGBASink(), Keep()
     # convert_layouts is the default for a CUDA generator; on the CPU sinks convert in their own threads
     Engine(generator, fast_store(), pattern, [rgba, rgb], convert_layouts=True).run(2)
     rgba.close()
     rgb.close()
+    assert len(rgba.frames) == len(rgb.frames) == 2
     assert rgba.frames[0].shape == (64, 64, 4) and rgb.frames[0].shape == (64, 64, 3)
-    assert np.array_equal(rgba.frames[-1][..., :3], rgb.frames[-1])
+    assert all(np.array_equal(a[..., :3], b) for a, b in zip(rgba.frames, rgb.frames, strict=True))

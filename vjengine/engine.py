@@ -104,7 +104,11 @@ def to_frames(img: torch.Tensor, layouts: Iterable[str]) -> dict[str, np.ndarray
 
 
 class Engine:
-    """Owns one run of the loop; `run()` renders on the calling thread, `start()` on a new one."""
+    """Owns one run of the loop; `run()` renders on the calling thread, `start()` on a new one.
+
+    `clock` (seconds, `time.perf_counter` by default) is what the loop measures time with: frame intervals
+    for drift and walks, pacing, and the stage times of `stats`.
+    """
 
     def __init__(
         self,
@@ -124,8 +128,12 @@ class Engine:
         landmarks: LandmarkAnalyser | None = None,
         overlay_sinks: Sequence[Sink] = (),
         convert_layouts: bool | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.G = generator
+        # Every duration the loop measures (drift, walks, the camera's smoothing, pacing, stage times) reads
+        # this clock, so a test can step time frame by frame instead of depending on how busy the machine is.
+        self.clock = clock
         self.store = store
         self.source = source
         self.sinks = list(sinks)
@@ -199,10 +207,10 @@ class Engine:
         return self.stats
 
     def _loop(self, frames: int | None) -> None:
-        next_due = time.perf_counter()
-        last = time.perf_counter()
+        next_due = self.clock()
+        last = self.clock()
         while not self.stop_event.is_set() and (frames is None or self.stats.frames < frames):
-            started = time.perf_counter()
+            started = self.clock()
             snapshot = self.store.snapshot()
             dt = min(started - last, 0.25)
             self._phase += snapshot["latent.drift"] / 60.0 * dt
@@ -233,16 +241,16 @@ class Engine:
 
     def _frame(self, snapshot, started: float) -> None:
         times: dict[str, float] = {}
-        t = time.perf_counter()
+        t = self.clock()
         frame = self.source.latest()
-        times["source"], t = _lap(t)
+        times["source"], t = self._lap(t)
         signals = self._analyse(frame, snapshot) if frame is not None else {}
         self.signals = signals
         if self.modulation is not None:
             snapshot = self.modulation.apply(snapshot, signals)
         for listener in self.signal_listeners:
             listener(signals)
-        times["analyse"], t = _lap(t)
+        times["analyse"], t = self._lap(t)
         if snapshot["render.paused"] and self._last_frame is not None:
             frames, ws = self._last_frame, self._last_ws
             times["compose"] = times["generate"] = times["copy"] = 0.0
@@ -251,11 +259,11 @@ class Engine:
             camera_z = self.driver.update(camera_z, snapshot, signals, started)
             ws = self.composer.compose(snapshot, signals, self._phase, camera_z, walk=self.walk.position)
             self.manipulator.apply(snapshot, self._corruption_phase)
-            times["compose"], t = _lap(t)
+            times["compose"], t = self._lap(t)
             img = self.G.synthesis(ws, noise_mode=snapshot["generator.noise"], force_fp32=self.force_fp32)
-            times["generate"], t = _lap(t)
+            times["generate"], t = self._lap(t)
             frames = to_frames(img, self._layouts)
-            times["copy"], t = _lap(t)
+            times["copy"], t = self._lap(t)
             self._last_frame, self._last_ws = frames, ws
         if self.overlay_sinks and frame is not None:
             view = self.landmarks.latest_landmarks() if self.landmarks is not None else LandmarkView()
@@ -269,8 +277,8 @@ class Engine:
             )
         for sink, layout in zip(self.sinks, self._sink_layouts, strict=True):
             sink.send(frames[layout])
-        times["publish"], t = _lap(t)
-        total = (time.perf_counter() - started) * 1000
+        times["publish"], t = self._lap(t)
+        total = (self.clock() - started) * 1000
         self.stats.record(times, total)
         self._update_fps()
 
@@ -288,22 +296,22 @@ class Engine:
 
     def _update_fps(self) -> None:
         """Frames per second over the last 30 frames, pacing included."""
-        self._stamps.append(time.perf_counter())
+        self._stamps.append(self.clock())
         if len(self._stamps) > 1:
             self.stats.fps = (len(self._stamps) - 1) / max(self._stamps[-1] - self._stamps[0], 1e-9)
 
     def _pace(self, fps: float, due: float) -> float:
         """Sleep until the next frame is due; never bursts to catch up after a slow frame."""
         if fps <= 0:
-            return time.perf_counter()
+            return self.clock()
         due += 1.0 / fps
-        now = time.perf_counter()
+        now = self.clock()
         if due > now:
             self.stop_event.wait(due - now)
             return due
         return now
 
-
-def _lap(since: float) -> tuple[float, float]:
-    now = time.perf_counter()
-    return (now - since) * 1000, now
+    def _lap(self, since: float) -> tuple[float, float]:
+        """Milliseconds since `since`, and now."""
+        now = self.clock()
+        return (now - since) * 1000, now
