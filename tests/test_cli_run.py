@@ -261,3 +261,29 @@ def test_render_of_a_file_that_is_not_a_recording(tmp_path):
     np.savez(path, a=np.zeros(3))
     result = vjengine("render", str(path), "--output", "none")
     assert result.returncode == 2 and "not a vjengine recording" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [
+        ["--output", "file:same.mp4", "--overlay", "file:same.mp4"],
+        ["--output", "file:same.mp4", "--output", "file:./sub/../same.mp4"],
+        ["--output", "file:frames/%05d.png", "--output", "file:frames/%03d.png"],
+    ],
+    ids=["output-and-overlay", "output-twice", "png-sequences"],
+)
+def test_two_outputs_to_one_file_are_refused_at_start(tmp_path, outputs):
+    existing = tmp_path / "same.mp4"
+    existing.write_bytes(b"last night's set")
+    before = existing.read_bytes(), existing.stat().st_mtime_ns
+    result = subprocess.run(
+        [sys.executable, "-m", "vjengine", "run", "--frames", "3", "--model", "random:sg2-32", "--source", "pattern"]
+        + ["--no-status", "--osc-port", "0", "--oscquery-port", "0", *outputs],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("vjengine: error:")]
+    assert len(errors) == 1 and "two outputs write" in errors[0], result.stderr
+    assert "model random" not in result.stderr  # refused before the model loaded
+    assert (existing.read_bytes(), existing.stat().st_mtime_ns) == before
+    assert not (tmp_path / "frames").exists()

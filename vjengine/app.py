@@ -21,7 +21,7 @@ from vjengine.latent.directions import DirectionOffset
 from vjengine.latent.morph import PresetPlayer
 from vjengine.latent.presets import PresetBank
 from vjengine.models import load_generator
-from vjengine.outputs import Sink, open_sinks, service_main_thread
+from vjengine.outputs import Sink, check_distinct_files, open_sinks, service_main_thread
 from vjengine.params import ParamStore
 from vjengine.params.modulation import Modulation
 from vjengine.record import Recorder
@@ -33,6 +33,7 @@ log = logging.getLogger("vjengine")
 
 def build_engine(config: Config, store: ParamStore) -> Engine:
     """Load the model, open the source and the outputs; on any failure, close what was opened."""
+    check_distinct_files([*config.outputs, *([config.overlay] if config.overlay else [])])
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
     generator = load_generator(config.model, device)

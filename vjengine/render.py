@@ -12,7 +12,7 @@ from vjengine.engine import to_frame
 from vjengine.errors import VJError
 from vjengine.models import load_generator
 from vjengine.models.manipulation import Manipulator
-from vjengine.outputs import Sink, open_sink
+from vjengine.outputs import Sink, check_distinct_files, open_sink
 from vjengine.record import load_recording
 
 
@@ -25,6 +25,7 @@ def render_recording(
     dtype: str = "fp32",
 ) -> int:
     """Render every recorded w+ (or, with `fps`, the resampled ones) to `outputs`; frames rendered."""
+    check_distinct_files(outputs)
     recording = load_recording(path)
     if fps is not None:
         if fps <= 0:

@@ -33,6 +33,7 @@ __all__ = [
     "Sink",
     "SinkStats",
     "backend_status",
+    "check_distinct_files",
     "open_sink",
     "open_sinks",
     "parse_options",
@@ -97,6 +98,25 @@ def open_sinks(specs: Iterable[str], fps: float = 30.0) -> list[Sink]:
             sink.close()
         raise
     return sinks
+
+
+def check_distinct_files(specs: Iterable[str]) -> None:
+    """Refuse, before anything opens, two `file:` outputs that would write the same file: each would
+    overwrite the other's recording, and one of them would be lost without a word."""
+    seen: dict[str, str] = {}
+    for spec in specs:
+        name = spec.strip()
+        kind = _KIND.match(name)[0]
+        arg = name[len(kind) + 1 :] if name[len(kind) : len(kind) + 1] == ":" else ""
+        if kind.lower() != FileSink.kind or not arg:
+            continue  # not a file, or a spec that open_sink will refuse with its own message
+        target = FileSink.target(arg)
+        if target in seen:
+            raise VJError(
+                f"two outputs write {target} ({seen[target]} and {name}): one recording would be lost; "
+                "give each its own file (or folder), e.g. file:show.mp4 and file:camera.mp4"
+            )
+        seen[target] = name
 
 
 def parse_options(query: str, spec: str = "") -> Shaping:

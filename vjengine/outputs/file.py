@@ -43,6 +43,13 @@ class FileSink(Sink):
             return PngSequenceSink(name, arg)
         return VideoFileSink(name, Path(arg).expanduser(), fps)
 
+    @staticmethod
+    def target(arg: str) -> str:
+        """The file `file:ARG` writes, as an absolute path with links resolved, to tell whether two outputs
+        write the same one. A PNG sequence's number field reads %d, whatever its width: f%03d.png and
+        f%05d.png name the same files from frame 10000 on."""
+        return str(Path(_NUMBER_FIELD.sub("%d", arg, count=1)).expanduser().resolve())
+
     @classmethod
     def availability(cls) -> str:
         missing = [why for why in (_missing_av(), _missing_cv2()) if why]
