@@ -287,3 +287,37 @@ def test_two_outputs_to_one_file_are_refused_at_start(tmp_path, outputs):
     assert "model random" not in result.stderr  # refused before the model loaded
     assert (existing.read_bytes(), existing.stat().st_mtime_ns) == before
     assert not (tmp_path / "frames").exists()
+
+
+def run_with_bank(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    """Two frames of `vjengine run` on random:sg2-32 with the preset bank tmp_path/bank, recorded to set.npz."""
+    return vjengine(
+        "run", "--frames", "2", "--model", "random:sg2-32", "--source", "pattern", "--output", "none", "--no-status",
+        "--osc-port", "0", "--oscquery-port", "0", "--presets", str(tmp_path / "bank"),
+        "--record", str(tmp_path / "set.npz"), *args,
+    )  # fmt: skip
+
+
+def test_set_preset_recall_recalls_the_slot_at_start(tmp_path):
+    from vjengine.latent.presets import Preset, PresetBank
+    from vjengine.record import load_recording
+
+    PresetBank(tmp_path / "bank").store(Preset(3, np.zeros((8, 512), np.float32), {"transform.rotate": 33.0}))
+    result = run_with_bank(tmp_path, "--set", "preset.recall=3")
+    assert result.returncode == 0, result.stderr
+    recording = load_recording(tmp_path / "set.npz")
+    assert [recording.frame_state(i)["transform.rotate"] for i in range(2)] == [33.0, 33.0]
+
+
+@pytest.mark.parametrize(
+    ("slot", "warning"),
+    [("5", "preset 5 is empty (stored: 3)"), ("3", "preset 3 was stored with another model")],
+    ids=["empty", "other-model"],
+)
+def test_set_preset_recall_warns_as_osc_does(tmp_path, slot, warning):
+    from vjengine.latent.presets import Preset, PresetBank
+
+    PresetBank(tmp_path / "bank").store(Preset(3, np.zeros((18, 512), np.float32), model="ffhq-1024"))
+    result = run_with_bank(tmp_path, "--set", f"preset.recall={slot}")
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stderr.splitlines() if warning in line], result.stderr

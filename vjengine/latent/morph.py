@@ -76,8 +76,13 @@ class PresetPlayer:
         self._mismatched: set[int] = set()
 
     def listen(self) -> None:
-        """Recall whenever `preset.recall` is set to a slot (MIDI pads, OSC, OSCQuery), then reset it to 0."""
+        """Recall whenever `preset.recall` is set to a slot (MIDI pads, OSC, OSCQuery), then reset it to 0.
+
+        A slot set before listening (`--set preset.recall=3`, `[params]`) is recalled now, as OSC would, with
+        its parameters set at once like the other start values, so the first frame shows the preset."""
         self.store.add_listener(self._recall_requested)
+        if slot := self.store.get("preset.recall"):
+            self._recall_and_reset(slot, immediate=True)
 
     def close(self) -> None:
         with contextlib.suppress(ValueError):
@@ -86,8 +91,11 @@ class PresetPlayer:
     def _recall_requested(self, name: str, value: int, source: str) -> None:
         if name != "preset.recall" or value == 0:
             return
+        self._recall_and_reset(value)
+
+    def _recall_and_reset(self, slot: int, immediate: bool = False) -> None:
         try:
-            self.recall(value)
+            self.recall(slot, immediate=immediate)
         except PresetError as exc:
             log.warning("preset.recall: %s", exc)
         finally:
@@ -107,13 +115,14 @@ class PresetPlayer:
         log.info("stored %s", preset.label)
         return preset
 
-    def recall(self, slot: int, seconds: float | None = None) -> Preset | None:
-        """Show `slot`: its parameters at once (smoothed ones slew), its latent over a crossfade.
+    def recall(self, slot: int, seconds: float | None = None, immediate: bool = False) -> Preset | None:
+        """Show `slot`: its parameters at once (smoothed ones slew, unless `immediate`), its latent over a
+        crossfade.
 
         Slot 0 goes back to the live seed anchor (parameters stay as they are)."""
         preset = self.bank.get(slot) if slot != 0 else None
         if preset is not None:
-            apply_params(self.store, preset.params, preset.label)
+            apply_params(self.store, preset.params, preset.label, immediate=immediate)
         duration = self.store.get("preset.time") if seconds is None else max(0.0, float(seconds))
         with self._lock:
             if self._shown is not None and duration > 0:

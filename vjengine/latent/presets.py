@@ -229,8 +229,9 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def apply_params(store: ParamStore, values: Mapping[str, Any], origin: str) -> dict[str, Any]:
-    """Set a preset's parameter values at once (source "preset", so MIDI pick-up holds the knobs).
+def apply_params(store: ParamStore, values: Mapping[str, Any], origin: str, immediate: bool = False) -> dict[str, Any]:
+    """Set a preset's parameter values at once (source "preset", so MIDI pick-up holds the knobs); smoothed
+    ones glide there unless `immediate`.
 
     Unknown names and bad values are skipped with one warning each: a bank written by a newer
     version or edited by hand still recalls what it can.
@@ -243,7 +244,7 @@ def apply_params(store: ParamStore, values: Mapping[str, Any], origin: str) -> d
             good[name] = store.param(name).accept(value)
         except ParamError as exc:
             log.warning("%s: skipped %s", origin, exc)
-    return store.set_many(good, source="preset")
+    return store.set_many(good, source="preset", immediate=immediate)
 
 
 def interpolate(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
