@@ -33,8 +33,11 @@ def reference(name: str) -> dict[str, np.ndarray]:
         return {key: data[key] for key in data.files}
 
 
-def wait_for(predicate, timeout: float = 5.0) -> bool:
-    """Poll `predicate` until it holds or `timeout` seconds pass (controls apply values on their own threads)."""
+def wait_for(predicate, timeout: float = 30.0) -> bool:
+    """Poll `predicate` until it holds or `timeout` seconds pass (controls apply values on their own threads).
+
+    The deadline is generous because it only matters when the test is failing: a busy machine is slow, not wrong.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -54,3 +57,25 @@ def serving(httpd):
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
+
+def finishes(call, timeout: float = 60.0) -> bool:
+    """Whether `call()` returns within `timeout` seconds, run on a thread of its own; its exception is re-raised.
+
+    For "X never waits for Y" while Y is held stuck: if X waited, it would not return at all, so a generous
+    deadline tells the two apart on however busy a machine.
+    """
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as exc:  # handed to the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name="finishes", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if errors:
+        raise errors[0]
+    return not thread.is_alive()

@@ -249,6 +249,11 @@ class Sink:
         if self._failures == 1:
             log.error("%s failed: %s; retrying with back-off while the other outputs go on", self.name, reason)
         log.debug("%s: attempt %d failed (%s); next in %g s", self.name, self._failures, reason, delay, exc_info=exc)
+        self._wait_before_retry(delay)
+
+    def _wait_before_retry(self, delay: float) -> None:
+        """Wait `delay` seconds before the next attempt, or until `close`; in the sink thread, never holding
+        `send` up. A hook of its own so that the back-off schedule can be observed."""
         with self._cond:
             self._cond.wait_for(lambda: self._closing, timeout=delay)
 
