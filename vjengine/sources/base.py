@@ -11,7 +11,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -153,17 +153,19 @@ class Pacer:
     """Sleeps so a loop runs at `fps`, on absolute deadlines so the rate does not drift with the work per frame.
 
     If the loop falls more than a frame behind (slow decode, a suspended laptop) it skips ahead instead of
-    bursting to catch up. `wait()` returns early, with False, when `stop` is set.
+    bursting to catch up. `wait()` sleeps on `stop` (anything with threading.Event's `wait(timeout)`), so it
+    returns early, with False, when `stop` is set. `clock` gives the time in seconds.
     """
 
-    def __init__(self, fps: float, stop: threading.Event) -> None:
+    def __init__(self, fps: float, stop: threading.Event, clock: Callable[[], float] = time.monotonic) -> None:
         self.period = 1.0 / fps
         self._stop = stop
-        self._deadline = time.monotonic() + self.period
+        self._clock = clock
+        self._deadline = clock() + self.period
 
     def wait(self) -> bool:
         """Sleep until the next frame is due; False if the source is stopping."""
-        now = time.monotonic()
+        now = self._clock()
         if self._deadline < now - self.period:
             self._deadline = now
         stopped = self._stop.wait(max(0.0, self._deadline - now))
