@@ -321,3 +321,34 @@ def test_set_preset_recall_warns_as_osc_does(tmp_path, slot, warning):
     result = run_with_bank(tmp_path, "--set", f"preset.recall={slot}")
     assert result.returncode == 0, result.stderr
     assert [line for line in result.stderr.splitlines() if warning in line], result.stderr
+
+
+def test_record_then_render_is_bit_exact_with_random_noise(tmp_path):
+    live, again, recording = tmp_path / "live", tmp_path / "again", tmp_path / "set.npz"
+    result = vjengine(
+        "run", "--frames", "4", "--model", str(FIXTURES / "sg2_64.pkl"), "--source", "pattern", "--no-status",
+        "--osc-port", "0", "--oscquery-port", "0", "--set", "generator.noise=random",
+        "--output", f"file:{live}/%03d.png", "--record", str(recording),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    result = vjengine("render", str(recording), "--output", f"file:{again}/%03d.png", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    live_frames = [cv2.imread(str(p)) for p in sorted(live.glob("*.png"))]
+    rendered = [cv2.imread(str(p)) for p in sorted(again.glob("*.png"))]
+    assert len(live_frames) == len(rendered) == 4
+    assert all(np.array_equal(a, b) for a, b in zip(live_frames, rendered, strict=True))
+    assert not np.array_equal(live_frames[0], live_frames[1])  # the noise did change from frame to frame
+
+
+def test_render_of_a_recording_without_noise_seeds_warns_once(tmp_path):
+    recording = tmp_path / "set.npz"
+    result = vjengine(
+        "run", "--frames", "2", "--model", "random:sg2-32", "--source", "pattern", "--no-status", "--output", "none",
+        "--osc-port", "0", "--oscquery-port", "0", "--set", "generator.noise=random", "--record", str(recording),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with np.load(recording) as data:  # as an older vjengine wrote it
+        np.savez(recording, **{key: data[key] for key in data.files if key != "noise_seed"})
+    result = vjengine("render", str(recording), "--output", "none")
+    assert result.returncode == 0, result.stderr
+    assert len([line for line in result.stderr.splitlines() if "without the seeds" in line]) == 1, result.stderr

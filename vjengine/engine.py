@@ -33,7 +33,7 @@ from vjengine.models.manipulation import Manipulator
 from vjengine.outputs import Sink
 from vjengine.params import ParamStore
 from vjengine.params.modulation import Modulation
-from vjengine.record import Recorder
+from vjengine.record import Recorder, seeded_noise
 from vjengine.sources import Source
 
 log = logging.getLogger(__name__)
@@ -155,6 +155,9 @@ class Engine:
         self.driver = VisualDriver()
         self.recorder = recorder
         self._last_ws: torch.Tensor | None = None
+        self._last_noise_seed: int | None = None
+        # Random noise is drawn from a fresh seed each frame, kept in the recording so `render` can draw it again.
+        self._noise_seeds = np.random.default_rng()
         self.manipulator = Manipulator(generator)
         self._corruption_phase = 0.0
         self.device = next(generator.parameters()).device
@@ -252,7 +255,7 @@ class Engine:
             listener(signals)
         times["analyse"], t = self._lap(t)
         if snapshot["render.paused"] and self._last_frame is not None:
-            frames, ws = self._last_frame, self._last_ws
+            frames, ws, noise_seed = self._last_frame, self._last_ws, self._last_noise_seed
             times["compose"] = times["generate"] = times["copy"] = 0.0
         else:
             camera_z = self.visual.latest_z() if self.visual is not None else None
@@ -260,11 +263,13 @@ class Engine:
             ws = self.composer.compose(snapshot, signals, self._phase, camera_z, walk=self.walk.position)
             self.manipulator.apply(snapshot, self._corruption_phase)
             times["compose"], t = self._lap(t)
-            img = self.G.synthesis(ws, noise_mode=snapshot["generator.noise"], force_fp32=self.force_fp32)
+            noise_seed = self._noise_seed(snapshot["generator.noise"])
+            with seeded_noise(noise_seed, self.device):
+                img = self.G.synthesis(ws, noise_mode=snapshot["generator.noise"], force_fp32=self.force_fp32)
             times["generate"], t = self._lap(t)
             frames = to_frames(img, self._layouts)
             times["copy"], t = self._lap(t)
-            self._last_frame, self._last_ws = frames, ws
+            self._last_frame, self._last_ws, self._last_noise_seed = frames, ws, noise_seed
         if self.overlay_sinks and frame is not None:
             view = self.landmarks.latest_landmarks() if self.landmarks is not None else LandmarkView()
             overlay = draw_overlay(frame.image, view)
@@ -272,15 +277,18 @@ class Engine:
                 sink.send(overlay)
         if self.recorder is not None:
             warp = float(snapshot["corruption.mode"] == "warp")
-            self.recorder.add(
-                ws, {**snapshot, "corruption.phase": self._corruption_phase, "corruption.warp": warp}, started
-            )
+            state = {**snapshot, "corruption.phase": self._corruption_phase, "corruption.warp": warp}
+            self.recorder.add(ws, state, started, noise_seed=noise_seed)
         for sink, layout in zip(self.sinks, self._sink_layouts, strict=True):
             sink.send(frames[layout])
         times["publish"], t = self._lap(t)
         total = (self.clock() - started) * 1000
         self.stats.record(times, total)
         self._update_fps()
+
+    def _noise_seed(self, mode: str) -> int | None:
+        """A new seed for this frame's noise when it is random; None when the noise draws nothing."""
+        return int(self._noise_seeds.integers(2**63 - 1)) if mode == "random" else None
 
     def _analyse(self, frame, snapshot) -> Signals:
         signals: Signals = {}

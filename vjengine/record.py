@@ -7,10 +7,12 @@ settings, or at another frame rate by interpolating the recorded latents.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +40,8 @@ STATE = (
 class Recorder:
     """Appends each frame's w+ to a scratch file (so hours of a set do not fill memory) and writes
     the `.npz` on `close()`: `ws` [frames, num_ws, w_dim] float32, `time` [frames] seconds from the
-    first frame, `noise` per frame, and `meta` (JSON: format, model, parameters at the start)."""
+    first frame, `noise` (the mode) and `noise_seed` (int64, -1 where the noise was not random) per
+    frame, and `meta` (JSON: format, model, parameters at the start)."""
 
     def __init__(self, path: str | Path, model: str, params: dict) -> None:
         self.path = Path(path)
@@ -57,16 +60,18 @@ class Recorder:
         self._shape: tuple[int, ...] | None = None
         self._times: list[float] = []
         self._noise: list[str] = []
+        self._noise_seeds: list[int] = []
         self._state: list[list[float]] = []
 
-    def add(self, ws: torch.Tensor, state: dict, now: float) -> None:
+    def add(self, ws: torch.Tensor, state: dict, now: float, noise_seed: int | None = None) -> None:
         """Keep one frame: `ws` [1, num_ws, w_dim] and the state it was rendered with
-        (`generator.noise` and the STATE numbers)."""
+        (`generator.noise` and the STATE numbers), and the seed of its random noise (see `seeded_noise`)."""
         array = ws[0].detach().to("cpu", torch.float32).numpy()
         self._shape = array.shape
         self._scratch.write(array.tobytes())
         self._times.append(now)
         self._noise.append(state["generator.noise"])
+        self._noise_seeds.append(-1 if noise_seed is None else noise_seed)
         self._state.append([float(state[name]) for name in STATE])
 
     def close(self) -> Path | None:
@@ -83,7 +88,15 @@ class Recorder:
         meta = json.dumps({**self.meta, "state": list(STATE)})
         try:
             with self._file:
-                np.savez(self._file, ws=ws, time=times, noise=np.asarray(self._noise), state=state, meta=meta)
+                np.savez(
+                    self._file,
+                    ws=ws,
+                    time=times,
+                    noise=np.asarray(self._noise),
+                    noise_seed=np.asarray(self._noise_seeds, dtype=np.int64),
+                    state=state,
+                    meta=meta,
+                )
         except OSError as exc:
             raise VJError(f"--record {self.path}: writing the recording failed ({exc.strerror})") from None
         finally:
@@ -94,13 +107,21 @@ class Recorder:
 
 @dataclass
 class Recording:
-    """A loaded recording: per-frame latents and state."""
+    """A loaded recording: per-frame latents and state. `noise_seed` is None in recordings made before
+    vjengine kept the seeds of random noise."""
 
     ws: np.ndarray
     time: np.ndarray
     noise: np.ndarray
     state: np.ndarray
     meta: dict
+    noise_seed: np.ndarray | None = None
+
+    def frame_noise_seed(self, i: int) -> int | None:
+        """The seed frame i's random noise was drawn with, or None (not random, or not recorded)."""
+        if self.noise_seed is None or self.noise_seed[i] < 0:
+            return None
+        return int(self.noise_seed[i])
 
     def frame_state(self, i: int) -> dict:
         """Frame i's state by name (as the engine's snapshot spells it)."""
@@ -118,7 +139,8 @@ class Recording:
         state[:, self.meta["state"].index("corruption.seed")] = self.state[
             index, self.meta["state"].index("corruption.seed")
         ]
-        return Recording(ws, times, self.noise[index], state, self.meta)
+        seeds = None if self.noise_seed is None else self.noise_seed[index]  # a frame between keeps the one before's
+        return Recording(ws, times, self.noise[index], state, self.meta, seeds)
 
 
 def load_recording(path: str | Path) -> Recording:
@@ -126,11 +148,54 @@ def load_recording(path: str | Path) -> Recording:
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
-            recording = Recording(data["ws"], data["time"], data["noise"], data["state"], meta)
+            seeds = data["noise_seed"] if "noise_seed" in data.files else None
+            recording = Recording(data["ws"], data["time"], data["noise"], data["state"], meta, seeds)
     except FileNotFoundError:
         raise VJError(f"recording {path} does not exist") from None
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise VJError(f"{path} is not a vjengine recording ({exc})") from None
-    if meta.get("format") != FORMAT or recording.ws.ndim != 3 or len(recording.time) != len(recording.ws):
+    seeds = recording.noise_seed
+    if (
+        meta.get("format") != FORMAT
+        or recording.ws.ndim != 3
+        or len(recording.time) != len(recording.ws)
+        or (seeds is not None and seeds.shape != recording.time.shape)
+    ):
         raise VJError(f"{path} is not a vjengine recording (format {meta.get('format')!r})")
     return recording
+
+
+@contextlib.contextmanager
+def seeded_noise(seed: int | None, device: torch.device) -> Iterator[None]:
+    """Inside the block, random numbers drawn on `device` (the generator's per-pixel noise with
+    `generator.noise=random`) come from `seed`; afterwards that RNG is as it was, so the frames around
+    and the other users of torch's RNG draw as if nothing had happened. None leaves the RNG alone.
+
+    The live engine and `render` both wrap `G.synthesis` in it with the seed the recording keeps: that
+    is what makes a re-render bit for bit with random noise.
+    """
+    if seed is None:
+        yield
+        return
+    generator = _default_generator(device)
+    if generator is None:  # another accelerator (MPS, XPU): fork through torch's generic helper
+        with torch.random.fork_rng(device_type=device.type):
+            torch.get_device_module(device.type).manual_seed(seed)
+            yield
+        return
+    state = generator.get_state()
+    generator.manual_seed(seed)
+    try:
+        yield
+    finally:
+        generator.set_state(state)
+
+
+def _default_generator(device: torch.device) -> torch.Generator | None:
+    """The generator `torch.randn(..., device=device)` draws from, where torch exposes it."""
+    if device.type == "cpu":
+        return torch.default_generator
+    if device.type == "cuda":
+        torch.cuda.init()  # default_generators is filled in when CUDA initialises
+        return torch.cuda.default_generators[device.index if device.index is not None else torch.cuda.current_device()]
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -13,7 +14,9 @@ from vjengine.errors import VJError
 from vjengine.models import load_generator
 from vjengine.models.manipulation import Manipulator
 from vjengine.outputs import Sink, check_distinct_files, open_sink
-from vjengine.record import load_recording
+from vjengine.record import load_recording, seeded_noise
+
+log = logging.getLogger(__name__)
 
 
 def render_recording(
@@ -31,6 +34,12 @@ def render_recording(
         if fps <= 0:
             raise VJError(f"--fps {fps}: give a positive frame rate")
         recording = recording.resample(fps)
+    if recording.noise_seed is None and (recording.noise == "random").any():
+        log.warning(
+            "%s was recorded without the seeds of its random noise (an older vjengine): frames with "
+            "generator.noise=random get new noise, so they are not bit for bit the live ones",
+            path,
+        )
     dev = resolve_device(device)
     G = load_generator(model or recording.meta["model"], dev)
     if recording.ws.shape[1:] != (G.num_ws, G.w_dim):
@@ -47,7 +56,8 @@ def render_recording(
             for i, (ws, noise) in enumerate(zip(recording.ws, recording.noise, strict=True)):
                 state = recording.frame_state(i)
                 manipulator.apply(_manipulation_state(state), state["corruption.phase"])
-                img = G.synthesis(torch.from_numpy(ws)[None].to(dev), noise_mode=str(noise), force_fp32=force_fp32)
+                with seeded_noise(recording.frame_noise_seed(i), dev):
+                    img = G.synthesis(torch.from_numpy(ws)[None].to(dev), noise_mode=str(noise), force_fp32=force_fp32)
                 frame = to_frame(img)
                 for sink in sinks:
                     _send_without_dropping(sink, frame)
