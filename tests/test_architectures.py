@@ -110,15 +110,16 @@ def test_state_dict_round_trips_through_convert(tmp_path, config):
 
 @pytest.mark.parametrize("name", ["sg2_64", "sg3t_64"])
 def test_mixed_precision_path_stays_close_to_fp32(monkeypatch, name):
-    """The fp16 layers that NVIDIA's num_fp16_res marks run in half precision on CUDA. No GPU here,
-    so half precision is switched on for the CPU (PyTorch has CPU fp16 kernels) to run the same code."""
-    from vjengine.models import layers
+    """The layers that NVIDIA's num_fp16_res marks run in half precision on CUDA. No GPU here, so
+    half precision is switched on for the CPU (PyTorch has CPU float16 kernels) to run the same code."""
+    from vjengine.models import stylegan2_synthesis
 
     G = load_generator(FIXTURES / f"{name}.pkl")
     ws = G.mapping(torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(1)), None, truncation_psi=0.7)
     full = G.synthesis(ws, force_fp32=True)
-    monkeypatch.setattr(layers, "fp16_enabled", lambda device: True)
+    monkeypatch.setattr(stylegan2_synthesis, "HALF_DEVICES", ("cuda", "cpu"))
     mixed = G.synthesis(ws)
+    assert not torch.equal(mixed, full), "the marked layers ran in float16"
     assert mixed.dtype == torch.float32 and torch.isfinite(mixed).all()
     assert (mixed - full).abs().mean() < 0.01 * full.std()
     assert (mixed - full).abs().max() < 0.05 * full.std()

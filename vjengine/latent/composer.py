@@ -47,7 +47,7 @@ class LatentComposer:
         self.device = device
         self._anchor: tuple[int, torch.Tensor] | None = None
         self._cached: tuple[tuple, tuple[torch.Tensor, np.ndarray]] | None = None
-        c_dim = getattr(generator, "c_dim", 0)
+        c_dim = generator.c_dim
         self._label = torch.eye(c_dim, device=device)[:1] if c_dim else None
         self._assignment: tuple[str, int, list[range]] | None = None
         self._bad_assignment: str | None = None
@@ -120,7 +120,7 @@ class LatentComposer:
         the list drive nothing). A bad spec is logged once and the last good one kept."""
         if self._assignment and self._assignment[:2] == (spec, regions):
             return self._assignment[2]
-        arch = self.G.config["arch"] if hasattr(self.G, "config") else "stylegan2"
+        arch = self.G.arch
         try:
             parts = [p.strip() for p in spec.split(",") if p.strip()]
             ranges = [layer_range(p, self.G.num_ws, arch) for p in parts][:regions]
@@ -134,7 +134,7 @@ class LatentComposer:
 
     def _rows(self, name: str, spec: str) -> range:
         """The w rows a layer spec names; a bad spec is logged once and selects nothing."""
-        arch = self.G.config["arch"] if hasattr(self.G, "config") else "stylegan2"
+        arch = self.G.arch
         try:
             return layer_range(spec, self.G.num_ws, arch)
         except VJError as exc:

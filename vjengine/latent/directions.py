@@ -201,7 +201,7 @@ def sample_w(G: nn.Module, samples: int, seed: int = 0) -> torch.Tensor:
     """[samples, w_dim] of `G.mapping` without truncation, from z drawn by a generator seeded `seed`."""
     device = G.mapping.w_avg.device
     rng = torch.Generator().manual_seed(seed)
-    c_dim = getattr(G, "c_dim", 0)
+    c_dim = G.c_dim
     out = []
     for start in range(0, samples, _BATCH):
         n = min(_BATCH, samples - start)
@@ -220,29 +220,13 @@ def style_affines(G: nn.Module, include_torgb: bool = False) -> list[tuple[int, 
     StyleGAN2: `bR.conv0`, `bR.conv1` (and `bR.torgb`); StyleGAN3: `L*` layers (and the last, toRGB).
     StyleGAN3's `input.affine` is left out: it predicts a transform, not channel styles.
     """
-    synthesis = G.synthesis
-    found: list[tuple[int, str, nn.Module]] = []
-    if hasattr(synthesis, "layer_names"):  # StyleGAN3: row 0 drives the input, row i+1 layer i
-        for row, name in enumerate(synthesis.layer_names, start=1):
-            layer = getattr(synthesis, name)
-            if include_torgb or not layer.is_torgb:
-                found.append((row, name, layer.affine))
-        return found
-    row = 0
-    for resolution, block in zip(synthesis.block_resolutions, synthesis.blocks(), strict=True):
-        convs = [name for name in ("conv0", "conv1") if hasattr(block, name)]
-        for offset, conv in enumerate(convs):
-            found.append((row + offset, f"b{resolution}.{conv}", getattr(block, conv).affine))
-        if include_torgb and hasattr(block, "torgb"):
-            found.append((row + len(convs), f"b{resolution}.torgb", block.torgb.affine))
-        row += block.num_conv
-    return found
+    return [(layer.row, layer.name, layer.affine) for layer in G.style_layers(include_torgb)]
 
 
 def stacked_affine_weight(G: nn.Module, layers: range, include_torgb: bool = False) -> torch.Tensor:
     """[sum of style channels, w_dim]: the effective weights of the affines reading rows in `layers`."""
     weights = [
-        (affine.weight * affine.weight_gain).detach().float().cpu()
+        affine.effective_weight().detach().float().cpu()
         for row, _, affine in style_affines(G, include_torgb)
         if row in layers
     ]
@@ -354,7 +338,7 @@ class DirectionOffset:
 
     def __init__(self, G: nn.Module, device: torch.device | str, count: int = 8) -> None:
         self.G, self.device, self.count = G, torch.device(device), count
-        self.arch = G.config["arch"] if hasattr(G, "config") else "stylegan2"
+        self.arch = G.arch
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="directions")
         self._jobs: dict[Hashable, Future] = {}
         self._warned: set[str] = set()
@@ -506,7 +490,7 @@ def directions_command(
     if k < 1:
         raise VJError(f"-k {k}: give a positive number of directions")
     G = load_generator(model_spec, device)
-    arch = G.config["arch"] if hasattr(G, "config") else "stylegan2"
+    arch = G.arch
     rows = layer_range(layers, G.num_ws, arch)
     directions = compute_directions(G, method, rows).top(k)
     value_name = "eigenvalue" if method == "sefa" else "variance"

@@ -185,7 +185,7 @@ def _trainable_noise(G: nn.Module, enabled: bool) -> Iterator[dict[str, torch.Te
     if not enabled:
         yield {}
         return
-    layers = {name: module for name, module in G.synthesis.named_modules() if getattr(module, "use_noise", False)}
+    layers = G.noise_layers()
     if not layers:
         log.warning("this model has no noise inputs (StyleGAN3); noise regularisation does nothing")
     originals = {name: layer.noise_const for name, layer in layers.items()}
@@ -207,7 +207,7 @@ def _lr_factor(t: float) -> float:
 
 def _check_target(G: nn.Module, image: np.ndarray) -> np.ndarray:
     size = G.img_resolution
-    if getattr(G, "img_channels", 3) != 3:
+    if G.img_channels != 3:
         raise VJError(f"projection needs an RGB model; this one makes {G.img_channels}-channel images")
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.shape != (size, size, 3):
         shape = getattr(image, "shape", None)

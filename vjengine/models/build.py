@@ -8,35 +8,30 @@ import torch
 from torch import nn
 
 from vjengine.errors import ModelError
-from vjengine.models import stylegan2, stylegan3
-
-ARCHS: dict[str, type[nn.Module]] = {"stylegan2": stylegan2.Generator, "stylegan3": stylegan3.Generator}
+from vjengine.models.generator import SYNTHESIS, Generator
 
 
 def build_generator(config: dict) -> nn.Module:
     """A freshly initialised generator for `{"arch": ..., "kwargs": {...}}`; `G.config` keeps it."""
     arch = config.get("arch")
-    if arch not in ARCHS:
-        raise ModelError(f"unknown architecture {arch!r}: this build knows {', '.join(ARCHS)}")
-    cls = ARCHS[arch]
+    if arch not in SYNTHESIS:
+        raise ModelError(f"unknown architecture {arch!r}: this build knows {', '.join(SYNTHESIS)}")
     kwargs = dict(config.get("kwargs", {}))
-    unknown = sorted(set(kwargs) - _accepted_kwargs(cls))
+    unknown = sorted(set(kwargs) - accepted_kwargs(arch))
     if unknown:
         raise ModelError(f"unknown architecture: {arch} option(s) {', '.join(unknown)} are not supported")
     try:
-        generator = cls(**kwargs)
+        generator = Generator(arch, **kwargs)
     except (TypeError, ValueError) as exc:
         raise ModelError(f"unknown architecture: {exc}") from None
     generator.config = {"arch": arch, "kwargs": kwargs}
     return generator.eval().requires_grad_(False)
 
 
-def _accepted_kwargs(cls: type) -> set[str]:
+def accepted_kwargs(arch: str) -> set[str]:
     """Constructor arguments of the generator and, through **kwargs, of its synthesis network."""
-    names = set(inspect.signature(cls.__init__).parameters) - {"self", "synthesis_kwargs"}
-    names |= set(inspect.signature(cls.synthesis_class.__init__).parameters) - {"self", "w_dim"}
-    names |= set(getattr(cls, "extra_kwargs", ()))
-    return names
+    names = set(inspect.signature(Generator.__init__).parameters) - {"self", "arch", "options"}
+    return names | set(inspect.signature(SYNTHESIS[arch].__init__).parameters) - {"self", "w_dim"}
 
 
 def load_weights(generator: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn.Module:

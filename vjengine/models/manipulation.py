@@ -36,9 +36,8 @@ class Manipulator:
     """
 
     def __init__(self, generator: nn.Module) -> None:
-        synthesis = generator.synthesis
-        self.const = getattr(getattr(synthesis, "b4", None), "const", None)
-        self.transform = getattr(getattr(synthesis, "input", None), "transform", None)
+        self.const = generator.const
+        self.transform = generator.input_transform
         self._original = None if self.const is None else self.const.detach().clone()
         self._fields: tuple[int, torch.Tensor] | None = None
         self._warps: tuple[int, torch.Tensor] | None = None

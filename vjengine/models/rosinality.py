@@ -14,7 +14,7 @@ import re
 import torch
 
 from vjengine.errors import ModelError
-from vjengine.models.layers import setup_filter
+from vjengine.models.resample import binomial_filter
 
 
 def is_rosinality(checkpoint: object) -> bool:
@@ -87,7 +87,7 @@ def _convert(g: dict, resolution: int, n_mlp: int) -> dict[str, torch.Tensor]:
         out.update(_conv(f"{block}.conv1", g, f"convs.{2 * i + 1}", g[f"noises.noise_{2 * i + 2}"]))
         out.update(_torgb(f"{block}.torgb", g, f"to_rgbs.{i}"))
     # NVIDIA keeps its [1, 3, 3, 1] blur kernels as buffers; rosinality uses the same kernel.
-    blur = setup_filter([1, 3, 3, 1])
+    blur = binomial_filter((1, 3, 3, 1))
     for key in [k for k in out if k.endswith((".conv0.weight", ".conv1.weight"))]:
         layer = key.rsplit(".", 1)[0]
         out[f"{layer}.resample_filter"] = blur

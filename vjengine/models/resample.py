@@ -1,0 +1,98 @@
+"""Resampling with finite impulse response filters, in plain PyTorch ops.
+
+StyleGAN2 doubles its resolution with a 4-tap binomial filter; StyleGAN3 moves every layer between
+sampling rates with Kaiser-windowed low-pass filters (Karras et al. 2021, section 3 and appendix F).
+Zero insertion followed by filtering is computed as a strided transposed convolution, and filtering
+followed by decimation as a strided convolution, so no multiplication ever touches an inserted zero
+or a discarded sample. All shapes are static: the whole graph traces under `torch.compile`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.signal
+import scipy.special
+import torch
+import torch.nn.functional as F
+
+
+def binomial_filter(taps: list[int] | tuple[int, ...] = (1, 3, 3, 1)) -> torch.Tensor:
+    """The normalised 2-D outer product of `taps` ([len, len], sums to 1): StyleGAN2's blur kernel."""
+    a = torch.tensor(taps, dtype=torch.float32)
+    kernel = torch.outer(a, a)
+    return kernel / kernel.sum()
+
+
+def lowpass_filter(taps: int, cutoff: float, half_width: float, rate: float, radial: bool = False) -> np.ndarray | None:
+    """StyleGAN3's Kaiser-windowed low-pass filter at sampling rate `rate`, or None for one tap.
+
+    Separable filters are 1-D (`scipy.signal.firwin`); radial ones are 2-D: a jinc of the cutoff
+    under a separable Kaiser window, normalised to unit sum.
+    """
+    if taps <= 1:
+        return None
+    if not radial:
+        return scipy.signal.firwin(numtaps=taps, cutoff=cutoff, width=half_width * 2, fs=rate)
+    offsets = (np.arange(taps) - (taps - 1) / 2) / rate
+    rho = np.hypot(*np.meshgrid(offsets, offsets))
+    jinc = scipy.special.j1(2 * np.pi * cutoff * rho) / (np.pi * np.where(rho == 0, 1, rho))
+    jinc = np.where(rho == 0, cutoff, jinc)
+    beta = scipy.signal.kaiser_beta(scipy.signal.kaiser_atten(taps, half_width * 2 / (rate / 2)))
+    window = np.kaiser(taps, beta)
+    kernel = jinc * np.outer(window, window)
+    return kernel / kernel.sum()
+
+
+def _depthwise(kernel: torch.Tensor, channels: int, axis: int | None) -> torch.Tensor:
+    """A [channels, 1, kh, kw] weight that filters every channel alone with `kernel` (1-D along
+    `axis` = 2 for rows or 3 for columns; 2-D when axis is None)."""
+    if axis is None:
+        shape = (1, 1, *kernel.shape)
+    else:
+        shape = (1, 1, kernel.numel(), 1) if axis == 2 else (1, 1, 1, kernel.numel())
+    return kernel.reshape(shape).expand(channels, 1, *shape[2:])
+
+
+def upsample(x: torch.Tensor, kernel: torch.Tensor, factor: int, pad: tuple[int, int]) -> torch.Tensor:
+    """Insert `factor - 1` zeros after every sample, pad (before, after) on both axes, and filter with
+    `kernel * factor**2`, keeping only positions where it lies wholly inside.
+
+    `kernel` is 1-D (applied to rows, then columns) or 2-D. It must be symmetric, as every filter
+    here is, so that correlation and convolution agree.
+    """
+    channels, taps = x.shape[1], kernel.shape[0]
+    kernel = kernel.to(x.dtype)
+    if kernel.ndim == 1:
+        x = F.conv_transpose2d(x, _depthwise(kernel * factor, channels, 2), stride=(factor, 1), groups=channels)
+        x = F.conv_transpose2d(x, _depthwise(kernel * factor, channels, 3), stride=(1, factor), groups=channels)
+    else:
+        x = F.conv_transpose2d(x, _depthwise(kernel * factor**2, channels, None), stride=factor, groups=channels)
+    # The full transposed convolution puts tap t of input sample q at factor*q + t; the wanted window
+    # starts `taps - 1 - before` samples in and ends `after` zeros past the last inserted sample.
+    first, last = pad[0] - taps + 1, pad[1] - taps + factor
+    return F.pad(x, (first, last, first, last))
+
+
+def blur(x: torch.Tensor, kernel: torch.Tensor, padding: int) -> torch.Tensor:
+    """Filter every channel with the separable 1-D `kernel` (rows, then columns), zero-padded."""
+    channels = x.shape[1]
+    kernel = kernel.to(x.dtype)
+    x = F.conv2d(x, _depthwise(kernel, channels, 2), padding=(padding, 0), groups=channels)
+    return F.conv2d(x, _depthwise(kernel, channels, 3), padding=(0, padding), groups=channels)
+
+
+def downsample(x: torch.Tensor, kernel: torch.Tensor | None, factor: int) -> torch.Tensor:
+    """Filter with `kernel` (valid positions only) and keep every `factor`-th sample from the first."""
+    if kernel is None:
+        return x[:, :, ::factor, ::factor] if factor > 1 else x
+    channels = x.shape[1]
+    kernel = kernel.to(x.dtype)
+    if kernel.ndim == 1:
+        x = F.conv2d(x, _depthwise(kernel, channels, 2), stride=(factor, 1), groups=channels)
+        return F.conv2d(x, _depthwise(kernel, channels, 3), stride=(1, factor), groups=channels)
+    return F.conv2d(x, _depthwise(kernel, channels, None), stride=factor, groups=channels)
+
+
+def separable_taps(kernel: torch.Tensor) -> torch.Tensor:
+    """The 1-D taps `v` of a separable, unit-sum 2-D kernel `outer(v, v)` (its row sums)."""
+    return kernel.sum(dim=1)
