@@ -27,7 +27,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -239,7 +239,8 @@ class MidiControl:
     `port` is (part of) the input port's name; None takes `[controller] port` from the maps. Feedback
     goes to `output` (default: the maps' `[controller] output`, else the same name as the input), and
     is only opened when a binding asks for feedback. `learn_file` is a user map: loaded last (so it
-    overrides the others) and rewritten by MIDI learn.
+    overrides the others) and rewritten by MIDI learn. `clock` (seconds, `time.monotonic` by default)
+    stamps each MIDI clock tick as it arrives, and times MIDI learn's wait for a second control.
     """
 
     def __init__(
@@ -251,8 +252,10 @@ class MidiControl:
         output: str | None = None,
         poll_interval: float = 1.0,
         follow_clock: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
+        self._now = clock
         self.clock = TempoFollower() if follow_clock else None
         maps = [load_map(resolve_map(spec), store.params) for spec in mapping_files]
         self.learn_file = Path(learn_file).expanduser() if learn_file else None
@@ -395,14 +398,14 @@ class MidiControl:
             return True  # the NRPN's data entry that follows is what gets bound
         if control.type == "cc" and control.number < 32:
             self._learn_pending = first  # maybe the MSB of a 14-bit pair: see whether CC n+32 follows
-            self._learn_deadline = time.monotonic() + LEARN_PAIR_WINDOW
+            self._learn_deadline = self._now() + LEARN_PAIR_WINDOW
             return True
         self._bind_learned(control, first)
         return True
 
     def _learn_timeout(self) -> None:
         pending = self._learn_pending
-        if pending is not None and time.monotonic() >= self._learn_deadline:
+        if pending is not None and self._now() >= self._learn_deadline:
             self._learn_pending = None
             self._bind_learned(pending.control, pending)
 
@@ -449,7 +452,7 @@ class MidiControl:
         if message.type in HANDLED_TYPES:
             self._inbox.put(message)
         elif self.clock is not None and message.type in CLOCK_TYPES:
-            self._inbox.put(message.copy(time=time.monotonic()))  # stamped now: the tempo is in the timing
+            self._inbox.put(message.copy(time=self._now()))  # stamped now: the tempo is in the timing
         else:
             self.ignored += 1  # clock, sysex, active sensing ...: counted, not logged
 
