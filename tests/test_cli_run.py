@@ -352,3 +352,31 @@ def test_render_of_a_recording_without_noise_seeds_warns_once(tmp_path):
     result = vjengine("render", str(recording), "--output", "none")
     assert result.returncode == 0, result.stderr
     assert len([line for line in result.stderr.splitlines() if "without the seeds" in line]) == 1, result.stderr
+
+
+def video_timing(path: Path) -> tuple[list[float], float]:
+    """The decoded frames' times in seconds, and how long the container says the video plays."""
+    with av.open(str(path)) as container:
+        return [float(f.time) for f in container.decode(video=0)], container.duration / av.time_base
+
+
+def test_a_live_recording_plays_for_the_time_it_took_and_so_does_its_render(tmp_path):
+    live, recording = tmp_path / "live.mp4", tmp_path / "set.npz"
+    # Unpaced (render.fps=0) the loop runs as fast as this machine manages, not at the 30 fps the file opens with.
+    result = vjengine(
+        "run", "--frames", "15", "--model", "random:sg2-32", "--source", "pattern", "--no-status",
+        "--osc-port", "0", "--oscquery-port", "0", "--set", "render.fps=0",
+        "--output", f"file:{live}", "--record", str(recording),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with np.load(recording) as data:
+        recorded = data["time"].tolist()  # when each frame was rendered, from the first
+    take = recorded[-1] * len(recorded) / (len(recorded) - 1)  # the last frame shows for a mean interval too
+    times, duration = video_timing(live)
+    assert times == pytest.approx(recorded, abs=1.5e-3)
+    assert duration == pytest.approx(take, abs=2e-3)
+    result = vjengine("render", str(recording), "--output", f"file:{tmp_path}/again.mp4")
+    assert result.returncode == 0, result.stderr
+    again_times, again_duration = video_timing(tmp_path / "again.mp4")
+    assert again_times == pytest.approx(times, abs=1.5e-3)
+    assert again_duration == pytest.approx(duration, abs=2e-3)

@@ -344,3 +344,33 @@ def test_preview_port_in_use_is_a_one_line_error_and_close_frees_it(preview):
     again = open_sink(f"preview:{preview.port}")
     assert again.port == preview.port
     again.close()
+
+
+def video_timing(path) -> tuple[list[float], float]:
+    """The decoded frames' times in seconds, and how long the container says the video plays."""
+    with av.open(str(path)) as container:
+        times = [float(frame.time) for frame in container.decode(video=0)]
+        return times, container.duration / av.time_base
+
+
+@pytest.mark.parametrize("extension", [".mp4", ".mov", ".mkv"])
+def test_a_video_plays_its_frames_at_the_times_they_were_sent(tmp_path, extension):
+    path = tmp_path / f"take{extension}"
+    sent_at = [1000.0 + 0.1 * i + 0.03 * (i % 3) for i in range(20)]  # a loop at ~10 fps, unevenly
+    with open_sink(f"file:{path}", fps=30) as sink:  # 30 fps asked for
+        for i, at in enumerate(sent_at):
+            sink.send(flat(i), at=at)
+    times, duration = video_timing(path)
+    assert times == pytest.approx([at - sent_at[0] for at in sent_at], abs=1e-3)
+    take = (sent_at[-1] - sent_at[0]) * len(sent_at) / (len(sent_at) - 1)  # the last frame shows a mean interval
+    assert duration == pytest.approx(take, abs=2e-3)
+
+
+def test_a_video_of_frames_sent_without_times_runs_at_the_nominal_rate(tmp_path):
+    path = tmp_path / "frames.mp4"
+    with open_sink(f"file:{path}", fps=25) as sink:
+        for i in range(10):
+            sink.send(flat(i))
+    times, duration = video_timing(path)
+    assert times == pytest.approx([i / 25 for i in range(10)], abs=1e-3)
+    assert duration == pytest.approx(10 / 25, abs=2e-3)

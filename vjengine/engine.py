@@ -274,13 +274,13 @@ class Engine:
             view = self.landmarks.latest_landmarks() if self.landmarks is not None else LandmarkView()
             overlay = draw_overlay(frame.image, view)
             for sink in self.overlay_sinks:
-                sink.send(overlay)
+                sink.send(overlay, at=started)
         if self.recorder is not None:
             warp = float(snapshot["corruption.mode"] == "warp")
             state = {**snapshot, "corruption.phase": self._corruption_phase, "corruption.warp": warp}
             self.recorder.add(ws, state, started, noise_seed=noise_seed)
         for sink, layout in zip(self.sinks, self._sink_layouts, strict=True):
-            sink.send(frames[layout])
+            sink.send(frames[layout], at=started)  # recordings stamp the frame's real time
         times["publish"], t = self._lap(t)
         total = (self.clock() - started) * 1000
         self.stats.record(times, total)

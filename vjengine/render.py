@@ -59,8 +59,8 @@ def render_recording(
                 with seeded_noise(recording.frame_noise_seed(i), dev):
                     img = G.synthesis(torch.from_numpy(ws)[None].to(dev), noise_mode=str(noise), force_fp32=force_fp32)
                 frame = to_frame(img)
-                for sink in sinks:
-                    _send_without_dropping(sink, frame)
+                for sink in sinks:  # at the recorded times (or the --fps grid): as long as the take
+                    _send_without_dropping(sink, frame, float(recording.time[i]))
     finally:
         for sink in sinks:
             sink.close()
@@ -76,11 +76,11 @@ def _recorded_fps(times: np.ndarray) -> float:
     return float((len(times) - 1) / times[-1])
 
 
-def _send_without_dropping(sink: Sink, frame: np.ndarray, backlog: int = 60) -> None:
+def _send_without_dropping(sink: Sink, frame: np.ndarray, at: float, backlog: int = 60) -> None:
     """Offline there is time: wait while the sink is behind rather than let it drop frames."""
     while not sink.stats.failed and sink.stats.sent - sink.stats.written - sink.stats.dropped >= backlog:
         time.sleep(0.002)
-    sink.send(frame)
+    sink.send(frame, at=at)
 
 
 def _manipulation_state(state: dict) -> dict:

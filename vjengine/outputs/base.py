@@ -60,6 +60,9 @@ class Sink:
     `shaping` (set by `open_sink` from the spec's options, before the first frame) resizes every frame for this
     output and flips it, unless the class sets `flips_itself` because its library flips for free.
 
+    `send(frame, at=...)` may give the frame's time in seconds (any origin, the same for every frame of a
+    run); `frame_time` holds it while `_write` runs, for the recordings that stamp frames with it.
+
     `layout` is the pixel layout the output sends on (RGB, RGBA, BGRA). When the generator runs on a GPU the
     engine converts each frame there once per layout and hands over (H, W, 4) frames already in it; otherwise
     frames come as RGB and the sink converts in its own thread (PixelPacker takes either).
@@ -79,7 +82,8 @@ class Sink:
         self.name = name
         self.shaping = shaping or Shaping()
         self._buffer = 1 if self.live else max(1, int(buffer))
-        self._queue: deque[np.ndarray] = deque()
+        self._queue: deque[tuple[np.ndarray, float | None]] = deque()  # frames and the times they were sent at
+        self.frame_time: float | None = None  # the time of the frame `_write` is writing, if it was given one
         self._cond = threading.Condition()
         self._sent = self._written = self._dropped = 0
         self._failed: str | None = None
@@ -103,8 +107,10 @@ class Sink:
         """Say "available", or in one line why this kind cannot run here and what to install."""
         return "available"
 
-    def send(self, frame: np.ndarray) -> None:
-        """Hand `frame` to the sink without ever blocking; frames are dropped (and counted) instead."""
+    def send(self, frame: np.ndarray, at: float | None = None) -> None:
+        """Hand `frame` to the sink without ever blocking; frames are dropped (and counted) instead.
+
+        `at` is when the frame was rendered, in seconds: recordings stamp it, so they play in real time."""
         if self._failed is not None or self._closing:
             return  # unlocked fast path; the locked check below is the one that counts
         with self._cond:
@@ -112,12 +118,12 @@ class Sink:
                 return
             self._sent += 1
             if len(self._queue) < self._buffer:
-                self._queue.append(frame)
+                self._queue.append((frame, at))
                 self._cond.notify()
                 return
             self._dropped += 1
             if self.live:
-                self._queue[-1] = frame  # the thread is busy; only the newest frame is worth showing
+                self._queue[-1] = (frame, at)  # the thread is busy; only the newest frame is worth showing
                 return
             warn = self._drop_warning_due()
         if warn:
@@ -188,7 +194,8 @@ class Sink:
 
     def _run(self) -> None:
         try:
-            while (frame := self._next_frame()) is not None:
+            while (item := self._next_frame()) is not None:
+                frame, self.frame_time = item
                 try:
                     self._handle(frame)
                 except BadFrame:
@@ -204,7 +211,7 @@ class Sink:
         finally:
             self._finish()
 
-    def _next_frame(self) -> np.ndarray | None:
+    def _next_frame(self) -> tuple[np.ndarray, float | None] | None:
         with self._cond:
             while not self._queue and not self._closing:
                 self._cond.wait()

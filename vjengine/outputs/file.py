@@ -17,6 +17,9 @@ from vjengine.outputs.base import Sink, missing_module
 log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv")
+# Video timestamps count milliseconds: fine enough for any frame rate, and within the 1/65535 that MPEG-4
+# part 2 (the fallback codec) allows.
+TIME_BASE = Fraction(1, 1000)
 _NUMBER_FIELD = re.compile(r"%0?\d*d")
 
 
@@ -57,7 +60,12 @@ class FileSink(Sink):
 
 
 class VideoFileSink(FileSink):
-    """An H.264 (or MPEG-4 where FFmpeg lacks libx264) yuv420p video; the container comes from the extension."""
+    """An H.264 (or MPEG-4 where FFmpeg lacks libx264) yuv420p video; the container comes from the extension.
+
+    Frames are stamped with the time they were sent at (`send(frame, at=seconds)`), so the video plays in
+    real time at whatever rate the loop managed: variable frame timing, the nominal `fps` being only the
+    encoder's hint. A frame sent without a time follows the one before by 1/fps.
+    """
 
     def __init__(self, name: str, path: Path, fps: float, *, buffer: int = 120) -> None:
         if path.suffix.lower() not in VIDEO_EXTENSIONS:
@@ -74,6 +82,10 @@ class VideoFileSink(FileSink):
         self._container: Any = None
         self._stream: Any = None
         self._pad: tuple[int, int] = (0, 0)
+        self._origin: float | None = None  # the time that is 0 in the video
+        self._last_seconds: float | None = None
+        self._last_pts = -1
+        self._frames = 0
         super().__init__(name, path, buffer=buffer)
 
     def _open(self, first_frame: np.ndarray) -> None:
@@ -93,16 +105,44 @@ class VideoFileSink(FileSink):
             pix_fmt="yuv420p",
             options=_codec_options(codec),
         )
+        self._stream.codec_context.time_base = TIME_BASE
+        self._stream.time_base = TIME_BASE
         if codec == "mpeg4":
             self._stream.bit_rate = max(2_000_000, int(width * height * self.fps * 0.3))  # its default is 200 kbit/s
-        log.info("%s: recording %dx%d at %g fps with %s", self.name, width, height, self.fps, codec)
+        log.info(
+            "%s: recording %dx%d with %s in real time (variable frame timing; %g fps nominal)",
+            self.name,
+            width,
+            height,
+            codec,
+            self.fps,
+        )
 
     def _write(self, frame: np.ndarray) -> None:
         import av
 
         if any(self._pad):
             frame = np.pad(frame, ((0, self._pad[0]), (0, self._pad[1]), (0, 0)), mode="edge")
-        self._mux(self._stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        video = av.VideoFrame.from_ndarray(frame, format="rgb24")
+        video.pts = max(
+            round(self._seconds(self.frame_time) / TIME_BASE), self._last_pts + 1
+        )  # encoders need pts rising
+        video.time_base = TIME_BASE
+        self._last_pts = video.pts
+        self._frames += 1
+        self._mux(self._stream.encode(video))
+
+    def _seconds(self, at: float | None) -> float:
+        """Where a frame sent at `at` goes in the video: seconds since the first frame."""
+        expected = 0.0 if self._last_seconds is None else self._last_seconds + 1.0 / self.fps
+        if at is None:
+            seconds = expected
+        else:
+            if self._origin is None:
+                self._origin = at - expected
+            seconds = at - self._origin
+        self._last_seconds = seconds
+        return seconds
 
     def _close(self) -> None:
         if self._container is None:
@@ -115,7 +155,11 @@ class VideoFileSink(FileSink):
             self._container = None
 
     def _mux(self, packets: list[Any]) -> None:
+        # Only the last frame's duration counts (the others last until the next one): make it the mean
+        # interval, so that the video lasts as long as the take did, not one nominal frame short of it.
+        mean = self._last_pts / (self._frames - 1) if self._frames > 1 else 1.0 / self.fps / TIME_BASE
         for packet in packets:
+            packet.duration = max(1, round(mean))
             self._container.mux(packet)
 
 
