@@ -145,13 +145,25 @@ class Recording:
 
 def load_recording(path: str | Path) -> Recording:
     """Read an .npz written by Recorder; a wrong or damaged file is a one-line VJError."""
+    ask = "give the .npz that 'vjengine run --record' wrote"
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise VJError(f"recording {path} does not exist") from None
+    except IsADirectoryError:
+        raise VJError(f"{path} is a folder; {ask}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        # numpy's own reason would suggest allow_pickle=True for a file that is not numpy's at all: never that.
+        raise VJError(f"{path} is not a vjengine recording (not an .npz archive); {ask}") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):  # one array, e.g. the latents 'vjengine project' writes
+        raise VJError(
+            f"{path} is not a vjengine recording but one array (latents, e.g. from 'vjengine project'); {ask}"
+        )
+    try:
+        with data:
             meta = json.loads(str(data["meta"]))
             seeds = data["noise_seed"] if "noise_seed" in data.files else None
             recording = Recording(data["ws"], data["time"], data["noise"], data["state"], meta, seeds)
-    except FileNotFoundError:
-        raise VJError(f"recording {path} does not exist") from None
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise VJError(f"{path} is not a vjengine recording ({exc})") from None
     seeds = recording.noise_seed

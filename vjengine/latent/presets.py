@@ -91,14 +91,14 @@ class PresetBank:
 
     def get(self, slot: int) -> Preset:
         try:
-            return self._presets[_check_slot(slot)]
+            return self._presets[check_slot(slot)]
         except KeyError:
             stored = ", ".join(map(str, self.slots())) or "none yet"
             raise PresetError(f"preset {slot} is empty (stored: {stored}); store one with /vj/preset/store") from None
 
     def store(self, preset: Preset) -> Preset:
         """Add or replace the preset in its slot and write the bank."""
-        _check_slot(preset.slot)
+        check_slot(preset.slot)
         ws = np.asarray(preset.ws, dtype=np.float32)
         if ws.ndim != 2:
             raise PresetError(f"preset {preset.slot}: latents must be [num_ws, w_dim], got shape {ws.shape}")
@@ -118,7 +118,7 @@ class PresetBank:
         return preset
 
     def delete(self, slot: int) -> None:
-        old = self._presets.pop(_check_slot(slot), None)
+        old = self._presets.pop(check_slot(slot), None)
         if old is not None:
             self._write_index()
             for name in _files(old):
@@ -203,7 +203,7 @@ def _read_preset(directory: Path, row: Any, position: int) -> Preset:
     if not isinstance(psi, (int, float)):
         raise PresetError(f'{where}: "psi" must be a number')
     name, model = str(row.get("name", "")), str(row.get("model", ""))
-    return Preset(_check_slot(row["slot"]), ws.astype(np.float32), params, name, model, float(psi), z)
+    return Preset(check_slot(row["slot"]), ws.astype(np.float32), params, name, model, float(psi), z)
 
 
 def _load_array(directory: Path, name: str, where: str) -> np.ndarray:
@@ -219,7 +219,8 @@ def _load_array(directory: Path, name: str, where: str) -> np.ndarray:
     return array
 
 
-def _check_slot(slot: Any) -> int:
+def check_slot(slot: Any) -> int:
+    """`slot` as an int, or a one-line PresetError unless it is a whole number from 1 to MAX_SLOT."""
     if isinstance(slot, bool) or not isinstance(slot, (int, np.integer)) or not 1 <= slot <= MAX_SLOT:
         raise PresetError(f"preset slot {slot!r}: use a whole number from 1 to {MAX_SLOT}")
     return int(slot)

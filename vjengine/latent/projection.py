@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from vjengine.analysis.vgg import LAYERS, VGGEncoder, open_encoder
 from vjengine.errors import VJError
+from vjengine.files import check_new_file
 from vjengine.latent.directions import render_images
 
 log = logging.getLogger(__name__)
@@ -229,22 +230,29 @@ def save_projection(result: ProjectionResult, out: str | Path) -> dict[str, Path
     """Write `<out>.npy` (w+ [num_ws, w_dim] float32), `<out>-loss.png` (loss curve) and `<out>-compare.png`
     (target | start | result). `out` is a path prefix; an existing folder or one ending in '/' gets
     `projection` inside it. Noise maps, if optimised, go to `<out>-noise.npz`. Returns the paths by kind."""
+    paths = projection_paths(out, noise=bool(result.noise))
+    paths["latents"].parent.mkdir(parents=True, exist_ok=True)
+    np.save(paths["latents"], result.ws.numpy().astype(np.float32), allow_pickle=False)
+    _write_png(paths["loss"], loss_curve(result.losses, result.pixel_losses))
+    _write_png(paths["compare"], compare_strip(result))
+    if result.noise:
+        np.savez(paths["noise"], **{name: n.numpy() for name, n in result.noise.items()})
+    return paths
+
+
+def projection_paths(out: str | Path, noise: bool = False) -> dict[str, Path]:
+    """The files `save_projection` writes for the prefix `out`, by kind (see there)."""
     prefix = Path(out)
     if str(out).endswith(("/", "\\")) or prefix.is_dir():
         prefix = prefix / "projection"
     prefix = prefix.with_suffix("") if prefix.suffix == ".npy" else prefix
-    prefix.parent.mkdir(parents=True, exist_ok=True)
     paths = {
         "latents": prefix.with_name(prefix.name + ".npy"),
         "loss": prefix.with_name(prefix.name + "-loss.png"),
         "compare": prefix.with_name(prefix.name + "-compare.png"),
     }
-    np.save(paths["latents"], result.ws.numpy().astype(np.float32), allow_pickle=False)
-    _write_png(paths["loss"], loss_curve(result.losses, result.pixel_losses))
-    _write_png(paths["compare"], compare_strip(result))
-    if result.noise:
+    if noise:
         paths["noise"] = prefix.with_name(prefix.name + "-noise.npz")
-        np.savez(paths["noise"], **{name: n.numpy() for name, n in result.noise.items()})
     return paths
 
 
@@ -324,12 +332,17 @@ def mix_styles(
 # ---------------------------------------------------------------- command line
 
 
-def load_target(path: str | Path, resolution: int) -> np.ndarray:
-    """An image file as (resolution, resolution, 3) uint8 RGB: centre square crop, then resized."""
+def _image_file(path: str | Path) -> Path:
     path = Path(path).expanduser()
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "does not exist"
         raise VJError(f"image {path} {what}; pass a photo (.jpg, .png, ...)")
+    return path
+
+
+def load_target(path: str | Path, resolution: int) -> np.ndarray:
+    """An image file as (resolution, resolution, 3) uint8 RGB: centre square crop, then resized."""
+    path = _image_file(path)
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise VJError(f"cannot read {path} as an image; pass a .jpg, .png, .webp or another format OpenCV reads")
@@ -357,15 +370,29 @@ def project_command(
 ) -> int:
     """`vjengine project IMAGE --model M`: embed a photo, write the latents, loss curve and comparison,
     and (with `slot`) store it as a preset in `bank`."""
+    from vjengine.latent.presets import INDEX, check_slot
     from vjengine.models import load_generator
 
+    # Every mistake is said before the model loads and the optimisation runs, not after.
+    if steps < 1:
+        raise VJError(f"--steps {steps}: give at least 1 step, e.g. --steps 500")
+    if not (math.isfinite(lr) and lr > 0):
+        raise VJError(f"--lr {lr}: give a positive learning rate, e.g. --lr 0.1")
+    if not (math.isfinite(noise_reg) and noise_reg >= 0):
+        raise VJError(f"--noise-reg {noise_reg}: give 0 (off) or a positive weight, e.g. --noise-reg 1e5")
+    _image_file(image_path)
+    out = Path(image_path).with_suffix("") if out is None else out
+    for path in projection_paths(out, noise=noise_reg > 0).values():
+        check_new_file(path, f"project --out {out}", force=True)  # a projection replaces the one before it
+    if slot is not None:
+        check_slot(slot)
+        check_new_file(Path(bank or "presets") / INDEX, f"project --bank {bank or 'presets'}", force=True)
     G = load_generator(model_spec, device)
     target = load_target(image_path, G.img_resolution)
     encoder = open_encoder(vgg_weights, G.mapping.w_avg.device)
     if not encoder.pretrained:
         log.warning("projecting with an untrained VGG16: the result follows pixels more than looks")
     result = project(G, target, steps=steps, encoder=encoder, lr=lr, noise_reg=noise_reg, progress=progress)
-    out = Path(image_path).with_suffix("") if out is None else out
     paths = save_projection(result, out)
     print(
         f"projected {image_path} in {result.seconds:.1f} s ({steps} steps on {G.mapping.w_avg.device}): "
