@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.conftest import finishes
 from vjengine.errors import VJError
 from vjengine.outputs import Sink, open_sink
 
@@ -33,7 +34,8 @@ def read_video(path) -> list[np.ndarray]:
         return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
 
 
-def wait_until(condition, timeout: float = 5.0) -> None:
+def wait_until(condition, timeout: float = 30.0) -> None:
+    """Poll until `condition()` holds; the generous deadline only matters when the test fails."""
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
@@ -58,10 +60,10 @@ class StuckLive(Sink):
 
     live = True
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "stuck", **kwargs) -> None:
         self.writing = threading.Event()
         self.release = threading.Event()
-        super().__init__("stuck")
+        super().__init__(name, **kwargs)
 
     def _write(self, frame: np.ndarray) -> None:
         self.writing.set()
@@ -173,17 +175,26 @@ def test_recording_keeps_every_frame_through_a_short_burst():
     assert all(a is b for a, b in zip(sent, sink.frames, strict=True))  # all of them, in order
 
 
-def test_recording_drops_and_warns_when_its_buffer_overflows(caplog):
-    sink = Collector("file:slow.mp4", delay=0.1, buffer=2)
-    start = time.perf_counter()
-    for i in range(20):
-        sink.send(flat(i))
-    burst = time.perf_counter() - start
-    sink.close()
+class StuckRecording(StuckLive):
+    """A recording sink whose writes hang until released, like a disk that stalls."""
 
-    assert burst < 0.05  # never waits for the 0.1 s writer
+    live = False
+
+
+def test_recording_drops_and_warns_when_its_buffer_overflows(caplog):
+    sink = StuckRecording("file:slow.mp4", buffer=2)
+    sink.send(flat(0))
+    assert sink.writing.wait(30)
+
+    def burst() -> None:
+        for i in range(1, 20):
+            sink.send(flat(i))
+
+    assert finishes(burst)  # never waits for the stalled writer
+    sink.release.set()
+    sink.close()
     stats = sink.stats
-    assert stats.dropped > 10 and stats.written + stats.dropped == 20
+    assert (stats.written, stats.dropped) == (3, 17)  # the frame being written, two queued; the rest dropped
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert sum("recording dropped frames" in m for m in warnings) == 1  # once per few seconds, not per frame
 
@@ -191,17 +202,12 @@ def test_recording_drops_and_warns_when_its_buffer_overflows(caplog):
 def test_live_sink_keeps_only_the_newest_frame_while_busy():
     sink = StuckLive()
     sink.send(flat(0))
-    assert sink.writing.wait(5)
-    start = time.perf_counter()
-    for i in range(1, 11):
-        sink.send(flat(i))
-    assert time.perf_counter() - start < 0.05
+    assert sink.writing.wait(30)
+    assert finishes(lambda: [sink.send(flat(i)) for i in range(1, 11)])  # never waits for the stuck viewer
     assert sink.stats.dropped == 9  # one frame waits in the slot, the nine before it were replaced
 
     sink.release.set()
-    start = time.perf_counter()
     sink.close()
-    assert time.perf_counter() - start < 1
     assert sink.stats.sent == sink.stats.written + sink.stats.dropped == 11
 
 
@@ -238,7 +244,7 @@ def test_frame_size_change_turns_a_sink_off():
 
 def get(url: str) -> tuple[int, str, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=30) as response:
             return response.status, response.headers["Content-Type"], response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.headers["Content-Type"], error.read()
@@ -287,7 +293,7 @@ def read_part(response: http.client.HTTPResponse) -> np.ndarray:
 
 def test_preview_stream_pushes_each_new_frame_and_close_ends_it(preview):
     preview.send(flat(0))
-    connection = http.client.HTTPConnection("127.0.0.1", preview.port, timeout=5)
+    connection = http.client.HTTPConnection("127.0.0.1", preview.port, timeout=30)
     connection.request("GET", "/stream")
     response = connection.getresponse()
     assert response.getheader("Content-Type") == "multipart/x-mixed-replace; boundary=frame"
@@ -298,9 +304,7 @@ def test_preview_stream_pushes_each_new_frame_and_close_ends_it(preview):
     assert first.shape == second.shape == (H, W, 3)
     assert not np.array_equal(first, second)
 
-    start = time.perf_counter()
-    preview.close()  # with the client still connected
-    assert time.perf_counter() - start < 2
+    assert finishes(preview.close)  # with the client still connected: not waiting for it to leave
     assert response.read().strip() == b""  # the server hung up rather than leaving the viewer waiting
     connection.close()
 
