@@ -153,7 +153,7 @@ def test_a_burst_of_ten_thousand_messages_ends_at_the_last_value(store, receiver
     for i in range(10_000):
         client.send_message("/vj/latent/seed", i)
     client.send_message("/vj/latent/seed", 123_456)
-    assert wait_for(lambda: store.get("latent.seed") == 123_456, timeout=10)
+    assert wait_for(lambda: store.get("latent.seed") == 123_456)
 
 
 def test_senders_outside_the_allow_list_are_ignored(store):
@@ -187,7 +187,7 @@ def listener():
     sock.close()
 
 
-def _collect(sock, until, timeout=3.0):
+def _collect(sock, until, timeout=30.0):
     messages = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not until(messages):

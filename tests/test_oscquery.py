@@ -11,7 +11,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.udp_client import SimpleUDPClient
 from websockets.sync.client import connect
 
-from tests.conftest import wait_for
+from tests.conftest import finishes, wait_for
 from vjengine.control.osc import OSCReceiver
 from vjengine.control.oscquery import OSCQueryError, OSCQueryServer
 from vjengine.params import REGISTRY, default_store
@@ -71,7 +71,7 @@ def find(tree: dict, address: str) -> dict:
 
 
 def get(server: OSCQueryServer, target: str) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
         connection.request("GET", target)
         response = connection.getresponse()
@@ -124,16 +124,31 @@ def command(ws, store, verb: str, address: str) -> None:
     assert wait_for(lambda: store.get("corruption.seed") == marker)
 
 
-def updates(ws, timeout=0.3) -> list[OscMessage]:
-    """Every binary OSC message the websocket receives until it has been quiet for `timeout`."""
-    received = []
+def updates(ws, until=lambda received: True, quiet: float = 0.3, timeout: float = 30.0) -> list[OscMessage]:
+    """The binary OSC messages the websocket receives: until `until(received)` holds (within a generous
+    `timeout`, so a busy machine only makes it slower), then any more that follow within `quiet` seconds.
+    Only the check for what should not come relies on the quiet window, which load can shorten, never fail."""
+    received: list[OscMessage] = []
+    deadline = time.monotonic() + timeout
+    while not until(received):
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"within {timeout:g} s only {[(m.address, m.params) for m in received]}"
+        received.append(_osc(ws.recv(timeout=remaining)))
     while True:
         try:
-            data = ws.recv(timeout=timeout)
+            received.append(_osc(ws.recv(timeout=quiet)))
         except TimeoutError:
             return received
-        assert isinstance(data, bytes), f"expected binary OSC, got {data!r}"
-        received.append(OscMessage(data))
+
+
+def _osc(data) -> OscMessage:
+    assert isinstance(data, bytes), f"expected binary OSC, got {data!r}"
+    return OscMessage(data)
+
+
+def addresses(*wanted: str):
+    """An `until` for `updates`: every one of `wanted` has arrived."""
+    return lambda received: set(wanted) <= {m.address for m in received}
 
 
 def test_the_tree_uses_only_the_proposals_attributes(server):
@@ -210,7 +225,7 @@ def test_listen_streams_changes_made_over_osc(server, store, websocket):
         client = SimpleUDPClient("127.0.0.1", receiver.port)
         client.send_message("/vj/truncation/psi", 1.25)
         client.close()
-        message = OscMessage(websocket.recv(timeout=5))
+        message = OscMessage(websocket.recv(timeout=30))
     finally:
         receiver.close()
     assert (message.address, message.params) == ("/vj/truncation/psi", [1.25])
@@ -220,7 +235,8 @@ def test_listen_sends_only_the_addresses_listened_to(server, store, websocket):
     command(websocket, store, "LISTEN", "/vj/generator/noise")
     store.set("truncation.psi", 0.1)
     store.set("generator.noise", "random")
-    assert [(m.address, m.params) for m in updates(websocket)] == [("/vj/generator/noise", ["random"])]
+    received = updates(websocket, addresses("/vj/generator/noise"))
+    assert [(m.address, m.params) for m in received] == [("/vj/generator/noise", ["random"])]
 
 
 def test_values_arrive_with_the_advertised_types(server, store, websocket):
@@ -228,14 +244,14 @@ def test_values_arrive_with_the_advertised_types(server, store, websocket):
         command(websocket, store, "LISTEN", address)
     store.set("render.paused", True)
     store.set("latent.seed", 42)
-    received = {m.address: m.params for m in updates(websocket)}
+    received = {m.address: m.params for m in updates(websocket, addresses("/vj/render/paused", "/vj/latent/seed"))}
     assert received == {"/vj/render/paused": [True], "/vj/latent/seed": [42]}
 
 
 def test_ignore_stops_the_updates(server, store, websocket):
     command(websocket, store, "LISTEN", "/vj/truncation/psi")
     store.set("truncation.psi", 0.25)
-    assert [m.params for m in updates(websocket)] == [[0.25]]
+    assert [m.params for m in updates(websocket, addresses("/vj/truncation/psi"))] == [[0.25]]
     command(websocket, store, "IGNORE", "/vj/truncation/psi")
     store.set("truncation.psi", 0.375)
     assert updates(websocket) == []
@@ -245,8 +261,8 @@ def test_a_burst_ends_on_the_newest_value(server, store, websocket):
     command(websocket, store, "LISTEN", "/vj/transform/rotate")
     for step in range(1, 2001):
         store.set("transform.rotate", step * 0.05)
-    received = updates(websocket)
-    assert received and received[-1].params == [pytest.approx(100.0)]
+    received = updates(websocket, lambda got: bool(got) and got[-1].params == [pytest.approx(100.0)])
+    assert received[-1].params == [pytest.approx(100.0)]
     assert len(received) < 200  # coalesced: not one message per change
 
 
@@ -262,16 +278,14 @@ def test_bad_websocket_messages_are_ignored(server, store, websocket):
     websocket.send(osc_bytes("/vj/transform/x", "not a number"))
     command(websocket, store, "LISTEN", "/vj/transform/x")  # the connection still works
     store.set("transform.x", -1.0)
-    assert [m.params for m in updates(websocket)] == [[-1.0]]
+    assert [m.params for m in updates(websocket, addresses("/vj/transform/x"))] == [[-1.0]]
 
 
 def test_close_releases_the_port_promptly(store):
     oscquery = OSCQueryServer(store, port=0, mdns=False)
     oscquery.start()
     with connect(oscquery.url.replace("http://", "ws://")):
-        started = time.monotonic()
-        oscquery.close()
-        assert time.monotonic() - started < 2.0
+        assert finishes(oscquery.close)  # with the client still connected: not waiting for it to leave
     with socket.create_server(("127.0.0.1", oscquery.port)):
         pass
 
@@ -291,4 +305,4 @@ def test_mdns_on_neither_fails_nor_hangs(store):
     assert get_json(oscquery, "/?HOST_INFO")["NAME"] == "vjengine"
     time.sleep(0.5)  # let the announcement get under way: close must also stop one in progress
     oscquery.close()
-    assert time.monotonic() - started < 5.0
+    assert time.monotonic() - started < 60.0  # a hang, not a slow machine: zeroconf's own timeouts are seconds
