@@ -202,6 +202,38 @@ def test_bench_reports_loop_and_generator_fps():
     assert set(report["stages"]) == {"source", "analyse", "compose", "generate", "copy", "publish"}
 
 
+@pytest.mark.parametrize("model", ["random:sg2-32", "random:sg3t-32"])
+def test_run_renders_in_bfloat16(tmp_path, model):
+    out = tmp_path / "bf16.mp4"
+    result = vjengine(
+        "run", "--model", model, "--source", "pattern", "--dtype", "bf16", "--device", "cpu",
+        "--output", f"file:{out}", "--frames", "3", "--no-status", "--osc-port", "0", "--oscquery-port", "0",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert len(read_video(out)) == 3
+
+
+def test_bench_generator_times_the_compiled_synthesis_apart_from_compiling():
+    result = vjengine(
+        "bench", "generator", "--model", "random:sg2-32", "--device", "cpu", "--dtype", "fp32",
+        "--frames", "2", "--warmup", "1", "--compile", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["compile_s"] > 0 and report["compiled_median_ms"] > 0 and report["median_ms"] > 0
+
+
+def test_run_compiles_the_generator_when_asked(tmp_path):
+    out = tmp_path / "compiled.mp4"
+    result = vjengine(
+        "run", "--model", "random:sg2-32", "--source", "pattern", "--device", "cpu", "--compile",
+        "--output", f"file:{out}", "--frames", "3", "--no-status", "--osc-port", "0", "--oscquery-port", "0",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "generator compiled in" in result.stderr
+    assert len(read_video(out)) == 3
+
+
 def test_bench_encoder_reports_each_analysis_size():
     result = vjengine("bench", "encoder", "--size", "64", "--size", "96", "--frames", "2", "--json")
     assert result.returncode == 0, result.stderr

@@ -21,6 +21,7 @@ from vjengine.latent.directions import DirectionOffset
 from vjengine.latent.morph import PresetPlayer
 from vjengine.latent.presets import PresetBank
 from vjengine.models import load_generator
+from vjengine.models.compiled import CompiledSynthesis
 from vjengine.outputs import Sink, check_distinct_files, open_sinks, service_main_thread
 from vjengine.params import ParamStore
 from vjengine.params.modulation import Modulation
@@ -92,6 +93,7 @@ def _assemble(
         presets=presets,
         landmarks=_landmarks(config, store),
         overlay_sinks=overlay,
+        synthesis=CompiledSynthesis(generator, device) if config.compile else None,
     )
     directions = DirectionOffset(generator, device)
     directions.prepare(store.snapshot())

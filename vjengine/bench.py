@@ -11,11 +11,13 @@ import torch
 from vjengine.device import precision, resolve_device, resolve_dtype
 from vjengine.errors import VJError
 from vjengine.models import load_generator
+from vjengine.models.compiled import CompiledSynthesis
 
 
 @dataclass
 class GeneratorBench:
-    """Timings of `G.synthesis` for one model, device and precision."""
+    """Timings of `G.synthesis` for one model, device and precision; with `--compile`, of the compiled
+    synthesis too, the two alternating frame by frame so that both see the same machine."""
 
     model: str
     arch: str
@@ -27,15 +29,25 @@ class GeneratorBench:
     median_ms: float
     p95_ms: float
     fps: float
+    compiled_median_ms: float | None = None
+    compiled_p95_ms: float | None = None
+    compile_s: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
 
     def summary(self) -> str:
-        return (
+        line = (
             f"{self.model} ({self.arch}, {self.resolution} px) on {self.device}, {self.dtype}, batch {self.batch}: "
             f"median {self.median_ms:.1f} ms/frame, p95 {self.p95_ms:.1f} ms, {self.fps:.2f} fps "
             f"(median of {self.frames} frames)"
+        )
+        if self.compiled_median_ms is None:
+            return line
+        return (
+            f"{line}\n  compiled: median {self.compiled_median_ms:.1f} ms/frame, p95 {self.compiled_p95_ms:.1f} ms "
+            f"({self.median_ms / self.compiled_median_ms:.2f}x eager, frames alternating); "
+            f"compiling took {self.compile_s:.1f} s once"
         )
 
 
@@ -46,8 +58,10 @@ def bench_generator(
     frames: int = 20,
     warmup: int = 3,
     batch: int = 1,
+    compile: bool = False,
 ) -> GeneratorBench:
-    """Render `frames` frames after `warmup` and report the median and p95 frame time."""
+    """Render `frames` frames after `warmup` and report the median and p95 frame time; with
+    `compile`, the compiled synthesis as well (its compile time apart)."""
     if frames < 1 or warmup < 0 or batch < 1:
         raise VJError("bench needs --frames >= 1, --warmup >= 0 and --batch >= 1")
     dev = resolve_device(device)
@@ -56,20 +70,25 @@ def bench_generator(
     context, force_fp32 = precision(dt, dev)
     generator = torch.Generator(device="cpu").manual_seed(0)
     ws = G.mapping(torch.randn([batch, G.z_dim], generator=generator).to(dev), _labels(G, batch, dev))
-    times = []
+    renderers = {"eager": G.synthesis}
+    compiled = None
+    if compile:
+        compiled = CompiledSynthesis(G, dev)
+        renderers["compiled"] = compiled
+    times: dict[str, list[float]] = {name: [] for name in renderers}
     with torch.inference_mode(), context:
+        if compiled is not None:
+            compiled(ws, "const", force_fp32)  # tracing and code generation, timed apart
         for i in range(warmup + frames):
-            start = time.perf_counter()
-            img = G.synthesis(ws, noise_mode="const", force_fp32=force_fp32)
-            _sync(img, dev)
-            if i >= warmup:
-                times.append((time.perf_counter() - start) * 1000)
-    times.sort()
-    median = statistics.median(times)
-    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-    return GeneratorBench(
+            for name, render in renderers.items():
+                start = time.perf_counter()
+                _sync(render(ws, noise_mode="const", force_fp32=force_fp32), dev)
+                if i >= warmup:
+                    times[name].append((time.perf_counter() - start) * 1000)
+    median, p95 = _median_p95(times["eager"])
+    result = GeneratorBench(
         model=model,
-        arch=G.config["arch"],
+        arch=G.arch,
         resolution=G.img_resolution,
         device=str(dev),
         dtype=dt,
@@ -79,6 +98,16 @@ def bench_generator(
         p95_ms=round(p95, 2),
         fps=round(1000 * batch / median, 2),
     )
+    if compiled is not None:
+        median, p95 = _median_p95(times["compiled"])
+        result.compiled_median_ms, result.compiled_p95_ms = round(median, 2), round(p95, 2)
+        result.compile_s = round(compiled.compile_seconds, 2)
+    return result
+
+
+def _median_p95(times: list[float]) -> tuple[float, float]:
+    times = sorted(times)
+    return statistics.median(times), times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
 
 
 def _labels(G: torch.nn.Module, batch: int, device: torch.device) -> torch.Tensor | None:

@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     generator = targets.add_parser("generator", help="time G.synthesis alone: ms per frame, median of N")
     _add_bench_options(generator)
     generator.add_argument("--batch", type=int, default=1, help="images per frame (default 1)")
+    generator.add_argument(
+        "--compile", action="store_true", help="also time the compiled synthesis (compile time reported apart)"
+    )
     generator.set_defaults(func=_bench_generator)
     encoder = targets.add_parser("encoder", help="time the camera's VGG16 analysis per frame")
     encoder.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N")
@@ -96,6 +99,9 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a parameter; repeatable")
     run.add_argument("--device", help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N (default auto)")
     run.add_argument("--dtype", choices=DTYPES, help="auto: NVIDIA's mixed fp16 on CUDA, else fp32")
+    run.add_argument(
+        "--compile", action="store_true", help="compile the generator whole at start (slower start, faster frames)"
+    )
     run.add_argument("--fps", type=float, help="target frame rate (the render.fps parameter)")
     run.add_argument("--size", metavar="WxH", help="camera capture size, e.g. 1280x720 (default 640x480)")
     run.add_argument("--record", metavar="PATH.npz", help="save every frame's w+ and state, for 'vjengine render'")
@@ -245,6 +251,8 @@ def _run(args: argparse.Namespace) -> int:
         config.source_width, config.source_height = _parse_size(args.size)
     if args.no_status:
         config.status = False
+    if args.compile:
+        config.compile = True
     if args.vgg_weights:
         config.vgg_weights = args.vgg_weights
     if args.record:
@@ -342,7 +350,9 @@ def _bench_encoder(args: argparse.Namespace) -> int:
 def _bench_generator(args: argparse.Namespace) -> int:
     from vjengine.bench import bench_generator
 
-    result = bench_generator(args.model, args.device, args.dtype, args.frames, args.warmup, args.batch)
+    result = bench_generator(
+        args.model, args.device, args.dtype, args.frames, args.warmup, args.batch, compile=args.compile
+    )
     print(json.dumps(result.as_dict()) if args.json else result.summary())
     return 0
 

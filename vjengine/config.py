@@ -28,6 +28,7 @@ class Config:
     model: str = "random"
     device: str = "auto"
     dtype: str = "auto"
+    compile: bool = False
     outputs: list[str] = field(default_factory=lambda: ["preview"])
     status: bool = True
     source: str = "auto"
@@ -68,6 +69,7 @@ _SECTIONS: dict[str, dict[str, tuple[str, type | tuple[type, ...], str]]] = {
         "model": ("model", str, 'a model spec such as "random" or a .pkl path'),
         "device": ("device", str, "auto, cpu, cuda, cuda:N or mps"),
         "dtype": ("dtype", str, "auto, fp32, fp16 or bf16"),
+        "compile": ("compile", bool, "true or false: compile the generator whole at start (torch.compile)"),
         "outputs": ("outputs", list, 'a list of output specs such as ["preview", "file:out.mp4"]'),
         "status": ("status", bool, "true or false"),
     },

@@ -129,8 +129,11 @@ class Engine:
         overlay_sinks: Sequence[Sink] = (),
         convert_layouts: bool | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        synthesis: Callable[..., torch.Tensor] | None = None,
     ) -> None:
         self.G = generator
+        # What renders w+: G.synthesis, or its compiled form (vjengine.models.compiled).
+        self.synthesis = generator.synthesis if synthesis is None else synthesis
         # Every duration the loop measures (drift, walks, the camera's smoothing, pacing, stage times) reads
         # this clock, so a test can step time frame by frame instead of depending on how busy the machine is.
         self.clock = clock
@@ -265,7 +268,7 @@ class Engine:
             times["compose"], t = self._lap(t)
             noise_seed = self._noise_seed(snapshot["generator.noise"])
             with seeded_noise(noise_seed, self.device):
-                img = self.G.synthesis(ws, noise_mode=snapshot["generator.noise"], force_fp32=self.force_fp32)
+                img = self.synthesis(ws, noise_mode=snapshot["generator.noise"], force_fp32=self.force_fp32)
             times["generate"], t = self._lap(t)
             frames = to_frames(img, self._layouts)
             times["copy"], t = self._lap(t)

@@ -53,6 +53,7 @@ class MappingNetwork(nn.Module):
         layer_features = w_dim if layer_features is None else layer_features
         if c_dim:
             self.embed = Dense(c_dim, embed_features)
+        self.num_layers = num_layers
         self.names = [f"fc{i}" for i in range(num_layers)]
         for i, name in enumerate(self.names):
             fan_in = z_dim + embed_features if i == 0 else layer_features

@@ -62,15 +62,37 @@ def upsample(x: torch.Tensor, kernel: torch.Tensor, factor: int, pad: tuple[int,
     """
     channels, taps = x.shape[1], kernel.shape[0]
     kernel = kernel.to(x.dtype)
+    # A transposed convolution puts tap t of input sample q at factor*q + t; the wanted window starts
+    # `taps - 1 - before` samples into that and ends `after` zeros past the last inserted sample.
+    first, last = taps - 1 - pad[0], taps - factor - pad[1]
+    trim = max(min(first, last), 0)  # cut by the convolution itself: no copy, and the layout is kept
     if kernel.ndim == 1:
-        x = F.conv_transpose2d(x, _depthwise(kernel * factor, channels, 2), stride=(factor, 1), groups=channels)
-        x = F.conv_transpose2d(x, _depthwise(kernel * factor, channels, 3), stride=(1, factor), groups=channels)
+        gain = kernel * factor
+        x = F.conv_transpose2d(x, _depthwise(gain, channels, 2), stride=(factor, 1), padding=(trim, 0), groups=channels)
+        x = F.conv_transpose2d(x, _depthwise(gain, channels, 3), stride=(1, factor), padding=(0, trim), groups=channels)
     else:
-        x = F.conv_transpose2d(x, _depthwise(kernel * factor**2, channels, None), stride=factor, groups=channels)
-    # The full transposed convolution puts tap t of input sample q at factor*q + t; the wanted window
-    # starts `taps - 1 - before` samples in and ends `after` zeros past the last inserted sample.
-    first, last = pad[0] - taps + 1, pad[1] - taps + factor
-    return F.pad(x, (first, last, first, last))
+        weight = _depthwise(kernel * factor**2, channels, None)
+        x = F.conv_transpose2d(x, weight, stride=factor, padding=trim, groups=channels)
+    first, last = first - trim, last - trim
+    if first == last == 0:
+        return x
+    height, width = x.shape[-2:]
+    if first >= 0 and last >= 0:
+        return x[:, :, first : height - last, first : width - last]
+    return F.pad(x, (-first, -last, -first, -last))
+
+
+def activate(x: torch.Tensor, slope: float, gain: float, clamp: float | None) -> torch.Tensor:
+    """Leaky ReLU times `gain`, clamped to +-`clamp`; in place unless gradients are wanted,
+    because on a CPU these passes over large intermediates cost as much as the filters."""
+    if torch.is_grad_enabled():
+        x = F.leaky_relu(x, slope) * gain if slope != 1 else x * gain
+        return x if clamp is None else x.clamp(-clamp, clamp)
+    if slope != 1:
+        x = F.leaky_relu_(x, slope)
+    if gain != 1:
+        x = x.mul_(gain)
+    return x if clamp is None else x.clamp_(-clamp, clamp)
 
 
 def blur(x: torch.Tensor, kernel: torch.Tensor, padding: int) -> torch.Tensor:

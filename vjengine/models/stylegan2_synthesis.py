@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vjengine.models.equalized import SQRT2, Dense, StyleLayer
-from vjengine.models.resample import binomial_filter, blur, separable_taps, upsample
+from vjengine.models.resample import activate, binomial_filter, blur, separable_taps, upsample
 
 NOISE_MODES = ("const", "random", "none")
 # Where the layers that NVIDIA's `num_fp16_res` marks run in float16 (its mixed precision).
@@ -28,10 +28,15 @@ def runs_half(device: torch.device, force_fp32: bool) -> bool:
     return not force_fp32 and device.type in HALF_DEVICES
 
 
-def check_noise_mode(noise_mode: str) -> None:
-    """Refuse a noise mode that is not one of NOISE_MODES."""
-    if noise_mode not in NOISE_MODES:
+def check_noise_mode(noise_mode: str | torch.Tensor) -> None:
+    """Refuse a noise mode that is not one of NOISE_MODES (or a tensor of noise weights)."""
+    if not isinstance(noise_mode, torch.Tensor) and noise_mode not in NOISE_MODES:
         raise ValueError(f"noise_mode {noise_mode!r}: use one of {', '.join(NOISE_MODES)}")
+
+
+def noise_weights(noise_mode: str) -> tuple[float, float]:
+    """(weight of the fixed noise map, weight of fresh random noise) for a noise mode."""
+    return {"const": (1.0, 0.0), "random": (0.0, 1.0), "none": (0.0, 0.0)}[noise_mode]
 
 
 def half_precision(resolution: int, img_resolution: int, num_fp16_res: int) -> bool:
@@ -66,7 +71,9 @@ class StyledConv(nn.Module):
         self.register_buffer("resample_filter", binomial_filter())
         self.up, self.gain, self.clamp = up, gain, clamp
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str | torch.Tensor) -> torch.Tensor:
+        """`noise_mode` is a mode's name, or a tensor (fixed, random) of weights: one compiled graph
+        then serves every mode, switched by writing the tensor."""
         half = x.dtype == torch.float16
         styles = self.affine(w.float())
         weight = self.weight
@@ -77,15 +84,23 @@ class StyledConv(nn.Module):
         x = modulated_conv(x, weight, styles, demodulate=True, up=self.up)
         if self.up:
             x = blur(x, separable_taps(self.resample_filter) * 2, padding=1)
-        if noise_mode == "const":
-            x = x + (self.noise_const * self.noise_strength).to(x.dtype)
-        elif noise_mode == "random":
-            noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=torch.float32)
-            x = x + (noise * self.noise_strength).to(x.dtype)
-        x = F.leaky_relu(x + self.bias.to(x.dtype).reshape(1, -1, 1, 1), 0.2) * (SQRT2 * self.gain)
-        if self.clamp is not None:
-            x = x.clamp(-self.clamp * self.gain, self.clamp * self.gain)
-        return x
+        noise = self._noise(x, noise_mode)
+        if noise is not None:
+            x = x + noise.to(x.dtype)
+        x = x + self.bias.to(x.dtype).reshape(1, -1, 1, 1)
+        return activate(x, 0.2, SQRT2 * self.gain, None if self.clamp is None else self.clamp * self.gain)
+
+    def _noise(self, x: torch.Tensor, noise_mode: str | torch.Tensor) -> torch.Tensor | None:
+        """The noise to add, scaled by the learned strength; None when there is none."""
+        fixed, fresh = noise_weights(noise_mode) if isinstance(noise_mode, str) else noise_mode.unbind()
+        noise = None
+        if isinstance(fixed, torch.Tensor) or fixed:
+            noise = self.noise_const * fixed
+        if isinstance(fresh, torch.Tensor) or fresh:
+            shape = (x.shape[0], 1, x.shape[2], x.shape[3])
+            drawn = torch.randn(shape, device=x.device, dtype=torch.float32) * fresh
+            noise = drawn if noise is None else noise + drawn
+        return None if noise is None else noise * self.noise_strength
 
 
 def modulated_conv(
@@ -192,12 +207,19 @@ class SynthesisBlock(nn.Module):
         self.num_conv = 1 if self.is_first else 2
 
     def forward(
-        self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, noise_mode: str, fp16: bool
+        self,
+        x: torch.Tensor | None,
+        img: torch.Tensor | None,
+        ws: torch.Tensor,
+        noise_mode: str | torch.Tensor,
+        fp16: bool,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """`ws` holds this block's rows: its convolutions' and then its RGB layer's."""
         dtype = torch.float16 if fp16 and self.use_fp16 else torch.float32
         if self.is_first:
             x = self.const.to(dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
+            # Channels-last in memory from here on: oneDNN's and cuDNN's fastest layout.
+            x = x.contiguous(memory_format=torch.channels_last)
             x = self.conv1(x, ws[:, 0], noise_mode)
         else:
             x = x.to(dtype)
@@ -261,8 +283,11 @@ class StyleGAN2Synthesis(nn.Module):
         """The blocks from 4x4 up."""
         return [getattr(self, f"b{res}") for res in self.resolutions]
 
-    def forward(self, ws: torch.Tensor, noise_mode: str = "const", force_fp32: bool = False) -> torch.Tensor:
-        """Render `ws`; float16 blocks run in half precision only on CUDA and unless `force_fp32`."""
+    def forward(
+        self, ws: torch.Tensor, noise_mode: str | torch.Tensor = "const", force_fp32: bool = False
+    ) -> torch.Tensor:
+        """Render `ws`; float16 blocks run in half precision only on CUDA and unless `force_fp32`.
+        `noise_mode`: "const", "random", "none", or a tensor of (fixed, random) noise weights."""
         check_noise_mode(noise_mode)
         fp16 = runs_half(ws.device, force_fp32)
         x = img = None

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vjengine.models.equalized import SQRT2, Dense, StyleLayer
-from vjengine.models.resample import downsample, lowpass_filter, upsample
+from vjengine.models.resample import activate, downsample, lowpass_filter, upsample
 from vjengine.models.stylegan2_synthesis import check_noise_mode, runs_half
 
 
@@ -99,7 +99,7 @@ class FourierInput(nn.Module):
         along_y = self.centres.reshape(1, -1, 1, 1) * freqs[:, None, None, :, 1]
         waves = torch.sin(2 * math.pi * (along_x + along_y + phases[:, None, None, :])) * amplitude[:, None, None, :]
         mixed = waves @ (self.weight / math.sqrt(band.channels)).t()
-        return mixed.permute(0, 3, 1, 2)
+        return mixed.permute(0, 3, 1, 2)  # channels-last in memory, which oneDNN and cuDNN prefer
 
 
 class AliasFreeLayer(nn.Module):
@@ -167,16 +167,22 @@ class AliasFreeLayer(nn.Module):
         return self.filtered_lrelu(x)
 
     def filtered_lrelu(self, x: torch.Tensor) -> torch.Tensor:
-        """Bias, upsample, leaky ReLU (toRGB: none) with its gain and clamp, downsample."""
+        """Bias, upsample, leaky ReLU (toRGB: none) with its gain and clamp, downsample.
+
+        Under bfloat16 autocast only the dense convolutions run in bfloat16: these depthwise filters
+        are slower in it on a CPU, and float32 keeps the alias-free filtering exact."""
+        if x.dtype == torch.bfloat16:
+            x = x.float()
+        with torch.autocast(x.device.type, enabled=False):
+            return self._filtered_lrelu(x)
+
+    def _filtered_lrelu(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.bias.to(x.dtype).reshape(1, -1, 1, 1)
         if self.up_filter is None:
             x = F.pad(x, (self.padding[0], self.padding[1], self.padding[0], self.padding[1]))
         else:
             x = upsample(x, self.up_filter, self.up, self.padding)
-        if not self.is_torgb:
-            x = F.leaky_relu(x, 0.2) * SQRT2
-        if self.clamp is not None:
-            x = x.clamp(-self.clamp, self.clamp)
+        x = activate(x, 1.0, 1.0, self.clamp) if self.is_torgb else activate(x, 0.2, SQRT2, self.clamp)
         return downsample(x, self.down_filter, self.down)
 
 
@@ -244,7 +250,9 @@ class StyleGAN3Synthesis(nn.Module):
             self.add_module(name, layer)
         self.num_ws = num_layers + 2
 
-    def forward(self, ws: torch.Tensor, noise_mode: str = "const", force_fp32: bool = False) -> torch.Tensor:
+    def forward(
+        self, ws: torch.Tensor, noise_mode: str | torch.Tensor = "const", force_fp32: bool = False
+    ) -> torch.Tensor:
         """Render `ws` (StyleGAN3 has no noise inputs; `noise_mode` is accepted for a common call)."""
         check_noise_mode(noise_mode)
         fp16 = runs_half(ws.device, force_fp32)
