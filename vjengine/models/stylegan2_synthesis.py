@@ -122,10 +122,8 @@ def modulated_conv(
         demod = (energy + 1e-8).rsqrt()
     per_sample_weights = out_channels * in_channels * kh * kw
     if per_sample_weights <= (in_channels + out_channels) * height * width:
-        w = weight.unsqueeze(0) * styles.reshape(batch, 1, in_channels, 1, 1)
-        if demodulate:
-            w = w * demod.reshape(batch, out_channels, 1, 1, 1)
-        w = w.to(x.dtype)
+        scale = styles.unsqueeze(1) * demod.unsqueeze(2) if demodulate else styles.unsqueeze(1)
+        w = (weight.unsqueeze(0) * scale.reshape(batch, -1, in_channels, 1, 1)).to(x.dtype)
         x = x.reshape(1, batch * in_channels, height, width)
         if up:
             w = w.transpose(1, 2).reshape(batch * in_channels, out_channels, kh, kw)

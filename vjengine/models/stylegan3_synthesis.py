@@ -151,23 +151,25 @@ class AliasFreeLayer(nn.Module):
         styles = self.affine(w.float())
         weight = self.weight.float()
         if self.is_torgb:
-            weight = weight.unsqueeze(0) * (styles / math.sqrt(in_channels * k * k)).reshape(batch, 1, -1, 1, 1)
+            scale = (styles / math.sqrt(in_channels * k * k)).unsqueeze(1).expand(batch, out_channels, in_channels)
         else:
-            # Scaling weight and styles to unit RMS keeps float16 in range; demodulation cancels both.
-            fan_in = weight[0].numel()
-            weight = weight * (math.sqrt(fan_in) / torch.linalg.vector_norm(weight, dim=(1, 2, 3), keepdim=True))
-            styles = styles * (math.sqrt(styles.numel()) / torch.linalg.vector_norm(styles))
-            weight = weight.unsqueeze(0) * styles.reshape(batch, 1, -1, 1, 1)
-            demod = torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4)) + 1e-8)
-            weight = weight * demod.reshape(batch, out_channels, 1, 1, 1)
-        weight = weight * self.magnitude_ema.rsqrt()
-        weight = weight.reshape(batch * out_channels, in_channels, k, k).to(x.dtype)
-        x = F.conv2d(x.reshape(1, batch * in_channels, *x.shape[2:]), weight, padding=k - 1, groups=batch)
-        x = x.reshape(batch, out_channels, *x.shape[2:])
-        return self.filtered_lrelu(x)
+            if x.dtype == torch.float16:  # unit RMS keeps float16 in range; demodulation cancels both scales
+                fan_in = weight[0].numel()
+                weight = weight * (math.sqrt(fan_in) / torch.linalg.vector_norm(weight, dim=(1, 2, 3), keepdim=True))
+                styles = styles * (math.sqrt(styles.numel()) / torch.linalg.vector_norm(styles))
+            # The modulated weight's energy per output channel, without building it: sum_i s_i^2 |w_oi|^2.
+            energy = styles.square() @ weight.square().sum(dim=(2, 3)).t()
+            scale = styles.unsqueeze(1) * torch.rsqrt(energy + 1e-8).unsqueeze(2)  # [N, out, in]
+        scale = scale * self.magnitude_ema.rsqrt()
+        weight = (weight.unsqueeze(0) * scale.reshape(batch, out_channels, in_channels, 1, 1)).to(x.dtype)
+        weight = weight.reshape(batch * out_channels, in_channels, k, k)
+        bias = self.bias.to(x.dtype).repeat(batch)
+        x = F.conv2d(x.reshape(1, batch * in_channels, *x.shape[2:]), weight, bias, padding=k - 1, groups=batch)
+        return self.filtered_lrelu(x.reshape(batch, out_channels, *x.shape[2:]))
 
     def filtered_lrelu(self, x: torch.Tensor) -> torch.Tensor:
-        """Bias, upsample, leaky ReLU (toRGB: none) with its gain and clamp, downsample.
+        """Upsample, leaky ReLU (toRGB: none) with its gain and clamp, downsample (the bias was
+        added by the convolution).
 
         Under bfloat16 autocast only the dense convolutions run in bfloat16: these depthwise filters
         are slower in it on a CPU, and float32 keeps the alias-free filtering exact."""
@@ -177,7 +179,6 @@ class AliasFreeLayer(nn.Module):
             return self._filtered_lrelu(x)
 
     def _filtered_lrelu(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.bias.to(x.dtype).reshape(1, -1, 1, 1)
         if self.up_filter is None:
             x = F.pad(x, (self.padding[0], self.padding[1], self.padding[0], self.padding[1]))
         else:
