@@ -201,7 +201,7 @@ def test_osc_out_sends_parameter_changes_from_any_source(store, listener):
     sender.start()
     try:
         store.set("truncation.psi", 0.4, source="midi")
-        messages = _collect(listener, lambda m: ("/vj/truncation/psi", [0.4]) in m)
+        messages = _collect(listener, lambda m: ("/vj/truncation/psi", [pytest.approx(0.4)]) in m)  # float32
         assert ("/vj/truncation/psi", [pytest.approx(0.4)]) in messages
     finally:
         sender.close()
