@@ -12,8 +12,11 @@ from pythonosc.udp_client import SimpleUDPClient
 from websockets.sync.client import connect
 
 from tests.conftest import finishes, wait_for
+from vjengine.control.clock import TapTempo
 from vjengine.control.osc import OSCReceiver
 from vjengine.control.oscquery import OSCQueryError, OSCQueryServer
+from vjengine.latent.morph import PresetPlayer
+from vjengine.latent.presets import PresetBank
 from vjengine.params import REGISTRY, default_store
 
 # The attribute names of the OSCQuery proposal (github.com/Vidvox/OSCQueryProposal).
@@ -161,10 +164,81 @@ def test_every_parameter_is_described_at_its_osc_address(server, store):
         node = find(tree, param.osc_address)
         assert node["FULL_PATH"] == param.osc_address
         assert node["TYPE"] == ("f" * param.size if param.kind == "vector" else TAGS_BY_KIND[param.kind])
-        assert node["ACCESS"] == 3
         assert node["DESCRIPTION"] == param.description
-        value = store.get(param.name)
-        assert node["VALUE"] == (list(value) if param.kind == "vector" else [value])
+        if param.action:
+            assert node["ACCESS"] == 2 and "VALUE" not in node  # write-only: a trigger holds no value
+        else:
+            value = store.get(param.name)
+            assert node["ACCESS"] == 3 and node["VALUE"] == (list(value) if param.kind == "vector" else [value])
+
+
+def test_actions_are_write_only():
+    assert {param.name for param in REGISTRY if param.action} == {"preset.recall", "walk.tap"}
+
+
+def methods_of(node: dict) -> list[dict]:
+    """Every node under `node` (itself included) that is an OSC method, i.e. has a TYPE."""
+    found = [node] if "TYPE" in node else []
+    for child in node.get("CONTENTS", {}).values():
+        found += methods_of(child)
+    return found
+
+
+def another_value(node: dict) -> list:
+    """What a client that knows only the tree would send to change `node`: per type tag, another of the
+    RANGE's VALS, the other end of its MIN .. MAX, the other truth value, or other text."""
+    ranges = node.get("RANGE", [{}] * len(node["TYPE"]))
+    values = []
+    for tag, now, bounds in zip(node["TYPE"], node["VALUE"], ranges, strict=True):
+        if tag == "T":
+            values.append(not now)
+        elif "VALS" in bounds:
+            values.append(next(choice for choice in bounds["VALS"] if choice != now))
+        elif tag == "s":
+            values.append(f"{now}walked")
+        else:
+            far = bounds.get("MAX", now + 1) if now != bounds.get("MAX") else bounds.get("MIN", now - 1)
+            values.append(int(far) if tag == "i" else float(far))
+    return values
+
+
+def reads(server: OSCQueryServer, address: str, expected: list) -> bool:
+    got = get_json(server, f"{address}?VALUE")["VALUE"]
+    return len(got) == len(expected) and all(
+        g == pytest.approx(e, rel=1e-6) if isinstance(e, float) else g == e for g, e in zip(got, expected, strict=True)
+    )
+
+
+@pytest.fixture
+def actions(store, tmp_path):
+    """What acts on the actions in a running engine: a preset recall and tap tempo, each of which resets
+    its parameter once it has acted (so what reads back is never what was sent)."""
+    player, tapper = PresetPlayer(PresetBank(tmp_path / "bank"), store), TapTempo(store)
+    player.listen()
+    tapper.listen()
+    yield
+    player.close()
+    tapper.close()
+
+
+def test_walking_the_whole_tree_every_readable_node_reads_back_what_was_set(server, store, websocket, actions):
+    """A generic client's walk over real HTTP: read the tree, send each method a value over the websocket,
+    and read it back; write-only methods (actions) act on what is sent and have no value to read."""
+    nodes = methods_of(get_json(server, "/"))
+    assert len(nodes) == len(REGISTRY)
+    sent, acted = {}, []
+    store.add_listener(lambda name, value, source: acted.append(name))
+    for node in nodes:
+        if node["ACCESS"] & 1:
+            sent[node["FULL_PATH"]] = another_value(node)
+            websocket.send(osc_bytes(node["FULL_PATH"], *sent[node["FULL_PATH"]]))
+        else:
+            assert node["ACCESS"] == 2 and "VALUE" not in node
+            assert get(server, node["FULL_PATH"] + "?VALUE") == (204, b"")
+            websocket.send(osc_bytes(node["FULL_PATH"], 1 if node["TYPE"] == "i" else True))
+    for address, value in sent.items():
+        assert wait_for(lambda a=address, v=value: reads(server, a, v)), f"{address}: sent {value}"
+    assert {p.name for p in REGISTRY if p.action} <= set(acted)  # the actions arrived and acted
 
 
 def test_ranges_come_from_the_registry(server):

@@ -95,14 +95,19 @@ def json_value(param: Param, value: Any) -> list:
 
 
 def method_node(param: Param, value: Any) -> dict[str, Any]:
-    """The proposal's description of one parameter (an OSC method) holding `value`."""
+    """The proposal's description of one parameter (an OSC method) holding `value`.
+
+    Parameters are read-write (ACCESS 3); actions (`Param.action`: recall a preset, tap a tempo) are
+    write-only (ACCESS 2) and have no VALUE, since what reads back is never what was sent.
+    """
     node: dict[str, Any] = {
         "FULL_PATH": param.osc_address,
         "TYPE": type_tag(param),
-        "ACCESS": 3,  # every parameter can be read here and set over OSC
-        "VALUE": json_value(param, value),
-        "DESCRIPTION": param.description,
+        "ACCESS": 2 if param.action else 3,
     }
+    if not param.action:
+        node["VALUE"] = json_value(param, value)
+    node["DESCRIPTION"] = param.description
     if param.kind == "enum":
         node["RANGE"] = [{"VALS": list(param.choices)}]
     elif param.kind in ("float", "int", "vector") and (param.min is not None or param.max is not None):
@@ -353,8 +358,8 @@ class OSCQueryServer:
         except (ValueError, TypeError, KeyError):
             log.debug("OSCQuery: ignored a websocket text that is not a command: %.200s", text)
             return
-        if verb == "LISTEN" and address in self._by_address:
-            listening.add(address)
+        if verb == "LISTEN" and address in self._by_address and not self._by_address[address].action:
+            listening.add(address)  # an action has no value to stream: it is write-only
         elif verb == "IGNORE":
             listening.discard(address)
         else:

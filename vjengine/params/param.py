@@ -36,6 +36,9 @@ class Param:
     size: int = 0
     unit: str = ""
     smoothing: float = 0.0  # slew time in seconds toward a new value (float and vector only)
+    # A trigger: writing it acts once (recall a slot, count a tap) and it holds no state worth reading back,
+    # so OSCQuery offers it write-only rather than show a value that is never the one sent.
+    action: bool = False
     group: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:

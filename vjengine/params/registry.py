@@ -98,6 +98,7 @@ REGISTRY: tuple[Param, ...] = (
         "Recall this preset slot with a crossfade (for MIDI pads: a trigger with value = the slot); reads 0 after.",
         min=0,
         max=127,
+        action=True,
         group="preset",
     ),
     Param(
@@ -160,6 +161,7 @@ REGISTRY: tuple[Param, ...] = (
         "bool",
         False,
         "Tap in time with the music (a pad, a key, an OSC button): two taps or more set walk.bpm; reads false after.",
+        action=True,
         group="walk",
     ),
     Param(
