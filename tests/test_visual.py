@@ -112,6 +112,25 @@ def test_mix_zero_is_the_seed_alone(generator, encoder):
     assert torch.equal(ws, anchor[0])
 
 
+def test_vgg16_is_opened_only_once_the_camera_analysis_runs(generator):
+    opened = []
+
+    def open_encoder() -> VGGEncoder:
+        opened.append(VGGEncoder(None))  # in a show: VGG16's weights, perhaps downloaded (528 MB)
+        return opened[-1]
+
+    store = store_for()
+    store.set("visual.enabled", False, immediate=True)
+    analyser = VisualAnalyser(open_encoder, store, generator.z_dim)
+    for index in range(3):
+        assert analyser.analyse(frame_with_left_blob(0, index)) == {}
+    assert opened == []
+    store.set("visual.enabled", True, immediate=True)
+    analyser.analyse(frame_with_left_blob(0, 3))
+    analyser.analyse(frame_with_left_blob(0, 4))
+    assert len(opened) == 1 and analyser.latest_z() is not None
+
+
 def test_a_bad_layout_is_logged_and_the_last_good_one_kept(generator, encoder, caplog):
     store = store_for()
     analyser = VisualAnalyser(encoder, store, generator.z_dim)

@@ -73,7 +73,7 @@ def _assemble(
 ) -> Engine:
     """The engine around an open source and outputs: analysers, presets, modulation, directions."""
     context, force_fp32 = precision(dtype, device)
-    visual = VisualAnalyser(open_encoder(config.vgg_weights, device), store, generator.z_dim)
+    visual = VisualAnalyser(lambda: open_encoder(config.vgg_weights, device), store, generator.z_dim)  # when used
     recorder = None
     if config.record:
         params = {name: store.get(name) for name in store.params}

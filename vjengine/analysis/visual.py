@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -28,14 +29,24 @@ class VisualAnalyser:
 
     name = "visual"
 
-    def __init__(self, encoder: VGGEncoder, store: ParamStore, z_dim: int) -> None:
-        self.encoder = encoder
+    def __init__(self, encoder: VGGEncoder | Callable[[], VGGEncoder], store: ParamStore, z_dim: int) -> None:
+        # A factory defers opening VGG16 (perhaps a 528 MB download) to the first frame analysed while
+        # `visual.enabled` is on, so a show without camera analysis never fetches it.
+        self._encoder = encoder if isinstance(encoder, VGGEncoder) else None
+        self._open_encoder = None if isinstance(encoder, VGGEncoder) else encoder
         self.store = store
         self.z_dim = z_dim
         self._z: torch.Tensor | None = None
         self._layout: Layout = parse_layout(store.params["visual.layout"].default)
         self._bad_layout: str | None = None
         self._bad_layers: str | None = None
+
+    @property
+    def encoder(self) -> VGGEncoder:
+        """The VGG16 encoder, opened now if it was given as a factory (on the analysis thread)."""
+        if self._encoder is None:
+            self._encoder = self._open_encoder()
+        return self._encoder
 
     def latest_z(self) -> torch.Tensor | None:
         """The newest region latents, or None before the first analysis or while disabled."""
