@@ -12,18 +12,19 @@ import numpy as np
 
 from tests.conftest import FIXTURES
 from tests.test_cli_control import Listener
+from vjengine.nativelog import is_native_log_line
 
 FACE = FIXTURES / "mediapipe" / "face_256.png"
 FACE_BUNDLE = FIXTURES / "mediapipe" / "face_landmarker.task"
 
 
-def run_engine(tmp_path, *extra: str, config: str = "") -> subprocess.Popen:
+def run_engine(tmp_path, *extra: str, config: str = "", verbose: bool = False) -> subprocess.Popen:
     path = tmp_path / "config.toml"
     path.write_text(config)
     args = ["--config", str(path), "--model", str(FIXTURES / "sg2_64.pkl"), "--source", f"image:{FACE}"]
     args += ["--osc-port", "0", "--oscquery-port", "0", "--no-status", "--set", "render.fps=20", *extra]
     return subprocess.Popen(
-        [sys.executable, "-m", "vjengine", "run", *args],
+        [sys.executable, "-m", "vjengine", *(["--verbose"] if verbose else []), "run", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -43,6 +44,51 @@ def test_a_face_in_the_picture_is_sent_as_signals(tmp_path):
         process.send_signal(signal.SIGTERM)
         process.wait(30)
         listener.sock.close()
+
+
+def output_once_a_face_was_found(tmp_path, verbose: bool) -> list[str]:
+    """The lines a run prints up to the moment its face detector has run (its signals arrived) and it stopped."""
+    listener = Listener()
+    config = f'[landmarks]\nface = "{FACE_BUNDLE}"\nhands = "none"\npose = "none"\n[osc]\nparams = false\n'
+    target = ["--osc-out", f"127.0.0.1:{listener.port}", "--osc-signals", "face.*"]
+    process = run_engine(
+        tmp_path, "--output", "none", "--set", "landmarks.face=true", *target, config=config, verbose=verbose
+    )
+    try:
+        assert listener.wait_for("/vj/signal/face/present", lambda v: v[0] > 0.9, timeout=60)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+        listener.sock.close()
+    return output.splitlines()
+
+
+def test_a_run_prints_only_our_own_lines_not_mediapipes(tmp_path):
+    lines = output_once_a_face_was_found(tmp_path, verbose=False)
+    assert lines and not [line for line in lines if is_native_log_line(line.encode())], lines
+
+
+def test_verbose_shows_mediapipes_own_log_lines_too(tmp_path):
+    lines = output_once_a_face_was_found(tmp_path, verbose=True)
+    assert [line for line in lines if is_native_log_line(line.encode())], lines
+
+
+def test_native_log_lines_are_told_from_ours():
+    native = [
+        b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n",
+        b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+        b"W0000 00:00:1795944485.816518   21757 inference_feedback_manager.cc:121] Feedback manager requires\n",
+        b"I0000 00:00:1714668459.875897  381002 gl_context_egl.cc:85] Successfully initialized EGL.\n",
+    ]
+    ours = [
+        b"INFO vjengine: rendered 30 frames\n",
+        b"WARNING vjengine.outputs.base: flaky failed: the receiver went away\n",
+        b"vjengine: error: model 'nope.pkl' does not exist\n",
+        b"Traceback (most recent call last):\n",
+        b"F0000 00:00:1714668459.875897  381002 check.cc:85] Check failed: a fatal error stays visible\n",
+    ]
+    assert all(is_native_log_line(line) for line in native)
+    assert not any(is_native_log_line(line) for line in ours)
 
 
 def test_the_overlay_output_shows_the_camera_with_landmarks_drawn(tmp_path):

@@ -360,6 +360,10 @@ def _bench_generator(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; user mistakes print one line on stderr and exit with status 2."""
     args = build_parser().parse_args(argv)
+    if not args.verbose:  # before logging binds sys.stderr: our lines then bypass the filter
+        from vjengine.nativelog import quiet_native_logs
+
+        quiet_native_logs()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
