@@ -50,7 +50,9 @@ def _depthwise(kernel: torch.Tensor, channels: int, axis: int | None) -> torch.T
         shape = (1, 1, *kernel.shape)
     else:
         shape = (1, 1, kernel.numel(), 1) if axis == 2 else (1, 1, 1, kernel.numel())
-    return kernel.reshape(shape).expand(channels, 1, *shape[2:])
+    # Materialised channels-last: with an expanded (stride 0) weight oneDNN may fall back to the slow
+    # planar layout for the whole filter, twice as slow on a CPU.
+    return kernel.reshape(shape).expand(channels, 1, *shape[2:]).contiguous(memory_format=torch.channels_last)
 
 
 def upsample(x: torch.Tensor, kernel: torch.Tensor, factor: int, pad: tuple[int, int]) -> torch.Tensor:
@@ -67,9 +69,10 @@ def upsample(x: torch.Tensor, kernel: torch.Tensor, factor: int, pad: tuple[int,
     first, last = taps - 1 - pad[0], taps - factor - pad[1]
     trim = max(min(first, last), 0)  # cut by the convolution itself: no copy, and the layout is kept
     if kernel.ndim == 1:
+        # Columns first, then rows: in channels-last memory this order ran fastest on oneDNN.
         gain = kernel * factor
-        x = F.conv_transpose2d(x, _depthwise(gain, channels, 2), stride=(factor, 1), padding=(trim, 0), groups=channels)
         x = F.conv_transpose2d(x, _depthwise(gain, channels, 3), stride=(1, factor), padding=(0, trim), groups=channels)
+        x = F.conv_transpose2d(x, _depthwise(gain, channels, 2), stride=(factor, 1), padding=(trim, 0), groups=channels)
     else:
         weight = _depthwise(kernel * factor**2, channels, None)
         x = F.conv_transpose2d(x, weight, stride=factor, padding=trim, groups=channels)
@@ -110,8 +113,8 @@ def downsample(x: torch.Tensor, kernel: torch.Tensor | None, factor: int) -> tor
     channels = x.shape[1]
     kernel = kernel.to(x.dtype)
     if kernel.ndim == 1:
-        x = F.conv2d(x, _depthwise(kernel, channels, 2), stride=(factor, 1), groups=channels)
-        return F.conv2d(x, _depthwise(kernel, channels, 3), stride=(1, factor), groups=channels)
+        x = F.conv2d(x, _depthwise(kernel, channels, 3), stride=(1, factor), groups=channels)
+        return F.conv2d(x, _depthwise(kernel, channels, 2), stride=(factor, 1), groups=channels)
     return F.conv2d(x, _depthwise(kernel, channels, None), stride=factor, groups=channels)
 
 

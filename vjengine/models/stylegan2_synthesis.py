@@ -125,18 +125,25 @@ def modulated_conv(
         scale = styles.unsqueeze(1) * demod.unsqueeze(2) if demodulate else styles.unsqueeze(1)
         w = (weight.unsqueeze(0) * scale.reshape(batch, -1, in_channels, 1, 1)).to(x.dtype)
         x = x.reshape(1, batch * in_channels, height, width)
+        # Channels-last weights keep the convolution channels-last: the reshaped input's strides
+        # alone do not tell oneDNN so.
         if up:
             w = w.transpose(1, 2).reshape(batch * in_channels, out_channels, kh, kw)
-            x = F.conv_transpose2d(x, w, stride=2, groups=batch)
+            x = F.conv_transpose2d(x, _channels_last(w), stride=2, groups=batch)
         else:
-            x = F.conv2d(x, w.reshape(batch * out_channels, in_channels, kh, kw), padding=kh // 2, groups=batch)
+            w = w.reshape(batch * out_channels, in_channels, kh, kw)
+            x = F.conv2d(x, _channels_last(w), padding=kh // 2, groups=batch)
         return x.reshape(batch, out_channels, x.shape[2], x.shape[3])
     x = x * styles.to(x.dtype).reshape(batch, in_channels, 1, 1)
-    w = weight.to(x.dtype)
+    w = _channels_last(weight.to(x.dtype))
     x = F.conv_transpose2d(x, w.transpose(0, 1), stride=2) if up else F.conv2d(x, w, padding=kh // 2)
     if demodulate:
         x = x * demod.to(x.dtype).reshape(batch, out_channels, 1, 1)
     return x
+
+
+def _channels_last(weight: torch.Tensor) -> torch.Tensor:
+    return weight.contiguous(memory_format=torch.channels_last)
 
 
 class ToRGB(nn.Module):
