@@ -11,13 +11,17 @@ from contextlib import contextmanager
 import torch
 
 from vjengine.analysis.landmarks import LandmarkAnalyser
+from vjengine.analysis.signals import check_signal
 from vjengine.analysis.vgg import open_encoder
+from vjengine.analysis.visual import TEXT_CHECKS as VISUAL_CHECKS
 from vjengine.analysis.visual import VisualAnalyser
 from vjengine.config import Config
 from vjengine.control.surfaces import open_controls
 from vjengine.device import precision, resolve_device, resolve_dtype
 from vjengine.engine import Engine
+from vjengine.latent.composer import text_checks as composer_checks
 from vjengine.latent.directions import DirectionOffset
+from vjengine.latent.directions import text_checks as direction_checks
 from vjengine.latent.morph import PresetPlayer
 from vjengine.latent.presets import PresetBank
 from vjengine.models import load_generator
@@ -38,6 +42,7 @@ def build_engine(config: Config, store: ParamStore) -> Engine:
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
     generator = load_generator(config.model, device)
+    _check_text_params(store, generator)
     log.info(
         "model %s: %s, %d px, on %s (%s)",
         config.model,
@@ -59,6 +64,14 @@ def build_engine(config: Config, store: ParamStore) -> Engine:
     except BaseException:
         _close_all(source, sinks + overlay)
         raise
+
+
+def _check_text_params(store: ParamStore, generator: torch.nn.Module) -> None:
+    """From now on text parameters are refused when set (OSC too), as numbers are; a bad start value
+    (`--set`, `[params]`) stops the start here, before the source and outputs open."""
+    for checks in (composer_checks(generator), direction_checks(generator), VISUAL_CHECKS):
+        for name, check in checks.items():
+            store.add_check(name, check)
 
 
 def _assemble(
@@ -89,7 +102,7 @@ def _assemble(
         force_fp32=force_fp32,
         visual=visual,
         recorder=recorder,
-        modulation=Modulation(store, config.modulation),
+        modulation=Modulation(store, config.modulation, check_signal),
         presets=presets,
         landmarks=_landmarks(config, store),
         overlay_sinks=overlay,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vjengine.analysis.signals import check_signal
 from vjengine.errors import VJError
 from vjengine.params import ParamStore
 from vjengine.params.modulation import DEFAULT_BINDINGS, parse_binding
@@ -157,7 +158,7 @@ def config_from_dict(data: dict[str, Any], store: ParamStore, origin: str = "con
             _apply(config, section, key, value, origin)
     for text in config.modulation:
         try:
-            parse_binding(text, store)
+            parse_binding(text, store, check_signal)
         except VJError as exc:
             raise ConfigError(f"{origin}: modulation: {exc}") from None
     return config

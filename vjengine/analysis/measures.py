@@ -10,6 +10,7 @@ from vjengine.sources import Frame
 
 # Measured on a small grey copy: the numbers barely change and the cost drops to a fraction of a ms.
 _SIZE = (64, 48)
+SIGNALS = ("frame.brightness", "motion.energy")
 
 
 class FrameMeasures:
@@ -21,7 +22,7 @@ class FrameMeasures:
     def __init__(self) -> None:
         self._previous: np.ndarray | None = None
         self._last_index = -1
-        self._signals: Signals = {"frame.brightness": 0.0, "motion.energy": 0.0}
+        self._signals: Signals = dict.fromkeys(SIGNALS, 0.0)
 
     def analyse(self, frame: Frame) -> Signals:
         if frame.index == self._last_index:  # the source has nothing new: the scene did not move for us

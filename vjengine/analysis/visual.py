@@ -106,3 +106,7 @@ def parse_layer_weights(spec: str) -> dict[str, float]:
         except ValueError:
             raise VJError(f"weight {text!r} of {name} is not a number") from None
     return weights
+
+
+# The camera analysis's text parameters (see `ParamStore.add_check`); neither depends on the model.
+TEXT_CHECKS = {"visual.layout": parse_layout, "visual.layers": parse_layer_weights}

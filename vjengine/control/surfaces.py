@@ -68,7 +68,7 @@ def commands(store: ParamStore, presets: PresetPlayer | None, modulation: Modula
     """OSC addresses that are actions rather than parameters."""
     table: dict[str, Callable[..., Any]] = {
         "/vj/reset": lambda *names: _reset(store, names),
-        "/vj/bind": lambda binding: modulation.bind(str(binding)),
+        "/vj/bind": lambda binding: _bind(modulation, str(binding)),
         "/vj/unbind": lambda param, signal=None: _unbind(modulation, str(param), signal and str(signal)),
     }
     if presets is not None:
@@ -173,6 +173,10 @@ def _slot(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValueError(f"a preset slot is a whole number, got {value!r}")
     return value
+
+
+def _bind(modulation: Modulation, text: str) -> None:
+    log.info("modulation: bound %s", modulation.bind(text))  # the sender hears nothing back: the log says it acts
 
 
 def _unbind(modulation: Modulation, param: str, signal: str | None) -> None:

@@ -31,6 +31,32 @@ def standardize(z: torch.Tensor, strength: float) -> torch.Tensor:
     return torch.lerp(z, normal, strength)
 
 
+def load_anchor(path: str, num_ws: int, w_dim: int) -> np.ndarray:
+    """A saved w (`project`'s .npy): float32 [num_ws, w_dim] or [w_dim]; VJError saying why it cannot be used."""
+    try:
+        w = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise VJError(f"{path} does not exist; give a .npy w that 'vjengine project' wrote") from None
+    except (OSError, ValueError) as exc:
+        reason = " ".join(str(exc).split())[:120]
+        raise VJError(f"cannot read {path} as a .npy array ({reason})") from None
+    if not np.issubdtype(w.dtype, np.number) or w.shape[-1:] != (w_dim,) or w.ndim not in (1, 2):
+        raise VJError(f"{path} has shape {tuple(w.shape)}; this model needs ({num_ws}, {w_dim}) or ({w_dim},)")
+    if w.ndim == 2 and w.shape[0] != num_ws:
+        raise VJError(f"{path} has shape {tuple(w.shape)}; this model needs ({num_ws}, {w_dim}) or ({w_dim},)")
+    return w.astype(np.float32)
+
+
+def text_checks(generator: nn.Module) -> dict[str, Callable[[str], object]]:
+    """The composer's text parameters, checked against `generator` (see `ParamStore.add_check`)."""
+    num_ws, arch = generator.num_ws, generator.arch
+    return {
+        "latent.anchor": lambda path: load_anchor(path, num_ws, generator.w_dim),
+        "preset.style": lambda spec: layer_range(spec, num_ws, arch),
+        "visual.assign": lambda spec: [layer_range(p, num_ws, arch) for p in spec.split(",") if p.strip()],
+    }
+
+
 class LatentComposer:
     """Builds `[1, num_ws, w_dim]` for a frame.
 
@@ -149,14 +175,10 @@ class LatentComposer:
             return self._saved[1]
         ws = None
         try:
-            w = torch.from_numpy(np.load(path, allow_pickle=False)).to(self.device, torch.float32)
-            if w.shape[-1] != self.G.w_dim or w.ndim not in (1, 2) or (w.ndim == 2 and w.shape[0] != self.G.num_ws):
-                raise ValueError(
-                    f"shape {tuple(w.shape)}, expected ({self.G.num_ws}, {self.G.w_dim}) or ({self.G.w_dim},)"
-                )
+            w = torch.from_numpy(load_anchor(path, self.G.num_ws, self.G.w_dim)).to(self.device)
             ws = (w if w.ndim == 2 else w.expand(self.G.num_ws, -1)).unsqueeze(0)
-        except (OSError, ValueError) as exc:
-            log.warning("latent.anchor %s cannot be used (%s); anchoring on the seed", path, exc)
+        except VJError as exc:
+            log.warning("latent.anchor cannot be used: %s; anchoring on the seed", exc)
         self._saved = (path, ws)
         return ws
 

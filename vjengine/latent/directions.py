@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -325,6 +325,14 @@ def load_direction(path: str | Path, w_dim: int | None = None, num_ws: int | Non
     if not np.isfinite(data).all() or not np.abs(data).max() > 0:
         raise VJError(f"direction {path} is all zeros or holds NaN/inf; it moves nothing")
     return data.astype(np.float32)
+
+
+def text_checks(generator: nn.Module) -> dict[str, Callable[[str], object]]:
+    """The direction parameters that are text, checked against `generator` (see `ParamStore.add_check`)."""
+    return {
+        "direction.layers": lambda spec: layer_range(spec, generator.num_ws, generator.arch),
+        "direction.file": lambda path: load_direction(path, generator.w_dim, generator.num_ws),
+    }
 
 
 class DirectionOffset:

@@ -242,7 +242,7 @@ def apply_params(store: ParamStore, values: Mapping[str, Any], origin: str, imme
         if name in NOT_IN_PRESETS:
             continue
         try:
-            good[name] = store.param(name).accept(value)
+            good[name] = store.accept(name, value)
         except ParamError as exc:
             log.warning("%s: skipped %s", origin, exc)
     return store.set_many(good, source="preset", immediate=immediate)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from vjengine.errors import VJError
 from vjengine.params.param import ParamError
 from vjengine.params.store import ParamStore, Snapshot
 
@@ -52,8 +53,14 @@ class Binding:
         return f"{self.param} {op} {self.signal} * {self.scale:g}{offset}"
 
 
-def parse_binding(text: str, store: ParamStore) -> Binding:
-    """A binding from `PARAM = SIGNAL [* SCALE] [+|- OFFSET]` (or `+=`); ParamError saying what is wrong."""
+SignalCheck = Callable[[str], object]
+
+
+def parse_binding(text: str, store: ParamStore, check_signal: SignalCheck | None = None) -> Binding:
+    """A binding from `PARAM = SIGNAL [* SCALE] [+|- OFFSET]` (or `+=`); ParamError saying what is wrong.
+
+    `check_signal` (e.g. `vjengine.analysis.signals.check_signal`) raises for a signal no analyser
+    publishes: a misspelt one would otherwise be accepted and never act."""
     match = _SYNTAX.match(text)
     if match is None:
         raise ParamError(
@@ -64,16 +71,26 @@ def parse_binding(text: str, store: ParamStore) -> Binding:
     if param.kind not in ("float", "int", "bool"):
         kind = f"{param.name} is a {param.kind}"
         raise ParamError(f"modulation {text!r}: {kind}; only numbers and switches follow signals")
+    if check_signal is not None:
+        try:
+            check_signal(match["signal"])
+        except VJError as exc:
+            raise ParamError(f"modulation {text!r}: {exc}") from None
     offset = float(match["offset"] or 0.0) * (-1 if match["sign"] == "-" else 1)
     mode = "add" if match["op"] == "+=" else "set"
     return Binding(param.name, match["signal"], float(match["scale"] or 1.0), offset, mode)
 
 
 class Modulation:
-    """The live set of bindings; `apply` is called by the render loop, `bind`/`unbind` from any thread."""
+    """The live set of bindings; `apply` is called by the render loop, `bind`/`unbind` from any thread.
 
-    def __init__(self, store: ParamStore, bindings: Iterable[str | Binding] = ()) -> None:
+    `check_signal` refuses bindings to signals no analyser publishes (see `parse_binding`)."""
+
+    def __init__(
+        self, store: ParamStore, bindings: Iterable[str | Binding] = (), check_signal: SignalCheck | None = None
+    ) -> None:
         self.store = store
+        self.check_signal = check_signal
         self._lock = threading.Lock()
         self._bindings: tuple[Binding, ...] = ()
         for binding in bindings:
@@ -86,7 +103,7 @@ class Modulation:
     def bind(self, binding: str | Binding) -> Binding:
         """Add a binding (text or Binding); one for the same parameter and signal is replaced."""
         if isinstance(binding, str):
-            binding = parse_binding(binding, self.store)
+            binding = parse_binding(binding, self.store, self.check_signal)
         with self._lock:
             kept = tuple(b for b in self._bindings if (b.param, b.signal) != (binding.param, binding.signal))
             self._bindings = (*kept, binding)

@@ -9,9 +9,12 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from vjengine.errors import VJError
 from vjengine.params.param import Param, ParamError
 
 Listener = Callable[[str, Any, str], None]
+# A stage's check of a text value it will use (a layout, a layer range, a file): raises VJError when it cannot.
+Check = Callable[[Any], object]
 
 
 class Snapshot(Mapping[str, Any]):
@@ -49,6 +52,7 @@ class ParamStore:
         self._current = dict(self._targets)
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
+        self._checks: dict[str, Check] = {}
         self._last_snapshot: float | None = None
 
     def __contains__(self, name: object) -> bool:
@@ -67,6 +71,28 @@ class ParamStore:
         close = difflib.get_close_matches(name, self.params, n=3)
         return f"did you mean {', '.join(close)}?" if close else "list them with 'vjengine params'"
 
+    def add_check(self, name: str, check: Check) -> None:
+        """Refuse values of `name` that `check` raises on, from now on, as numbers out of their type are.
+
+        Text parameters (a layout, a layer range, a file) are only understood by the stage that uses
+        them, which adds its check when it is built (some need the model). The value set so far is
+        checked at once, so a bad `--set` or `[params]` value stops the start; the declared default is
+        always accepted (the stage falls back from it as before)."""
+        self.param(name)
+        self._checks[name] = check
+        self.accept(name, self.get(name))
+
+    def accept(self, name: str, value: Any) -> Any:
+        """The value `set` would store for `name` (coerced, clamped, checked); ParamError if refused."""
+        accepted = self.param(name).accept(value)
+        check = self._checks.get(name)
+        if check is not None and accepted != self.params[name].default:
+            try:
+                check(accepted)
+            except VJError as exc:
+                raise ParamError(f"{name}: {exc}") from None
+        return accepted
+
     def set(self, name: str, value: Any, source: str = "api", immediate: bool = False) -> Any:
         """Set a target value (coerced, clamped); returns what was stored. Listeners hear the change.
 
@@ -78,7 +104,7 @@ class ParamStore:
         """Set several values atomically: one snapshot sees all of them or none; all-or-nothing on errors."""
         coerced = {}
         for name, value in values.items():
-            coerced[name] = self.param(name).accept(value)
+            coerced[name] = self.accept(name, value)
         with self._lock:
             changed = {k: v for k, v in coerced.items() if self._targets[k] != v}
             for name, value in coerced.items():

@@ -1,0 +1,80 @@
+"""Mistakes that used to pass silently, or be blamed on the wrong thing, met where the user meets them:
+one line that names the mistake, status 2 before the show; refused and said once live."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tests.test_cli_mistakes import one_line_error, vjengine
+from vjengine.analysis.signals import check_signal
+from vjengine.params import ParamError, default_store
+from vjengine.params.modulation import Modulation
+
+RUN = ["run", "--source", "pattern", "--frames", "2", "--osc-port", "0", "--oscquery-port", "0", "--no-status"]
+
+
+def test_a_binding_to_a_misspelt_signal_in_the_config_stops_the_start(tmp_path):
+    config = tmp_path / "show.toml"
+    config.write_text('[modulation]\nbindings = ["corruption.gain += hand.distnce"]\n')
+    error = one_line_error(vjengine(*RUN, "--config", str(config), "--model", "missing.pkl"))
+    assert "unknown signal 'hand.distnce'; did you mean hand.distance" in error
+
+
+def test_vj_bind_refuses_a_misspelt_signal_and_says_bound_on_success(caplog):
+    from vjengine.control.surfaces import commands
+
+    store = default_store()
+    modulation = Modulation(store, (), check_signal)
+    bind = commands(store, None, modulation, learn=None)["/vj/bind"]
+    with pytest.raises(ParamError, match="unknown signal 'hand.distnce'"):
+        bind("corruption.gain += hand.distnce")
+    with caplog.at_level(logging.INFO, logger="vjengine"):
+        bind("corruption.gain += hand.distance * 1.5")
+    assert "bound corruption.gain += hand.distance * 1.5" in caplog.text
+    assert [b.signal for b in modulation.bindings] == ["hand.distance"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("latent.anchor=/nope.npy", "latent.anchor: /nope.npy does not exist"),
+        ("direction.file=/nope.npy", "direction.file: direction file /nope.npy does not exist"),
+        ("visual.layout=grid:0x0", "visual.layout: unknown layout 'grid:0x0'"),
+        ("visual.layers=conv9_9", "visual.layers: unknown VGG16 layer 'conv9_9'"),
+        ("direction.layers=3-99", "direction.layers: bad layer range '3-99'"),
+        ("preset.style=huge", "preset.style: bad layer range 'huge'"),
+        ("visual.assign=coarse,zzz", "visual.assign: bad layer range 'zzz'"),
+    ],
+    ids=lambda value: value.partition("=")[0] if "=" in value else "",
+)
+def test_a_bad_text_parameter_stops_the_start_before_any_output_opens(tmp_path, setting, message):
+    out = tmp_path / "out.mp4"
+    result = vjengine(*RUN, "--model", "random:sg2-32", "--output", f"file:{out}", "--set", setting)
+    assert message in one_line_error(result)
+    assert not out.exists()
+
+
+def test_a_bad_text_value_live_is_refused_and_never_reported_as_current():
+    from vjengine.analysis.visual import TEXT_CHECKS
+
+    store = default_store()
+    heard = []
+    store.add_listener(lambda name, value, source: heard.append((name, value)))  # as OSCQuery and OSC out listen
+    store.add_check("visual.layout", TEXT_CHECKS["visual.layout"])
+    store.set("visual.layout", "thirds", source="osc")
+    with pytest.raises(ParamError, match="visual.layout: unknown layout 'grid:0x0'"):
+        store.set("visual.layout", "grid:0x0", source="osc")
+    assert store.get("visual.layout") == "thirds"
+    assert heard == [("visual.layout", "thirds")]
+
+
+def test_a_preset_holding_a_bad_text_value_recalls_the_rest(tmp_path):
+    from vjengine.analysis.visual import TEXT_CHECKS
+    from vjengine.latent.presets import apply_params
+
+    store = default_store()
+    store.add_check("visual.layout", TEXT_CHECKS["visual.layout"])
+    apply_params(store, {"visual.layout": "grid:0x0", "visual.mix": 0.25}, "preset 3")
+    assert (store.get("visual.layout"), store.get("visual.mix")) == ("left/right", 0.25)
