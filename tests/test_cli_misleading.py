@@ -78,3 +78,47 @@ def test_a_preset_holding_a_bad_text_value_recalls_the_rest(tmp_path):
     store.add_check("visual.layout", TEXT_CHECKS["visual.layout"])
     apply_params(store, {"visual.layout": "grid:0x0", "visual.mix": 0.25}, "preset 3")
     assert (store.get("visual.layout"), store.get("visual.mix")) == ("left/right", 0.25)
+
+
+def test_learn_of_an_unknown_parameter_names_it_before_the_model_loads():
+    error = one_line_error(vjengine(*RUN, "--model", "missing.pkl", "--midi", "nano", "--learn", "nosuch.param"))
+    assert "--learn nosuch.param: unknown parameter 'nosuch.param'" in error
+
+
+def test_vj_learn_without_midi_says_midi_is_off_not_no_such_parameter():
+    from vjengine.control.surfaces import commands
+    from vjengine.errors import VJError
+
+    store = default_store()
+    learn = commands(store, None, Modulation(store), learn=None)["/vj/learn"]
+    with pytest.raises(VJError, match="MIDI learn of visual.mix: MIDI is off; start with --midi NAME"):
+        learn("visual.mix")
+    with pytest.raises(ParamError, match="unknown parameter 'visual.mixx'"):
+        learn("visual.mixx")
+
+
+@pytest.fixture
+def recorded(tmp_path):
+    """A set recorded in a folder of its own, with the model named by a relative path."""
+    import shutil
+
+    from tests.conftest import FIXTURES
+
+    show = tmp_path / "show"
+    show.mkdir()
+    shutil.copy(FIXTURES / "sg2_64.pkl", show / "model.pkl")
+    result = vjengine(*RUN, "--model", "model.pkl", "--output", "none", "--record", "set.npz", cwd=show)
+    assert result.returncode == 0, result.stderr
+    return show
+
+
+def test_a_recording_renders_from_another_folder(recorded, tmp_path):
+    result = vjengine("render", str(recorded / "set.npz"), "--output", "file:again.mp4", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "again.mp4").stat().st_size > 0
+
+
+def test_a_recorded_model_that_is_gone_is_named_as_the_recorded_one(recorded, tmp_path):
+    (recorded / "model.pkl").unlink()
+    error = one_line_error(vjengine("render", str(recorded / "set.npz"), "--output", "none", cwd=tmp_path))
+    assert "the recorded model: model" in error and "--model SPEC renders with another" in error

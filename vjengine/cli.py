@@ -258,6 +258,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.record:
         config.record = args.record
     _control_options(args, config)
+    if config.learn:  # before the model loads, and even when MIDI cannot start
+        from vjengine.control.midi import learnable
+
+        try:
+            learnable(store, config.learn)
+        except VJError as exc:
+            raise VJError(f"--learn {config.learn}: {exc}") from None
     if args.frames is not None and args.frames < 1:
         raise VJError(f"--frames {args.frames}: give a positive number of frames")
     values = dict(config.params)

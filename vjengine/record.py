@@ -37,6 +37,13 @@ STATE = (
 )
 
 
+def portable_model(spec: str) -> str:
+    """The model spec to store in a recording: a local file as an absolute path, so `render` finds it from
+    any folder; other specs (random, zoo names, URLs) as they are."""
+    path = Path(spec).expanduser()
+    return str(path.resolve()) if path.is_file() else spec
+
+
 class Recorder:
     """Appends each frame's w+ to a scratch file (so hours of a set do not fill memory) and writes
     the `.npz` on `close()`: `ws` [frames, num_ws, w_dim] float32, `time` [frames] seconds from the
@@ -55,7 +62,7 @@ class Recorder:
             raise VJError(
                 f"--record {path}: cannot write there ({exc.strerror}); give a path in a folder you own"
             ) from None
-        self.meta = {"format": FORMAT, "model": model, "params": params}
+        self.meta = {"format": FORMAT, "model": portable_model(model), "params": params}
         self._scratch = tempfile.TemporaryFile()  # noqa: SIM115 (it lives until close())
         self._shape: tuple[int, ...] | None = None
         self._times: list[float] = []

@@ -10,7 +10,7 @@ import torch
 
 from vjengine.device import precision, resolve_device, resolve_dtype
 from vjengine.engine import to_frame
-from vjengine.errors import VJError
+from vjengine.errors import ModelError, VJError
 from vjengine.models import load_generator
 from vjengine.models.manipulation import Manipulator
 from vjengine.outputs import Sink, check_distinct_files, open_sink
@@ -41,7 +41,7 @@ def render_recording(
             path,
         )
     dev = resolve_device(device)
-    G = load_generator(model or recording.meta["model"], dev)
+    G = _generator(model, recording.meta["model"], dev)
     if recording.ws.shape[1:] != (G.num_ws, G.w_dim):
         raise VJError(
             f"the recording's latents are {recording.ws.shape[1:]} but this model takes ({G.num_ws}, {G.w_dim}); "
@@ -68,6 +68,17 @@ def render_recording(
     if failed:
         raise VJError(f"output failed: {'; '.join(failed)}")
     return len(recording.ws)
+
+
+def _generator(model: str | None, recorded: str, device: torch.device) -> torch.nn.Module:
+    """`--model`, else the recorded model; when the recorded one cannot be had, the error says it was
+    the recorded one and that `--model` overrides it."""
+    if model:
+        return load_generator(model, device)
+    try:
+        return load_generator(recorded, device)
+    except ModelError as exc:
+        raise ModelError(f"the recorded model: {exc}; --model SPEC renders with another") from None
 
 
 def _recorded_fps(times: np.ndarray) -> float:

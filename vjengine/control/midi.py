@@ -233,6 +233,16 @@ class _Live:
         self.before_press: Any = _STOP  # momentary: the value to restore on release
 
 
+def learnable(store: ParamStore, name: str) -> Param:
+    """The parameter MIDI learn can bind `name` to; ParamError/MidiError (one line) when there is none."""
+    param = store.param(name)
+    if param.kind == "string":
+        raise MidiError(f'{param.name} is text: a control cannot set it; use a map binding with mode = "trigger"')
+    if not param.normalisable:
+        raise MidiError(f"{param.name} has no range to map a control onto; bind it in a map with min and max")
+    return param
+
+
 class MidiControl:
     """A MIDI controller driving parameters: ports, maps, learn, pick-up, feedback and hot-plug.
 
@@ -370,11 +380,7 @@ class MidiControl:
         if not param_name:
             self._learning = None
             return
-        param = self.store.param(param_name)
-        if param.kind == "string":
-            raise MidiError(f'{param.name} is text: a control cannot set it; use a map binding with mode = "trigger"')
-        if not param.normalisable:
-            raise MidiError(f"{param.name} has no range to map a control onto; bind it in a map with min and max")
+        param = learnable(self.store, param_name)
         self._learn_pending = None
         self._learning = param
         log.info("MIDI learn: move a control on %s to bind it to %s", self.port, param.name)

@@ -13,7 +13,7 @@ from typing import Any
 from vjengine.config import Config
 from vjengine.control.clock import TapTempo
 from vjengine.control.mapping import builtin_map_for_port
-from vjengine.control.midi import MidiControl
+from vjengine.control.midi import MidiControl, learnable
 from vjengine.control.osc import OSCReceiver, OSCSender
 from vjengine.control.oscquery import OSCQueryServer
 from vjengine.errors import VJError
@@ -74,8 +74,7 @@ def commands(store: ParamStore, presets: PresetPlayer | None, modulation: Modula
     if presets is not None:
         table["/vj/preset/store"] = lambda slot, name="": presets.store_preset(_slot(slot), str(name))
         table["/vj/preset/recall"] = lambda slot, seconds=None: presets.recall(_slot(slot), seconds)
-    if learn is not None:
-        table["/vj/learn"] = lambda name: learn(str(name))
+    table["/vj/learn"] = lambda name: _learn(store, learn, str(name))
     return table
 
 
@@ -96,7 +95,9 @@ def open_controls(
         if controls.clock is not None:
             controls._closers.append(controls.clock.close)
     learn = controls.midi.learn if controls.midi is not None else None
-    if config.learn and learn is None:
+    if config.learn and learn is None and (config.midi_port or config.midi_mappings):
+        log.warning("--learn %s: MIDI is off (the line above says why); nothing to learn from", config.learn)
+    elif config.learn and learn is None:
         log.warning("--learn %s: MIDI learn needs a controller; give --midi NAME or --mapping", config.learn)
     elif config.learn and learn is not None:
         learn(config.learn)
@@ -173,6 +174,14 @@ def _slot(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValueError(f"a preset slot is a whole number, got {value!r}")
     return value
+
+
+def _learn(store: ParamStore, learn: Callable[[str], None] | None, name: str) -> None:
+    if name:
+        learnable(store, name)  # the parameter's own mistake first, whether or not MIDI is on
+    if learn is None:
+        raise VJError(f"MIDI learn of {name or 'nothing'}: MIDI is off; start with --midi NAME (see vjengine devices)")
+    learn(name)
 
 
 def _bind(modulation: Modulation, text: str) -> None:
