@@ -122,3 +122,8 @@ def test_a_recorded_model_that_is_gone_is_named_as_the_recorded_one(recorded, tm
     (recorded / "model.pkl").unlink()
     error = one_line_error(vjengine("render", str(recorded / "set.npz"), "--output", "none", cwd=tmp_path))
     assert "the recorded model: model" in error and "--model SPEC renders with another" in error
+
+
+def test_bench_hands_with_a_bundle_that_is_not_there_is_an_error_before_timing():
+    error = one_line_error(vjengine("bench", "--hands", "/nope.task", "--model", "missing.pkl"))
+    assert "bench --hands /nope.task: no such file" in error

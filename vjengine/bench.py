@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
@@ -177,6 +178,10 @@ def bench_loop(
 
     if frames < 1 or warmup < 0:
         raise VJError("bench needs --frames >= 1 and --warmup >= 0")
+    if hands and hands.strip().lower() == "none":
+        hands = None
+    if hands:
+        _check_hands(hands)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
     G = load_generator(model, dev)
@@ -231,6 +236,21 @@ def bench_loop(
         overhead_pct=round((generator_fps / loop_fps - 1) * 100, 1),
         stages=stages,
     )
+
+
+def _check_hands(bundle: str) -> None:
+    """The hand tracker `--hands` asks for, opened once before any timing: a loop timed without it would
+    be reported as if it had been, so a bundle that cannot be used is an error, not a warning."""
+    from vjengine.analysis.landmarks import open_landmarker
+
+    spec = bundle.strip().lower()
+    local = spec != "auto" and not spec.startswith(("http://", "https://"))
+    if local and not Path(bundle).expanduser().is_file():
+        raise VJError(f"bench --hands {bundle}: no such file; give a hand_landmarker .task bundle, or auto")
+    try:
+        open_landmarker("hands", bundle).close()
+    except VJError as exc:
+        raise VJError(f"bench --hands {bundle}: {exc}") from None
 
 
 def _sync(img: torch.Tensor, device: torch.device) -> None:
