@@ -127,3 +127,15 @@ def test_a_recorded_model_that_is_gone_is_named_as_the_recorded_one(recorded, tm
 def test_bench_hands_with_a_bundle_that_is_not_there_is_an_error_before_timing():
     error = one_line_error(vjengine("bench", "--hands", "/nope.task", "--model", "missing.pkl"))
     assert "bench --hands /nope.task: no such file" in error
+
+
+def test_project_whose_preset_cannot_be_written_fails_and_says_where_the_latents_are(tmp_path):
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tmp_path / "face.png"), np.full((40, 40, 3), 128, np.uint8))
+    (tmp_path / "bank" / "003-face.npy").mkdir(parents=True)  # passes the check before work, fails the write
+    args = ["project", "face.png", "--model", "random:sg2-32", "--vgg-weights", "none", "--steps", "1"]
+    error = one_line_error(vjengine(*args, "--preset", "3", "--bank", "bank", cwd=tmp_path))
+    assert "project --bank bank: preset 3: writing bank failed" in error and "the latents are in face.npy" in error
+    assert "kept for this session" not in error

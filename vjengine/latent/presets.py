@@ -96,8 +96,11 @@ class PresetBank:
             stored = ", ".join(map(str, self.slots())) or "none yet"
             raise PresetError(f"preset {slot} is empty (stored: {stored}); store one with /vj/preset/store") from None
 
-    def store(self, preset: Preset) -> Preset:
-        """Add or replace the preset in its slot and write the bank."""
+    def store(self, preset: Preset, keep_unsaved: bool = True) -> Preset:
+        """Add or replace the preset in its slot and write the bank.
+
+        Live (`keep_unsaved`), a failed write keeps the preset for the session and warns; a one-shot command
+        passes False and gets a PresetError instead, as it has no session to keep it for."""
         check_slot(preset.slot)
         ws = np.asarray(preset.ws, dtype=np.float32)
         if ws.ndim != 2:
@@ -108,6 +111,12 @@ class PresetBank:
         try:
             self._write(preset, old)
         except OSError as exc:  # the show goes on with the preset in memory; the VJ must know it is not saved
+            if not keep_unsaved:
+                self._presets.pop(preset.slot)
+                if old is not None:
+                    self._presets[preset.slot] = old
+                reason = exc.strerror or exc
+                raise PresetError(f"preset {preset.slot}: writing {self.directory} failed ({reason})") from None
             log.warning(
                 "preset %d is kept for this session only: writing %s failed (%s); "
                 "give --presets a folder you can write",

@@ -401,10 +401,12 @@ def project_command(
     for kind, path in paths.items():
         print(f"  {kind:<8} {path}")
     if slot is not None:
-        from vjengine.latent.presets import Preset, PresetBank
+        from vjengine.latent.presets import Preset, PresetBank, PresetError
 
-        preset = PresetBank(bank or "presets").store(
-            Preset(slot, result.ws.numpy(), name=Path(image_path).stem, model=str(model_spec), psi=1.0)
-        )
+        preset = Preset(slot, result.ws.numpy(), name=Path(image_path).stem, model=str(model_spec), psi=1.0)
+        try:
+            preset = PresetBank(bank or "presets").store(preset, keep_unsaved=False)
+        except PresetError as exc:  # the projection itself is saved: say where, and how to store it again
+            raise VJError(f"project --bank {bank or 'presets'}: {exc}; the latents are in {paths['latents']}") from None
         print(f"  preset   {preset.label} in {Path(bank or 'presets')}")
     return 0
