@@ -139,3 +139,23 @@ def test_project_whose_preset_cannot_be_written_fails_and_says_where_the_latents
     error = one_line_error(vjengine(*args, "--preset", "3", "--bank", "bank", cwd=tmp_path))
     assert "project --bank bank: preset 3: writing bank failed" in error and "the latents are in face.npy" in error
     assert "kept for this session" not in error
+
+
+def _project_once(tmp_path, *args: str):
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tmp_path / "face.png"), np.full((40, 40, 3), 128, np.uint8))
+    result = vjengine("project", "face.png", "--model", "random:sg2-32", "--steps", "1", *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_vgg_weights_none_is_what_the_user_asked_for_and_not_warned_about(tmp_path):
+    assert "VGG16" not in _project_once(tmp_path, "--vgg-weights", "none").stderr
+
+
+def test_untrained_vgg_offline_is_said_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("VJENGINE_OFFLINE", "1")
+    lines = [line for line in _project_once(tmp_path).stderr.splitlines() if "VGG16" in line]
+    assert len(lines) == 1 and "VJENGINE_OFFLINE" in lines[0] and "projection" in lines[0]

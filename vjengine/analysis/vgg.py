@@ -107,13 +107,8 @@ class VGGEncoder(nn.Module):
         self.vgg = _empty_vgg16()
         self.analysis_size = analysis_size
         self.pretrained = weights is not None
-        if weights is None:
+        if weights is None:  # said once by open_encoder, which knows whether the user asked for it
             self.vgg.reset_random()
-            log.warning(
-                "VGG16 encoder is untrained (fixed random weights): camera features will barely follow the "
-                "picture; use --vgg-weights download (torchvision's vgg16, 528 MB, fetched once) or a path to %s",
-                _url_filename(TORCHVISION_VGG16_URL),
-            )
         else:
             path = download_weights(url) if str(weights) == "download" else Path(weights)
             self.vgg.load_state_dict(load_state_dict(path))
@@ -206,19 +201,34 @@ class VGGEncoder(nn.Module):
         }
 
 
-def open_encoder(weights: str, device: object) -> VGGEncoder:
+def open_encoder(
+    weights: str, device: object, purpose: str = "the camera drives through untrained features"
+) -> VGGEncoder:
     """The VGG16 encoder for `visual.weights`: auto (cached or downloaded once, else untrained),
     download (must succeed), none (untrained), or a path. VJENGINE_OFFLINE=1 makes auto skip the
-    download."""
+    download.
+
+    Falling back to untrained weights is said in one line (`purpose` says what that means here); an
+    explicit "none" is what the user asked for and is not said at all."""
     if weights == "auto":
         if os.environ.get("VJENGINE_OFFLINE"):
+            _say_untrained("not downloaded (VJENGINE_OFFLINE is set)", purpose)
             return VGGEncoder(None, device)
         try:
             return VGGEncoder("download", device)
         except VJError as exc:
-            log.warning("VGG16 weights unavailable (%s); the camera drives through untrained features", exc)
+            _say_untrained(f"unavailable ({exc})", purpose)
             return VGGEncoder(None, device)
     return VGGEncoder(None if weights == "none" else weights, device)
+
+
+def _say_untrained(why: str, purpose: str) -> None:
+    log.warning(
+        "VGG16 weights %s: %s; --vgg-weights download (528 MB, once) or a path to %s, or none to say you mean it",
+        why,
+        purpose,
+        _url_filename(TORCHVISION_VGG16_URL),
+    )
 
 
 def _empty_vgg16() -> VGG16:

@@ -389,9 +389,7 @@ def project_command(
         check_new_file(Path(bank or "presets") / INDEX, f"project --bank {bank or 'presets'}", force=True)
     G = load_generator(model_spec, device)
     target = load_target(image_path, G.img_resolution)
-    encoder = open_encoder(vgg_weights, G.mapping.w_avg.device)
-    if not encoder.pretrained:
-        log.warning("projecting with an untrained VGG16: the result follows pixels more than looks")
+    encoder = open_encoder(vgg_weights, G.mapping.w_avg.device, "the projection follows pixels more than looks")
     result = project(G, target, steps=steps, encoder=encoder, lr=lr, noise_reg=noise_reg, progress=progress)
     paths = save_projection(result, out)
     print(
