@@ -63,3 +63,22 @@ def test_a_clock_port_shows_its_tempo_or_that_it_waits():
     assert controls.summary() == "clock IAC 128.0 bpm"
     controls.clock = midi_status(controller="IAC", input=None)
     assert controls.summary() == "clock IAC WAITING"
+
+
+def test_on_an_80_column_terminal_the_line_fits_and_keeps_fps_and_what_is_down(monkeypatch):
+    import io
+
+    from vjengine.status import StatusDisplay
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setenv("COLUMNS", "80")
+    terminal = Terminal()
+    engine = engine_with(sink("ndi:TD", retrying="connection refused"), sink("file:set.mp4"))
+    display = StatusDisplay(engine, "stylegan3-t-ffhq-1024", "camera:0", ["ndi:TD", "file:set.mp4"], stream=terminal)
+    display.update(force=True)
+    line = terminal.getvalue().removeprefix("\r").removesuffix("\x1b[K")
+    assert len(line) < 80
+    assert "fps" in line and "DOWN (retrying): ndi:TD" in line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -13,21 +14,50 @@ from vjengine.engine import Engine
 log = logging.getLogger("vjengine.status")
 
 
-def status_text(engine: Engine, model: str, source: str, outputs: list[str], controls: str = "") -> str:
-    """fps, per-stage median milliseconds, dropped frames, what is connected, and what is down."""
+def status_text(
+    engine: Engine, model: str, source: str, outputs: list[str], controls: str = "", width: int | None = None
+) -> str:
+    """fps, per-stage median milliseconds, dropped frames, what is connected, and what is down.
+
+    With `width`, parts are left out, least needed first (model, source, outputs, stage times ...), until
+    the line fits: a terminal wraps a longer one and the in-place redraw then leaves fragments. fps and
+    what is down or failing are kept; if even they do not fit the line is cut."""
+    parts = _status_parts(engine, model, source, outputs, controls)
+    if width is not None:
+        for drop in sorted({rank for rank, _ in parts if rank > 0}, reverse=True):
+            if len(_join(parts)) <= width:
+                break
+            parts = [(rank, text) for rank, text in parts if rank != drop]
+        text = _join(parts)
+        return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+    return _join(parts)
+
+
+def _join(parts: list[tuple[int, str]]) -> str:
+    return " | ".join(text for _, text in parts)
+
+
+def _status_parts(engine: Engine, model: str, source: str, outputs: list[str], controls: str) -> list[tuple[int, str]]:
+    """(rank, text) in display order; rank 0 is always shown, higher ranks are left out first when narrow."""
     stats = engine.stats
     stages = " ".join(f"{s} {stats.median_ms(s):.1f}" for s in ("generate", "compose", "copy", "publish"))
     dropped = sum(sink.stats.dropped for sink in engine.sinks)
     failed = [sink.name for sink in engine.sinks if sink.stats.failed]
     down = [sink.name for sink in engine.sinks if sink.stats.retrying]
-    text = f"{stats.fps:5.1f} fps | ms: {stages} | frames {stats.frames} | dropped {dropped}"
-    text += f" | SKIPPED {stats.failed} (see the log)" if stats.failed else ""
+    parts = [(0, f"{stats.fps:5.1f} fps"), (4, f"ms: {stages}"), (2, f"frames {stats.frames}")]
+    parts.append((1, f"dropped {dropped}"))
+    if stats.failed:
+        parts.append((0, f"SKIPPED {stats.failed} (see the log)"))
     if engine.landmarks is not None and engine.landmarks.enabled.get("hands"):
-        text += f" | hand {'yes' if engine.signals.get('hand.present', 0.0) > 0.5 else 'no'}"
-    text += f" | source {source} | model {model} | out {', '.join(outputs) or 'none'}"
-    text += f" | {controls}" if controls else ""
-    text += f" | DOWN (retrying): {', '.join(down)}" if down else ""
-    return text + (f" | FAILED: {', '.join(failed)}" if failed else "")
+        parts.append((3, f"hand {'yes' if engine.signals.get('hand.present', 0.0) > 0.5 else 'no'}"))
+    parts += [(6, f"source {source}"), (7, f"model {model}"), (5, f"out {', '.join(outputs) or 'none'}")]
+    if controls:
+        parts.append((3, controls))
+    if down:
+        parts.append((0, f"DOWN (retrying): {', '.join(down)}"))
+    if failed:
+        parts.append((0, f"FAILED: {', '.join(failed)}"))
+    return parts
 
 
 class StatusDisplay:
@@ -54,13 +84,14 @@ class StatusDisplay:
         if not force and now - self._last < self.interval:
             return
         self._last = now
-        text = status_text(self.engine, self.model, self.source, self.outputs, self.controls())
         if self.live:
-            width = 200
-            self.stream.write("\r" + text[:width].ljust(min(width, len(text))) + "\x1b[K")
+            # One column short of the width: a line that fills it exactly wraps on some terminals.
+            width = shutil.get_terminal_size(fallback=(80, 24)).columns - 1
+            text = status_text(self.engine, self.model, self.source, self.outputs, self.controls(), width)
+            self.stream.write("\r" + text + "\x1b[K")
             self.stream.flush()
         else:
-            log.info("%s", text)
+            log.info("%s", status_text(self.engine, self.model, self.source, self.outputs, self.controls()))
 
     def close(self) -> None:
         if self.live:
