@@ -159,3 +159,10 @@ def test_untrained_vgg_offline_is_said_in_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("VJENGINE_OFFLINE", "1")
     lines = [line for line in _project_once(tmp_path).stderr.splitlines() if "VGG16" in line]
     assert len(lines) == 1 and "VJENGINE_OFFLINE" in lines[0] and "projection" in lines[0]
+
+
+def test_an_osc_host_that_is_not_this_machine_is_named_as_the_host(tmp_path):
+    config = tmp_path / "show.toml"
+    config.write_text('[osc]\nhost = "192.0.2.1"\n')  # TEST-NET-1: documentation only, never a local address
+    error = one_line_error(vjengine(*RUN, "--config", str(config), "--model", "missing.pkl"))
+    assert "osc.host = '192.0.2.1' is not an address of this machine" in error and "port" not in error

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,10 +179,30 @@ def _apply(config: Config, section: str, key: str, value: Any, origin: str) -> N
         raise ConfigError(f"{origin}: {section}.{key} = {value!r} is not allowed; expected a positive number")
     if attr in _PORTS and not 0 <= value < 65536:
         raise ConfigError(f"{origin}: {section}.{key} = {value!r} is not allowed; expected a port from 0 to 65535")
+    if attr == "osc_host":
+        _check_host(value, f"{origin}: {section}.{key} = {value!r}")
     if attr.startswith("landmark_bundles."):
         config.landmark_bundles[attr.partition(".")[2]] = value
         return
     setattr(config, attr, float(value) if attr in ("source_fps", "camera_exposure", "osc_rate") else value)
+
+
+def _check_host(host: str, what: str) -> None:
+    """A listening address must be one of this machine's: otherwise OSC and OSCQuery cannot bind, and the
+    port would be blamed."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, 0, type=socket.SOCK_DGRAM)[0]
+    except (socket.gaierror, UnicodeError):
+        raise ConfigError(f"{what} is not a host name or address; {_HOSTS}") from None
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise ConfigError(f"{what} is not an address of this machine; {_HOSTS}") from None
+
+
+_HOSTS = 'listen on "127.0.0.1" (this machine only) or "0.0.0.0" (every network it is on)'
 
 
 def _params(table: Any, store: ParamStore, origin: str, prefix: str = "") -> dict[str, Any]:
