@@ -166,3 +166,21 @@ def test_an_osc_host_that_is_not_this_machine_is_named_as_the_host(tmp_path):
     config.write_text('[osc]\nhost = "192.0.2.1"\n')  # TEST-NET-1: documentation only, never a local address
     error = one_line_error(vjengine(*RUN, "--config", str(config), "--model", "missing.pkl"))
     assert "osc.host = '192.0.2.1' is not an address of this machine" in error and "port" not in error
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--steps", "0"], "--steps 0: give at least 2 images"), (["--strength", "-3"], "--strength -3: give a positive")],
+    ids=["steps", "strength"],
+)
+def test_directions_preview_options_out_of_range_are_refused_before_the_model_loads(tmp_path, args, message):
+    assert message in one_line_error(vjengine("directions", "missing.pkl", *args, cwd=tmp_path))
+
+
+def test_directions_beyond_the_parameters_are_not_labelled_as_parameters(tmp_path):
+    result = vjengine("directions", "random:sg2-32", "-k", "10", "--steps", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    table = [line.split() for line in result.stdout.splitlines() if line.startswith(("direction.", "(#"))]
+    labels = [row[0] for row in table if len(row) == 3]  # label, eigenvalue, share
+    assert labels == [f"direction.{k}" for k in range(8)] + ["(#8)", "(#9)"]
+    assert "(#8 and later have no parameter: direction.0-7 play the first 8)" in result.stdout

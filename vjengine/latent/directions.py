@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -497,6 +498,13 @@ def directions_command(
         raise VJError(f"--method {method!r}: use {' or '.join(METHODS)}")
     if k < 1:
         raise VJError(f"-k {k}: give a positive number of directions")
+    if steps < 2:
+        raise VJError(f"--steps {steps}: give at least 2 images per preview strip (from -S to +S), e.g. --steps 7")
+    if not (math.isfinite(strength) and strength > 0):
+        raise VJError(f"--strength {strength:g}: give a positive strength; previews go from -S to +S, e.g. 3")
+    from vjengine.params import REGISTRY
+
+    playable = sum(1 for p in REGISTRY if re.fullmatch(r"direction\.\d+", p.name))  # direction.0, direction.1 ...
     G = load_generator(model_spec, device)
     arch = G.arch
     rows = layer_range(layers, G.num_ws, arch)
@@ -506,7 +514,10 @@ def directions_command(
     print(f"{method} directions of {model_spec}, w rows {rows.start}-{rows.stop - 1} (strength unit: {unit})")
     print(f"{'param':<14}{value_name:>12}{'share':>9}")
     for index, (value, share) in enumerate(zip(directions.values, directions.shares, strict=True)):
-        print(f"{'direction.' + str(index):<14}{value:>12.4g}{share:>8.1%}")
+        label = f"direction.{index}" if index < playable else f"(#{index})"
+        print(f"{label:<14}{value:>12.4g}{share:>8.1%}")
+    if k > playable:
+        print(f"(#{playable} and later have no parameter: direction.0-{playable - 1} play the first {playable})")
     paths = preview_strips(G, directions, k, steps, out_dir, strength)
     print(f"wrote {len(paths)} preview strips (-{strength:g}..+{strength:g}) to {Path(out_dir)}/")
     return 0
