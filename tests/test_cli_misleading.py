@@ -4,6 +4,7 @@ one line that names the mistake, status 2 before the show; refused and said once
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -184,3 +185,37 @@ def test_directions_beyond_the_parameters_are_not_labelled_as_parameters(tmp_pat
     labels = [row[0] for row in table if len(row) == 3]  # label, eigenvalue, share
     assert labels == [f"direction.{k}" for k in range(8)] + ["(#8)", "(#9)"]
     assert "(#8 and later have no parameter: direction.0-7 play the first 8)" in result.stdout
+
+
+def test_the_readme_names_preset_files_as_the_bank_writes_them(tmp_path):
+    import numpy as np
+
+    from vjengine.latent.presets import Preset, PresetBank
+
+    PresetBank(tmp_path).store(Preset(3, np.zeros((8, 4), np.float32), {}, "sunset"))
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert "003-sunset.npy" in {p.name for p in tmp_path.iterdir()}
+    assert "`003-NAME.npy`" in readme
+
+
+def test_datagrams_that_are_not_osc_are_dropped_without_a_line_as_the_readme_says(caplog):
+    import socket
+
+    from pythonosc.udp_client import SimpleUDPClient
+
+    from tests.conftest import wait_for
+    from vjengine.control.osc import OSCReceiver
+
+    store = default_store()
+    receiver = OSCReceiver(store, port=0)
+    receiver.start()
+    try:
+        with caplog.at_level(logging.DEBUG, logger="vjengine"), socket.socket(type=socket.SOCK_DGRAM) as sock:
+            sock.sendto(b"\x00not osc at all", ("127.0.0.1", receiver.port))
+            SimpleUDPClient("127.0.0.1", receiver.port).send_message("/vj/latent/seed", 7)
+            assert wait_for(lambda: store.get("latent.seed") == 7)
+    finally:
+        receiver.close()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert "Datagrams that are not OSC at all are dropped without a\nline (`--verbose` logs them)" in readme
