@@ -219,3 +219,42 @@ def test_datagrams_that_are_not_osc_are_dropped_without_a_line_as_the_readme_say
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert "Datagrams that are not OSC at all are dropped without a\nline (`--verbose` logs them)" in readme
+
+
+def test_offline_a_zoo_model_not_in_the_cache_is_an_error_without_a_download(tmp_path, monkeypatch):
+    monkeypatch.setenv("VJENGINE_OFFLINE", "1")
+    monkeypatch.setenv("VJENGINE_CACHE", str(tmp_path / "cache"))
+    error = one_line_error(vjengine(*RUN, "--model", "stylegan3-t-ffhqu-256", "--output", "none"))
+    assert "is not in the cache and VJENGINE_OFFLINE is set" in error
+    assert not (tmp_path / "cache" / "models").exists()  # not even a .part was started
+
+
+def test_models_lists_the_zoo_and_a_misspelt_name_gets_suggestions():
+    listing = vjengine("models")
+    assert listing.returncode == 0 and "stylegan2-ffhq-1024" in listing.stdout
+    error = one_line_error(vjengine(*RUN, "--model", "stylegan2-ffhq-1024x1024", "--output", "none"))
+    assert "did you mean stylegan2-ffhq-1024" in error and "vjengine models" in error
+
+
+def test_outputs_are_named_by_the_preview_port_chosen_not_preview_0():
+    result = vjengine(*RUN, "--model", "random:sg2-32", "--output", "preview:0")
+    assert result.returncode == 0, result.stderr
+    assert "preview:0" not in result.stderr and "outputs: preview:" in result.stderr
+
+
+def test_the_output_and_the_overlay_on_one_preview_port_are_refused_at_start():
+    error = one_line_error(
+        vjengine(*RUN, "--model", "missing.pkl", "--output", "preview:8085", "--overlay", "preview:8085")
+    )
+    assert "two outputs use preview port 8085" in error
+
+
+def test_a_preset_bank_that_is_a_file_is_refused_at_start(tmp_path):
+    (tmp_path / "bank").write_text("")
+    error = one_line_error(vjengine(*RUN, "--model", "missing.pkl", "--presets", str(tmp_path / "bank")))
+    assert "is a file; give --presets (or [presets] bank) a folder" in error
+
+
+def test_render_to_a_live_output_is_refused():
+    error = one_line_error(vjengine("render", "set.npz", "--output", "preview"))
+    assert "render --output preview: render writes files" in error

@@ -7,6 +7,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 
@@ -19,6 +20,7 @@ from vjengine.config import Config
 from vjengine.control.surfaces import open_controls
 from vjengine.device import precision, resolve_device, resolve_dtype
 from vjengine.engine import Engine
+from vjengine.errors import VJError
 from vjengine.latent.composer import text_checks as composer_checks
 from vjengine.latent.directions import DirectionOffset
 from vjengine.latent.directions import text_checks as direction_checks
@@ -39,6 +41,9 @@ log = logging.getLogger("vjengine")
 def build_engine(config: Config, store: ParamStore) -> Engine:
     """Load the model, open the source and the outputs; on any failure, close what was opened."""
     check_distinct_files([*config.outputs, *([config.overlay] if config.overlay else [])])
+    bank = Path(config.presets).expanduser()
+    if bank.exists() and not bank.is_dir():
+        raise VJError(f"the preset bank {config.presets} is a file; give --presets (or [presets] bank) a folder")
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
     generator = load_generator(config.model, device)

@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_project(commands)
     devices = commands.add_parser("devices", help="list cameras, compute devices, MIDI ports and output backends")
     devices.set_defaults(func=_devices)
+    models = commands.add_parser("models", help="list the model zoo (NVIDIA's pretrained models), cached or not")
+    models.set_defaults(func=_models)
 
     convert = commands.add_parser("convert", help="write any supported model as a safe, fast-loading .safetensors file")
     convert.add_argument("input", help="NVIDIA .pkl, rosinality .pt, .safetensors, zoo name, URL or random[:ARCH-RES]")
@@ -331,6 +333,31 @@ def _devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models(args: argparse.Namespace) -> int:
+    from vjengine.downloads import cached_path
+    from vjengine.models.zoo import ZOO
+
+    width = max(map(len, ZOO))
+    for name, entry in ZOO.items():
+        cached = "cached    " if cached_path(entry.url).exists() else "download  "
+        print(f"{name:<{width}}  {cached}{entry.description}")
+    print("use one with --model NAME; it is downloaded once into the cache (random: the built-in untrained one)")
+    return 0
+
+
+def _zoo_hint(args: argparse.Namespace) -> str:
+    """For a model spec that is neither a file nor a zoo name but close to one: the zoo names it may mean."""
+    import difflib
+
+    from vjengine.models.zoo import ZOO
+
+    spec = getattr(args, "model", None) or getattr(args, "input", None)
+    if not isinstance(spec, str) or spec in ZOO or Path(spec).expanduser().exists():
+        return ""
+    close = difflib.get_close_matches(spec, ZOO, n=2, cutoff=0.75)
+    return f"; did you mean {' or '.join(close)}? (vjengine models lists them)" if close else ""
+
+
 def _bench_loop(args: argparse.Namespace) -> int:
     from vjengine.bench import bench_loop
 
@@ -377,7 +404,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except VJError as exc:
-        print(f"vjengine: error: {exc}", file=sys.stderr)
+        from vjengine.errors import ModelError
+
+        hint = _zoo_hint(args) if isinstance(exc, ModelError) else ""
+        print(f"vjengine: error: {exc}{hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

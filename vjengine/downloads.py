@@ -43,13 +43,16 @@ def fetch(url: str, sha256: str | None = None, progress: bool = True) -> Path:
     """Download `url` into the cache once and return the cached file.
 
     A cached file is returned without touching the network, after checking its sha256 against
-    `sha256` (a published hash) or, without one, against the hash recorded at download time.
+    `sha256` (a published hash) or, without one, against the hash recorded at download time. With
+    VJENGINE_OFFLINE set, a file that is not cached is a ModelError, never a download.
     """
     target = _cache_path(url)
     expected = sha256.strip().lower() if sha256 else None
     if target.exists():
         _verify_cached(target, expected)
         return target
+    if os.environ.get("VJENGINE_OFFLINE"):  # the user said there is no network: never try one
+        raise ModelError(f"{url} is not in the cache and VJENGINE_OFFLINE is set; unset it to download, or {_HINT}")
     target.parent.mkdir(parents=True, exist_ok=True)
     part = _sibling(target, ".part")
     _download(url, part, progress)

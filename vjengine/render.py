@@ -13,7 +13,7 @@ from vjengine.engine import to_frame
 from vjengine.errors import ModelError, VJError
 from vjengine.models import load_generator
 from vjengine.models.manipulation import Manipulator
-from vjengine.outputs import Sink, check_distinct_files, open_sink
+from vjengine.outputs import NullSink, Sink, check_distinct_files, open_sink, sink_class
 from vjengine.record import load_recording, seeded_noise
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,13 @@ def render_recording(
 ) -> int:
     """Render every recorded w+ (or, with `fps`, the resampled ones) to `outputs`; frames rendered."""
     check_distinct_files(outputs)
+    for spec in outputs:
+        cls = sink_class(spec)
+        if cls is not None and cls.live and cls is not NullSink:  # rendering runs flat out, then it exits
+            raise VJError(
+                f"render --output {spec}: render writes files as fast as it can and then exits, nothing to watch "
+                "live; give file:PATH (play live outputs with vjengine run)"
+            )
     recording = load_recording(path)
     if fps is not None:
         if fps <= 0:

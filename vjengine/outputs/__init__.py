@@ -28,6 +28,7 @@ from vjengine.outputs.virtualcam import VirtualCameraSink
 
 __all__ = [
     "SINK_KINDS",
+    "NullSink",
     "OutputUnavailable",
     "Shaping",
     "Sink",
@@ -38,6 +39,7 @@ __all__ = [
     "open_sinks",
     "parse_options",
     "service_main_thread",
+    "sink_class",
 ]
 
 log = logging.getLogger(__name__)
@@ -100,14 +102,26 @@ def open_sinks(specs: Iterable[str], fps: float = 30.0) -> list[Sink]:
     return sinks
 
 
+def sink_class(spec: str) -> type[Sink] | None:
+    """The Sink class an output spec names, or None for an unknown kind (open_sink says what is allowed)."""
+    return _SINKS.get(_KIND.match(spec.strip())[0].lower())
+
+
 def check_distinct_files(specs: Iterable[str]) -> None:
-    """Refuse, before anything opens, two `file:` outputs that would write the same file: each would
-    overwrite the other's recording, and one of them would be lost without a word."""
+    """Refuse, before anything opens, two `file:` outputs that would write the same file (each would
+    overwrite the other's recording, and one of them would be lost without a word), and two previews
+    on the same port."""
     seen: dict[str, str] = {}
     for spec in specs:
         name = spec.strip()
         kind = _KIND.match(name)[0]
         arg = name[len(kind) + 1 :] if name[len(kind) : len(kind) + 1] == ":" else ""
+        if kind.lower() == PreviewSink.kind and arg.partition("?")[0].strip() not in ("", "0"):
+            port = f"preview port {arg.partition('?')[0].strip()}"
+            if port in seen:  # the second would find the first's port taken, and blame "another program"
+                raise VJError(f"two outputs use {port} ({seen[port]} and {name}); give each its own port, or none")
+            seen[port] = name
+            continue
         if kind.lower() != FileSink.kind or not arg:
             continue  # not a file, or a spec that open_sink will refuse with its own message
         target = FileSink.target(arg)

@@ -157,7 +157,9 @@ class PreviewSink(Sink):
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"{name} http", daemon=True
         )
         self._serving.start()
-        super().__init__(name)
+        # Named by the port it got ("preview" or "preview:0" asked for any), as the status line shows it.
+        options = name.partition("?")[2]
+        super().__init__(f"{self.kind}:{self.port}" + (f"?{options}" if options else ""))
         moved = f" ({DEFAULT_PORT} was in use)" if port is None and self.port != DEFAULT_PORT else ""
         log.info("preview at %s%s", self.url, moved)
 
