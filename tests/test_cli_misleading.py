@@ -258,3 +258,33 @@ def test_a_preset_bank_that_is_a_file_is_refused_at_start(tmp_path):
 def test_render_to_a_live_output_is_refused():
     error = one_line_error(vjengine("render", "set.npz", "--output", "preview"))
     assert "render --output preview: render writes files" in error
+
+
+def test_a_video_source_that_is_a_folder_is_called_a_folder(tmp_path):
+    error = one_line_error(
+        vjengine(*RUN, "--model", "random:sg2-32", "--output", "none", "--source", f"video:{tmp_path}")
+    )
+    assert f"video:{tmp_path} is a folder; give a video file" in error
+
+
+@pytest.mark.parametrize("where", ["--output=file:taken/out.mp4", "--record=taken/set.npz"], ids=["output", "record"])
+def test_a_file_where_a_folder_should_be_is_called_a_file_not_file_exists(tmp_path, where):
+    (tmp_path / "taken").write_text("")
+    flag, _, value = where.partition("=")
+    args = [*RUN, "--model", "random:sg2-32", flag, value] + (["--output", "none"] if flag == "--record" else [])
+    error = one_line_error(vjengine(*args, cwd=tmp_path))
+    assert "taken is a file, not a folder" in error and "File exists" not in error
+
+
+def test_a_truncated_model_file_is_named_in_its_error(tmp_path):
+    from tests.conftest import FIXTURES
+
+    (tmp_path / "cut.pkl").write_bytes((FIXTURES / "sg2_64.pkl").read_bytes()[:5000])
+    error = one_line_error(vjengine(*RUN, "--model", "cut.pkl", "--output", "none", cwd=tmp_path))
+    assert "cut.pkl" in error and "truncated" in error
+
+
+def test_a_folder_an_output_path_creates_is_said(tmp_path):
+    result = vjengine(*RUN, "--model", "random:sg2-32", "--output", "file:typo/dir/out.mp4", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "created the folder typo/dir for file:typo/dir/out.mp4" in result.stderr

@@ -270,7 +270,7 @@ def test_record_path_that_cannot_be_written_fails_before_the_show(tmp_path):
         "--record", str(blocker / "set.npz"),
     )  # fmt: skip
     assert result.returncode == 2
-    assert "cannot write there" in result.stderr and "Traceback" not in result.stderr
+    assert "a-file is a file, not a folder" in result.stderr and "Traceback" not in result.stderr
     assert "rendered" not in result.stderr
 
 

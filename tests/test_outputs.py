@@ -140,7 +140,7 @@ def test_unknown_video_extension_is_a_one_line_error(tmp_path):
 )
 @pytest.mark.parametrize("spec", ["file:/proc/out.mp4", "file:/proc/%03d.png"])
 def test_a_folder_that_cannot_be_written_fails_at_open_not_at_the_first_frame(spec):
-    with pytest.raises(VJError, match="cannot write in '/proc'") as error:
+    with pytest.raises(VJError, match="cannot write in /proc") as error:
         open_sink(spec)
     assert "\n" not in str(error.value)
 

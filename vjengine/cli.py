@@ -345,14 +345,28 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _about_model(args: argparse.Namespace, message: str) -> str:
+    """A model error as the user reads it: naming the model they gave (a reader's error may not) and, for a
+    misspelt zoo name, the names it may mean."""
+    spec = _model_spec(args)
+    if spec and spec not in message and Path(spec).name not in message:
+        message = f"model {spec}: {message}"
+    return message + _zoo_hint(args)
+
+
+def _model_spec(args: argparse.Namespace) -> str | None:
+    spec = getattr(args, "model", None) or getattr(args, "input", None)
+    return spec if isinstance(spec, str) else None
+
+
 def _zoo_hint(args: argparse.Namespace) -> str:
     """For a model spec that is neither a file nor a zoo name but close to one: the zoo names it may mean."""
     import difflib
 
     from vjengine.models.zoo import ZOO
 
-    spec = getattr(args, "model", None) or getattr(args, "input", None)
-    if not isinstance(spec, str) or spec in ZOO or Path(spec).expanduser().exists():
+    spec = _model_spec(args)
+    if spec is None or spec in ZOO or Path(spec).expanduser().exists():
         return ""
     close = difflib.get_close_matches(spec, ZOO, n=2, cutoff=0.75)
     return f"; did you mean {' or '.join(close)}? (vjengine models lists them)" if close else ""
@@ -406,8 +420,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VJError as exc:
         from vjengine.errors import ModelError
 
-        hint = _zoo_hint(args) if isinstance(exc, ModelError) else ""
-        print(f"vjengine: error: {exc}{hint}", file=sys.stderr)
+        message = _about_model(args, str(exc)) if isinstance(exc, ModelError) else str(exc)
+        print(f"vjengine: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Callable
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import IO
 
 from vjengine.errors import VJError
+
+log = logging.getLogger(__name__)
 
 
 def check_new_file(path: Path, what: str, *, force: bool = False) -> None:
@@ -26,6 +29,29 @@ def check_new_file(path: Path, what: str, *, force: bool = False) -> None:
         folder = folder.parent  # the folders that are missing are created when the file is written
     if not folder.is_dir():
         raise VJError(f"{what}: {folder} is a file, not a folder; give a path in a folder")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise VJError(
+            f"{what}: cannot write in {folder} ({exc.strerror or exc}); give a path in a folder you own"
+        ) from None
+
+
+def make_folder(folder: Path, what: str) -> None:
+    """Create `folder` (and its parents) for `what` and check a file can be written there; a one-line VJError
+    when a file stands where a folder should. Folders made are said, so a typo in a path does not go unnoticed."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise VJError(f"{what}: {existing} is a file, not a folder; give a path in a folder")
+    if existing != folder:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise VJError(f"{what}: cannot create the folder {folder} ({exc.strerror or exc})") from None
+        log.info("created the folder %s for %s (it did not exist)", folder, what)
     try:
         with tempfile.TemporaryFile(dir=folder):
             pass

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from vjengine.errors import VJError
+from vjengine.files import make_folder
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,9 @@ class Recorder:
         self.path = Path(path)
         if self.path.suffix != ".npz":
             raise VJError(f"--record {path}: the recording is an .npz file, e.g. --record set.npz")
+        # Opened now, so a path that cannot be written fails before the show, not after it.
+        make_folder(self.path.parent, f"--record {path}")
         try:
-            # Opened now, so a path that cannot be written fails before the show, not after it.
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("wb")
         except OSError as exc:
             raise VJError(

@@ -85,7 +85,8 @@ def _generator(model: str | None, recorded: str, device: torch.device) -> torch.
     try:
         return load_generator(recorded, device)
     except ModelError as exc:
-        raise ModelError(f"the recorded model: {exc}; --model SPEC renders with another") from None
+        named = "" if recorded in str(exc) else f" {recorded}"  # a reader's error may not name the file
+        raise ModelError(f"the recorded model{named}: {exc}; --model SPEC renders with another") from None
 
 
 def _recorded_fps(times: np.ndarray) -> float:

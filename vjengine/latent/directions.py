@@ -502,8 +502,10 @@ def directions_command(
         raise VJError(f"--steps {steps}: give at least 2 images per preview strip (from -S to +S), e.g. --steps 7")
     if not (math.isfinite(strength) and strength > 0):
         raise VJError(f"--strength {strength:g}: give a positive strength; previews go from -S to +S, e.g. 3")
+    from vjengine.files import check_new_file
     from vjengine.params import REGISTRY
 
+    check_new_file(Path(out_dir) / f"{method}-00.png", f"directions --out {out_dir}", force=True)  # before work
     playable = sum(1 for p in REGISTRY if re.fullmatch(r"direction\.\d+", p.name))  # direction.0, direction.1 ...
     G = load_generator(model_spec, device)
     arch = G.arch

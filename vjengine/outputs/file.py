@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from vjengine.errors import VJError
+from vjengine.files import make_folder
 from vjengine.outputs.base import Sink, missing_module
 
 log = logging.getLogger(__name__)
@@ -207,15 +207,7 @@ def _codec_options(codec: str) -> dict[str, str]:
 
 def _make_parent(path: Path) -> None:
     """Create the folder and try writing in it, so a bad path fails at start, not at the first frame."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise VJError(f"cannot create the folder {str(path.parent)!r}: {exc.strerror or exc}") from None
-    try:
-        with tempfile.TemporaryFile(dir=path.parent):
-            pass
-    except OSError as exc:
-        raise VJError(f"cannot write in {str(path.parent)!r} ({exc.strerror or exc}): record somewhere else") from None
+    make_folder(path.parent, f"file:{path}")
 
 
 def _missing_av() -> str | None:

@@ -28,6 +28,8 @@ class ImageSource(Source):
 
 def load_image(path: Path) -> np.ndarray:
     """Read `path` as (H, W, 3) uint8 RGB, or raise a one-line VJError."""
+    if path.is_dir():
+        raise VJError(f"image:{path} is a folder; give an image file, e.g. --source image:{path}/still.png")
     if not path.is_file():
         raise VJError(f"image file not found: {path}; check the path given to --source image:PATH")
     # imdecode of the raw bytes instead of imread, which cannot open non-ASCII paths on Windows

@@ -22,6 +22,8 @@ class VideoSource(Source):
 
     def __init__(self, path: str | Path, fallback_fps: float = 30.0) -> None:
         self.path = Path(path).expanduser()
+        if self.path.is_dir():
+            raise VJError(f"video:{self.path} is a folder; give a video file, e.g. --source video:{self.path}/clip.mp4")
         if not self.path.is_file():
             raise VJError(f"video file not found: {self.path}; check the path given to --source video:PATH")
         self._capture = _open(self.path)
