@@ -111,6 +111,15 @@ class Generator(nn.Module):
         self.mapping = MappingNetwork(
             z_dim, c_dim, w_dim, self.synthesis.num_ws, **{"num_layers": layers, **(mapping_kwargs or {})}
         )
+        self.synthesis.prepare_layout()
+        self.register_load_state_dict_post_hook(lambda module, _: module.refresh())
+
+    def refresh(self) -> None:
+        """Recompute what the layers keep derived from their weights. Loading a state dict does it;
+        call it after changing convolution weights in place by hand."""
+        for module in self.modules():
+            if module is not self and hasattr(module, "refresh"):
+                module.refresh()
 
     @property
     def num_ws(self) -> int:

@@ -70,6 +70,18 @@ class StyledConv(nn.Module):
         self.register_buffer("noise_const", torch.randn(resolution, resolution))
         self.register_buffer("resample_filter", binomial_filter())
         self.up, self.gain, self.clamp = up, gain, clamp
+        self.register_buffer("kernel_energy", torch.empty(0), persistent=False)
+        self.register_buffer("weight_t", torch.empty(0), persistent=False)
+        self.refresh()
+
+    @torch.no_grad()
+    def refresh(self) -> None:
+        """Recompute what each frame needs of the weight but need not compute again: each kernel's
+        energy and, for the upsampling layer, the weight laid out for a transposed convolution.
+        The generator calls it after loading weights; call `G.refresh()` after editing them by hand."""
+        self.kernel_energy = kernel_energy(self.weight)
+        if self.up:
+            self.weight_t = self.weight.detach().transpose(0, 1).contiguous()
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str | torch.Tensor) -> torch.Tensor:
         """`noise_mode` is a mode's name, or a tensor (fixed, random) of weights: one compiled graph
@@ -81,13 +93,16 @@ class StyledConv(nn.Module):
             fan_in = weight[0].numel()
             weight = weight / (weight.abs().amax(dim=(1, 2, 3), keepdim=True) * math.sqrt(fan_in))
             styles = styles / styles.abs().amax(dim=1, keepdim=True)
-        x = modulated_conv(x, weight, styles, demodulate=True, up=self.up)
+        if half:
+            x = modulated_conv(x, weight, styles, demodulate=True, up=self.up)
+        else:
+            x = modulated_conv(x, weight, styles, True, self.up, self.kernel_energy, self.weight_t)
         if self.up:
-            x = blur(x, separable_taps(self.resample_filter) * 2, padding=1)
+            x = blur(x, self.resample_filter * 4, padding=1)
         noise = self._noise(x, noise_mode)
         if noise is not None:
-            x = x + noise.to(x.dtype)
-        x = x + self.bias.to(x.dtype).reshape(1, -1, 1, 1)
+            x = add(x, noise.to(x.dtype))
+        x = add(x, self.bias.to(x.dtype).reshape(1, -1, 1, 1))
         return activate(x, 0.2, SQRT2 * self.gain, None if self.clamp is None else self.clamp * self.gain)
 
     def _noise(self, x: torch.Tensor, noise_mode: str | torch.Tensor) -> torch.Tensor | None:
@@ -103,8 +118,24 @@ class StyledConv(nn.Module):
         return None if noise is None else noise * self.noise_strength
 
 
+def add(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """x + y, in place into x unless gradients are wanted (x is always a fresh intermediate here)."""
+    return x + y if torch.is_grad_enabled() else x.add_(y)
+
+
+def kernel_energy(weight: torch.Tensor) -> torch.Tensor:
+    """[out, in]: the sum of squares of each kernel of a [out, in, kh, kw] weight."""
+    return torch.linalg.vector_norm(weight.detach().float(), dim=(2, 3)).square()
+
+
 def modulated_conv(
-    x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool, up: bool = False
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    styles: torch.Tensor,
+    demodulate: bool,
+    up: bool = False,
+    energy: torch.Tensor | None = None,
+    weight_t: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Convolve each sample of `x` with `weight` scaled per input channel by its `styles` (and, with
     `demodulate`, renormalised per output channel to unit L2 norm). Same-size output, or a strided
@@ -112,38 +143,54 @@ def modulated_conv(
 
     Where the per-sample weights are the smaller tensor (high resolutions) they are built and run
     as a grouped convolution; where the activations are, the styles scale the activations around one
-    shared convolution. Both compute the same thing.
+    shared convolution. Both compute the same thing. `energy` (`kernel_energy(weight)`) and
+    `weight_t` (the weight transposed for `up`) may be given when they are kept between frames.
     """
     batch, in_channels, height, width = x.shape
     out_channels, _, kh, kw = weight.shape
     weight = weight.float()
     if demodulate:
-        energy = styles.square() @ weight.square().sum(dim=(2, 3)).t()  # [N, out]: sum of the modulated weight^2
-        demod = (energy + 1e-8).rsqrt()
+        # [N, out]: the modulated weight's sum of squares, from the styles and the kernels' energies.
+        energy = kernel_energy(weight) if energy is None else energy
+        demod = (styles.square() @ energy.t() + 1e-8).rsqrt()
     per_sample_weights = out_channels * in_channels * kh * kw
     if per_sample_weights <= (in_channels + out_channels) * height * width:
-        scale = styles.unsqueeze(1) * demod.unsqueeze(2) if demodulate else styles.unsqueeze(1)
-        w = (weight.unsqueeze(0) * scale.reshape(batch, -1, in_channels, 1, 1)).to(x.dtype)
+        scale = styles.unsqueeze(1) * demod.unsqueeze(2) if demodulate else styles.unsqueeze(1)  # [N, out, in]
+        w = per_sample_weight(weight, scale, transposed=up).to(x.dtype)
         x = x.reshape(1, batch * in_channels, height, width)
-        # Channels-last weights keep the convolution channels-last: the reshaped input's strides
-        # alone do not tell oneDNN so.
-        if up:
-            w = w.transpose(1, 2).reshape(batch * in_channels, out_channels, kh, kw)
-            x = F.conv_transpose2d(x, _channels_last(w), stride=2, groups=batch)
-        else:
-            w = w.reshape(batch * out_channels, in_channels, kh, kw)
-            x = F.conv2d(x, _channels_last(w), padding=kh // 2, groups=batch)
+        x = F.conv_transpose2d(x, w, stride=2, groups=batch) if up else F.conv2d(x, w, padding=kh // 2, groups=batch)
         return x.reshape(batch, out_channels, x.shape[2], x.shape[3])
     x = x * styles.to(x.dtype).reshape(batch, in_channels, 1, 1)
-    w = _channels_last(weight.to(x.dtype))
-    x = F.conv_transpose2d(x, w.transpose(0, 1), stride=2) if up else F.conv2d(x, w, padding=kh // 2)
+    if up:
+        w = weight.transpose(0, 1) if weight_t is None or weight_t.numel() == 0 else weight_t
+        x = F.conv_transpose2d(x, w.to(x.dtype), stride=2)
+    else:
+        x = F.conv2d(x, weight.to(x.dtype), padding=kh // 2)
     if demodulate:
         x = x * demod.to(x.dtype).reshape(batch, out_channels, 1, 1)
     return x
 
 
-def _channels_last(weight: torch.Tensor) -> torch.Tensor:
-    return weight.contiguous(memory_format=torch.channels_last)
+def per_sample_weight(weight: torch.Tensor, scale: torch.Tensor, transposed: bool = False) -> torch.Tensor:
+    """`weight` [out, in, kh, kw] times `scale` [N, out, in], stacked for a convolution grouped by
+    sample: [N*out, in, kh, kw], or [N*in, out, kh, kw] for a transposed one.
+
+    With `weight` channels-last (as the generator keeps its parameters) the result is built
+    channels-last, which keeps the convolution channels-last (a reshaped input's strides alone do
+    not tell oneDNN so) without another copy of the weights each frame.
+    """
+    batch, out_channels, in_channels = scale.shape
+    kh, kw = weight.shape[2:]
+    if not weight.is_contiguous(memory_format=torch.channels_last) or kh * kw == 1:
+        w = weight.unsqueeze(0) * scale.reshape(batch, out_channels, in_channels, 1, 1)
+        if transposed:
+            return w.transpose(1, 2).reshape(batch * in_channels, out_channels, kh, kw)
+        return w.reshape(batch * out_channels, in_channels, kh, kw)
+    if transposed:
+        w = weight.permute(1, 2, 3, 0).unsqueeze(0) * scale.transpose(1, 2).reshape(batch, in_channels, 1, 1, -1)
+        return w.reshape(batch * in_channels, kh, kw, out_channels).permute(0, 3, 1, 2)
+    w = weight.permute(0, 2, 3, 1).unsqueeze(0) * scale.reshape(batch, out_channels, 1, 1, in_channels)
+    return w.reshape(batch * out_channels, kh, kw, in_channels).permute(0, 3, 1, 2)
 
 
 class ToRGB(nn.Module):
@@ -223,8 +270,6 @@ class SynthesisBlock(nn.Module):
         dtype = torch.float16 if fp16 and self.use_fp16 else torch.float32
         if self.is_first:
             x = self.const.to(dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
-            # Channels-last in memory from here on: oneDNN's and cuDNN's fastest layout.
-            x = x.contiguous(memory_format=torch.channels_last)
             x = self.conv1(x, ws[:, 0], noise_mode)
         else:
             x = x.to(dtype)
@@ -283,6 +328,9 @@ class StyleGAN2Synthesis(nn.Module):
             )
             setattr(self, f"b{res}", block)
         self.num_ws = sum(block.num_conv for block in self.blocks()) + 1
+
+    def prepare_layout(self) -> None:
+        """Planar (NCHW) memory: measured faster than channels-last for these layers on oneDNN."""
 
     def blocks(self) -> list[SynthesisBlock]:
         """The blocks from 4x4 up."""
