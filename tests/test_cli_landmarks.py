@@ -38,11 +38,11 @@ def test_a_face_in_the_picture_is_sent_as_signals(tmp_path):
     target = ["--osc-out", f"127.0.0.1:{listener.port}", "--osc-signals", "face.*"]
     process = run_engine(tmp_path, "--output", "none", "--set", "landmarks.face=true", *target, config=config)
     try:
-        assert listener.wait_for("/vj/signal/face/present", lambda v: v[0] > 0.9, timeout=60)
+        assert listener.wait_for("/vj/signal/face/present", lambda v: v[0] > 0.9, timeout=300)
         assert listener.wait_for("/vj/signal/face/x", lambda v: 0.3 < v[0] < 0.7)
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(30)
+        process.wait(120)
         listener.sock.close()
 
 
@@ -55,10 +55,10 @@ def output_once_a_face_was_found(tmp_path, verbose: bool) -> list[str]:
         tmp_path, "--output", "none", "--set", "landmarks.face=true", *target, config=config, verbose=verbose
     )
     try:
-        assert listener.wait_for("/vj/signal/face/present", lambda v: v[0] > 0.9, timeout=60)
+        assert listener.wait_for("/vj/signal/face/present", lambda v: v[0] > 0.9, timeout=300)
     finally:
         process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=30)
+        output, _ = process.communicate(timeout=120)
         listener.sock.close()
     return output.splitlines()
 

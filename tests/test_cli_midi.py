@@ -31,9 +31,9 @@ def free_tcp_port() -> int:
 
 def oscquery_value(port: int, address: str):
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{address}?VALUE", timeout=2) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{address}?VALUE", timeout=30) as response:
             return json.load(response)["VALUE"][0]
-    except (urllib.error.URLError, ConnectionError):
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
         return None  # not serving yet
 
 
@@ -56,12 +56,12 @@ def start_engine(tmp_path, *extra: str) -> tuple[subprocess.Popen, int]:
 
 def stop(process: subprocess.Popen) -> str:
     process.send_signal(signal.SIGTERM)
-    return process.communicate(timeout=30)[0]
+    return process.communicate(timeout=120)[0]
 
 
 def play_until(process: subprocess.Popen, play: Callable[[], None], read: Callable[[], Any], done) -> Any:
-    """Play (send MIDI) and read the value back until `done(value)`, the engine exits, or 60 s pass."""
-    deadline, value = time.monotonic() + 60, None
+    """Play (send MIDI) and read the value back until `done(value)`, the engine exits, or a generous 300 s pass."""
+    deadline, value = time.monotonic() + 300, None
     while not done(value) and time.monotonic() < deadline and process.poll() is None:
         play()
         value = read()
