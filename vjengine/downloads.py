@@ -44,14 +44,15 @@ def fetch(url: str, sha256: str | None = None, progress: bool = True) -> Path:
 
     A cached file is returned without touching the network, after checking its sha256 against
     `sha256` (a published hash) or, without one, against the hash recorded at download time. With
-    VJENGINE_OFFLINE set, a file that is not cached is a ModelError, never a download.
+    VJENGINE_OFFLINE set, a file that is not cached is a ModelError, never a download from another
+    machine (a server on this one, such as a local mirror, is still used).
     """
     target = _cache_path(url)
     expected = sha256.strip().lower() if sha256 else None
     if target.exists():
         _verify_cached(target, expected)
         return target
-    if os.environ.get("VJENGINE_OFFLINE"):  # the user said there is no network: never try one
+    if os.environ.get("VJENGINE_OFFLINE") and not _on_this_machine(url):  # the user said there is no network
         raise ModelError(f"{url} is not in the cache and VJENGINE_OFFLINE is set; unset it to download, or {_HINT}")
     target.parent.mkdir(parents=True, exist_ok=True)
     part = _sibling(target, ".part")
@@ -67,6 +68,11 @@ def fetch(url: str, sha256: str | None = None, progress: bool = True) -> Path:
     _write_atomic(_sibling(target, ".sha256"), digest + "\n")
     part.replace(target)
     return target
+
+
+def _on_this_machine(url: str) -> bool:
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def cached_path(url: str) -> Path:
