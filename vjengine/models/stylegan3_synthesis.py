@@ -61,6 +61,18 @@ def layer_schedule(
     return bands
 
 
+@dataclass(frozen=True)
+class LayerOptions:
+    """What every alias-free layer of a network shares: kernel size (3 for T, 1 for R), filter taps
+    per unit of resampling, how far the nonlinearity raises the rate, radial down filters, clamp."""
+
+    conv_kernel: int = 3
+    filter_size: int = 6
+    lrelu_upsampling: int = 2
+    use_radial_filters: bool = False
+    conv_clamp: float | None = 256
+
+
 class FourierInput(nn.Module):
     """Sinusoids of fixed frequencies and phases, rotated and shifted by a transform that w predicts
     (and by the user's `transform`), faded out near the band limit, then mixed by a learned matrix."""
@@ -115,15 +127,11 @@ class AliasFreeLayer(nn.Module):
         is_torgb: bool,
         is_critical: bool,
         use_fp16: bool,
-        conv_kernel: int = 3,
-        filter_size: int = 6,
-        lrelu_upsampling: int = 2,
-        use_radial_filters: bool = False,
-        conv_clamp: float | None = 256,
+        options: LayerOptions,
     ) -> None:
         super().__init__()
-        self.is_torgb, self.use_fp16, self.clamp = is_torgb, use_fp16, conv_clamp
-        kernel = 1 if is_torgb else conv_kernel
+        self.is_torgb, self.use_fp16, self.clamp = is_torgb, use_fp16, options.conv_clamp
+        kernel = 1 if is_torgb else options.conv_kernel
         self.kernel = kernel
         self.affine = Dense(w_dim, source.channels, bias_init=1.0)
         self.weight = nn.Parameter(torch.randn(target.channels, source.channels, kernel, kernel))
@@ -131,12 +139,12 @@ class AliasFreeLayer(nn.Module):
         self.register_buffer("magnitude_ema", torch.ones([]))
         self.register_buffer("kernel_energy", torch.empty(0), persistent=False)
 
-        rate = max(source.rate, target.rate) * (1 if is_torgb else lrelu_upsampling)
+        rate = max(source.rate, target.rate) * (1 if is_torgb else options.lrelu_upsampling)
         self.up = int(round(rate / source.rate))
         self.down = int(round(rate / target.rate))
-        up_taps = filter_size * self.up if self.up > 1 and not is_torgb else 1
-        down_taps = filter_size * self.down if self.down > 1 and not is_torgb else 1
-        radial = use_radial_filters and not is_critical
+        up_taps = options.filter_size * self.up if self.up > 1 and not is_torgb else 1
+        down_taps = options.filter_size * self.down if self.down > 1 and not is_torgb else 1
+        radial = options.use_radial_filters and not is_critical
         self.register_buffer("up_filter", _tensor(lowpass_filter(up_taps, source.cutoff, source.half_width, rate)))
         down = lowpass_filter(down_taps, target.cutoff, target.half_width, rate, radial=radial)
         self.register_buffer("down_filter", _tensor(down))
@@ -256,11 +264,7 @@ class StyleGAN3Synthesis(nn.Module):
                 is_torgb=i == num_layers,
                 is_critical=i >= num_layers - num_critical,
                 use_fp16=band.rate * 2**num_fp16_res > img_resolution,
-                conv_kernel=conv_kernel,
-                filter_size=filter_size,
-                lrelu_upsampling=lrelu_upsampling,
-                use_radial_filters=use_radial_filters,
-                conv_clamp=conv_clamp,
+                options=LayerOptions(conv_kernel, filter_size, lrelu_upsampling, use_radial_filters, conv_clamp),
             )
             self.add_module(name, layer)
         self.num_ws = num_layers + 2
