@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 
+import numpy as np
 import pytest
 from pythonosc.udp_client import SimpleUDPClient
 
@@ -62,12 +63,15 @@ def engine(tmp_path):
     args = ["--config", str(config), "--model", str(FIXTURES / "sg2_64.pkl"), "--source", "pattern"]
     args += ["--output", "none", "--osc-port", str(osc_port), "--oscquery-port", str(query_port), "--no-status"]
     args += ["--presets", str(tmp_path / "bank"), "--set", "render.fps=30"]
+    for name in ("anchor.npy", "direction.npy"):  # the STRINGS files, found from the engine's folder
+        np.save(tmp_path / name, np.ones(512, np.float32))  # [w_dim] of the fixture model
     process = subprocess.Popen(
         [sys.executable, "-m", "vjengine", "run", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=tmp_path,
     )
     client = SimpleUDPClient("127.0.0.1", osc_port)
     ready = False
@@ -158,13 +162,13 @@ def settable(store):
     return [(name, param) for name, param in store.params.items() if name not in ACTIONS]
 
 
-STRINGS = {  # valid, non-default text values (a missing .npy is logged and ignored by the engine)
-    "latent.anchor": "missing.npy",
+STRINGS = {  # valid, non-default text values (the engine refuses files that are not there; the fixture writes them)
+    "latent.anchor": "anchor.npy",
     "visual.layers": "conv4_1:1",
     "visual.layout": "whole",
     "visual.assign": "0-1",
     "direction.layers": "0-1",
-    "direction.file": "missing.npy",
+    "direction.file": "direction.npy",
     "preset.style": "fine",
 }
 
