@@ -33,7 +33,7 @@ from vjengine.models.manipulation import Manipulator
 from vjengine.outputs import Sink
 from vjengine.params import ParamStore
 from vjengine.params.modulation import Modulation
-from vjengine.record import Recorder, seeded_noise
+from vjengine.record import Recorder, noise_generator
 from vjengine.sources import Source
 
 log = logging.getLogger(__name__)
@@ -267,8 +267,12 @@ class Engine:
             self.manipulator.apply(snapshot, self._corruption_phase)
             times["compose"], t = self._lap(t)
             noise_seed = self._noise_seed(snapshot["generator.noise"])
-            with seeded_noise(noise_seed, self.device):
-                img = self.synthesis(ws, noise_mode=snapshot["generator.noise"], force_fp32=self.force_fp32)
+            img = self.synthesis(
+                ws,
+                noise_mode=snapshot["generator.noise"],
+                force_fp32=self.force_fp32,
+                noise_generator=noise_generator(noise_seed, self.device),
+            )
             times["generate"], t = self._lap(t)
             frames = to_frames(img, self._layouts)
             times["copy"], t = self._lap(t)

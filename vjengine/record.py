@@ -7,12 +7,10 @@ settings, or at another frame rate by interpolating the recorded latents.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import tempfile
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,37 +183,11 @@ def load_recording(path: str | Path) -> Recording:
     return recording
 
 
-@contextlib.contextmanager
-def seeded_noise(seed: int | None, device: torch.device) -> Iterator[None]:
-    """Inside the block, random numbers drawn on `device` (the generator's per-pixel noise with
-    `generator.noise=random`) come from `seed`; afterwards that RNG is as it was, so the frames around
-    and the other users of torch's RNG draw as if nothing had happened. None leaves the RNG alone.
-
-    The live engine and `render` both wrap `G.synthesis` in it with the seed the recording keeps: that
-    is what makes a re-render bit for bit with random noise.
-    """
+def noise_generator(seed: int | None, device: torch.device) -> torch.Generator | None:
+    """A torch generator on `device` seeded with a frame's noise seed, or None (no seed: the noise
+    is not random). The live engine and `render` hand it to `G.synthesis` as `noise_generator`:
+    the frame's random noise then comes from it alone, whatever other threads draw from torch's
+    shared generator meanwhile, which is what makes a re-render bit for bit with random noise."""
     if seed is None:
-        yield
-        return
-    generator = _default_generator(device)
-    if generator is None:  # another accelerator (MPS, XPU): fork through torch's generic helper
-        with torch.random.fork_rng(device_type=device.type):
-            torch.get_device_module(device.type).manual_seed(seed)
-            yield
-        return
-    state = generator.get_state()
-    generator.manual_seed(seed)
-    try:
-        yield
-    finally:
-        generator.set_state(state)
-
-
-def _default_generator(device: torch.device) -> torch.Generator | None:
-    """The generator `torch.randn(..., device=device)` draws from, where torch exposes it."""
-    if device.type == "cpu":
-        return torch.default_generator
-    if device.type == "cuda":
-        torch.cuda.init()  # default_generators is filled in when CUDA initialises
-        return torch.cuda.default_generators[device.index if device.index is not None else torch.cuda.current_device()]
-    return None
+        return None
+    return torch.Generator(device=device).manual_seed(seed)

@@ -14,7 +14,7 @@ from vjengine.errors import ModelError, VJError
 from vjengine.models import load_generator
 from vjengine.models.manipulation import Manipulator
 from vjengine.outputs import NullSink, Sink, check_distinct_files, open_sink, sink_class
-from vjengine.record import load_recording, seeded_noise
+from vjengine.record import load_recording, noise_generator
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,12 @@ def render_recording(
             for i, (ws, noise) in enumerate(zip(recording.ws, recording.noise, strict=True)):
                 state = recording.frame_state(i)
                 manipulator.apply(_manipulation_state(state), state["corruption.phase"])
-                with seeded_noise(recording.frame_noise_seed(i), dev):
-                    img = G.synthesis(torch.from_numpy(ws)[None].to(dev), noise_mode=str(noise), force_fp32=force_fp32)
+                img = G.synthesis(
+                    torch.from_numpy(ws)[None].to(dev),
+                    noise_mode=str(noise),
+                    force_fp32=force_fp32,
+                    noise_generator=noise_generator(recording.frame_noise_seed(i), dev),
+                )
                 frame = to_frame(img)
                 for sink in sinks:  # at the recorded times (or the --fps grid): as long as the take
                     _send_without_dropping(sink, frame, float(recording.time[i]))

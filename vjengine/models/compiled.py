@@ -35,7 +35,15 @@ class CompiledSynthesis:
         self._noise = torch.zeros(2, device=device)
         self.compile_seconds: float | None = None
 
-    def __call__(self, ws: torch.Tensor, noise_mode: str = "const", force_fp32: bool = False) -> torch.Tensor:
+    def __call__(
+        self,
+        ws: torch.Tensor,
+        noise_mode: str = "const",
+        force_fp32: bool = False,
+        noise_generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Render `ws`. Random noise is drawn inside the graph from torch's own generator:
+        `noise_generator` is accepted for a common call and not used."""
         check_noise_mode(noise_mode)
         self._noise.copy_(torch.tensor(noise_weights(noise_mode)))
         if self.device.type == "cuda":

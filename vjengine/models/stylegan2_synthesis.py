@@ -83,9 +83,16 @@ class StyledConv(nn.Module):
         if self.up:
             self.weight_t = self.weight.detach().transpose(0, 1).contiguous()
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str | torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        w: torch.Tensor,
+        noise_mode: str | torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """`noise_mode` is a mode's name, or a tensor (fixed, random) of weights: one compiled graph
-        then serves every mode, switched by writing the tensor."""
+        then serves every mode, switched by writing the tensor. Random noise is drawn from
+        `generator` when given (reproducible whatever other threads draw), else torch's own."""
         half = x.dtype == torch.float16
         styles = self.affine(w.float())
         weight = self.weight
@@ -99,13 +106,15 @@ class StyledConv(nn.Module):
             x = modulated_conv(x, weight, styles, True, self.up, self.kernel_energy, self.weight_t)
         if self.up:
             x = blur(x, self.resample_filter * 4, padding=1)
-        noise = self._noise(x, noise_mode)
+        noise = self._noise(x, noise_mode, generator)
         if noise is not None:
             x = add(x, noise.to(x.dtype))
         x = add(x, self.bias.to(x.dtype).reshape(1, -1, 1, 1))
         return activate(x, 0.2, SQRT2 * self.gain, None if self.clamp is None else self.clamp * self.gain)
 
-    def _noise(self, x: torch.Tensor, noise_mode: str | torch.Tensor) -> torch.Tensor | None:
+    def _noise(
+        self, x: torch.Tensor, noise_mode: str | torch.Tensor, generator: torch.Generator | None
+    ) -> torch.Tensor | None:
         """The noise to add, scaled by the learned strength; None when there is none."""
         fixed, fresh = noise_weights(noise_mode) if isinstance(noise_mode, str) else noise_mode.unbind()
         noise = None
@@ -113,7 +122,7 @@ class StyledConv(nn.Module):
             noise = self.noise_const * fixed
         if isinstance(fresh, torch.Tensor) or fresh:
             shape = (x.shape[0], 1, x.shape[2], x.shape[3])
-            drawn = torch.randn(shape, device=x.device, dtype=torch.float32) * fresh
+            drawn = torch.randn(shape, device=x.device, dtype=torch.float32, generator=generator) * fresh
             noise = drawn if noise is None else noise + drawn
         return None if noise is None else noise * self.noise_strength
 
@@ -265,17 +274,18 @@ class SynthesisBlock(nn.Module):
         ws: torch.Tensor,
         noise_mode: str | torch.Tensor,
         fp16: bool,
+        generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """`ws` holds this block's rows: its convolutions' and then its RGB layer's."""
         dtype = torch.float16 if fp16 and self.use_fp16 else torch.float32
         if self.is_first:
             x = self.const.to(dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
-            x = self.conv1(x, ws[:, 0], noise_mode)
+            x = self.conv1(x, ws[:, 0], noise_mode, generator)
         else:
             x = x.to(dtype)
             shortcut = self.skip(x) if self.architecture == "resnet" else None
-            x = self.conv0(x, ws[:, 0], noise_mode)
-            x = self.conv1(x, ws[:, 1], noise_mode)
+            x = self.conv0(x, ws[:, 0], noise_mode, generator)
+            x = self.conv1(x, ws[:, 1], noise_mode, generator)
             if shortcut is not None:
                 x = x + shortcut
         if img is not None and self.architecture == "skip":
@@ -337,16 +347,21 @@ class StyleGAN2Synthesis(nn.Module):
         return [getattr(self, f"b{res}") for res in self.resolutions]
 
     def forward(
-        self, ws: torch.Tensor, noise_mode: str | torch.Tensor = "const", force_fp32: bool = False
+        self,
+        ws: torch.Tensor,
+        noise_mode: str | torch.Tensor = "const",
+        force_fp32: bool = False,
+        noise_generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Render `ws`; float16 blocks run in half precision only on CUDA and unless `force_fp32`.
-        `noise_mode`: "const", "random", "none", or a tensor of (fixed, random) noise weights."""
+        `noise_mode`: "const", "random", "none", or a tensor of (fixed, random) noise weights;
+        random noise comes from `noise_generator` when given (a frame drawn again is the same)."""
         check_noise_mode(noise_mode)
         fp16 = runs_half(ws.device, force_fp32)
         x = img = None
         row = 0
         for block in self.blocks():
-            x, img = block(x, img, ws[:, row : row + block.num_conv + 1], noise_mode, fp16)
+            x, img = block(x, img, ws[:, row : row + block.num_conv + 1], noise_mode, fp16, noise_generator)
             row += block.num_conv
         return img.float()
 

@@ -270,9 +270,13 @@ class StyleGAN3Synthesis(nn.Module):
         self.num_ws = num_layers + 2
 
     def forward(
-        self, ws: torch.Tensor, noise_mode: str | torch.Tensor = "const", force_fp32: bool = False
+        self,
+        ws: torch.Tensor,
+        noise_mode: str | torch.Tensor = "const",
+        force_fp32: bool = False,
+        noise_generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Render `ws` (StyleGAN3 has no noise inputs; `noise_mode` is accepted for a common call)."""
+        """Render `ws` (StyleGAN3 has no noise inputs; the noise arguments are accepted for a common call)."""
         check_noise_mode(noise_mode)
         fp16 = runs_half(ws.device, force_fp32)
         x = self.input(ws[:, 0])
