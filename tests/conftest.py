@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from contextlib import contextmanager
@@ -79,3 +80,12 @@ def finishes(call, timeout: float = 60.0) -> bool:
     if errors:
         raise errors[0]
     return not thread.is_alive()
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    """The single `vjengine: error:` line of a CLI run that failed as a user mistake (exit 2, no traceback)."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("vjengine: error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]

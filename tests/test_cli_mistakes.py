@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.conftest import one_line_error
+
 
 def vjengine(*args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -21,14 +23,6 @@ def vjengine(*args: str, cwd=None) -> subprocess.CompletedProcess:
         cwd=cwd,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-
-
-def one_line_error(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("vjengine: error:")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
 
 
 def test_render_of_the_latents_project_writes_is_one_line(tmp_path):

@@ -10,7 +10,7 @@ import sys
 
 import torch
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, one_line_error
 from vjengine.models import load_generator
 
 
@@ -56,14 +56,6 @@ def test_bench_generator_refuses_fp16_without_cuda():
 def untouched(path) -> tuple[bytes, int]:
     """What must not change when a command refuses: the bytes and the modification time."""
     return path.read_bytes(), path.stat().st_mtime_ns
-
-
-def one_line_error(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("vjengine: error:")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
 
 
 def test_convert_refuses_to_write_over_its_input(tmp_path):
