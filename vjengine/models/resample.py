@@ -65,7 +65,7 @@ def upsample(x: torch.Tensor, kernel: torch.Tensor, factor: int, pad: tuple[int,
     """Insert `factor - 1` zeros after every sample, pad (before, after) on both axes, and filter with
     `kernel * factor**2`, keeping only positions where it lies wholly inside.
 
-    `kernel` is 1-D (applied to rows, then columns) or 2-D. It must be symmetric, as every filter
+    `kernel` is 1-D (applied along both axes) or 2-D. It must be symmetric, as every filter
     here is, so that correlation and convolution agree.
     """
     channels, taps = x.shape[1], kernel.shape[0]
@@ -105,13 +105,9 @@ def activate(x: torch.Tensor, slope: float, gain: float, clamp: float | None) ->
 
 
 def blur(x: torch.Tensor, kernel: torch.Tensor, padding: int) -> torch.Tensor:
-    """Filter every channel with `kernel`, zero-padded: 1-D (rows, then columns) or 2-D in one pass
-    (for a 4x4 kernel one pass is faster than two on oneDNN)."""
-    kernel = kernel.to(x.dtype)
-    if kernel.ndim == 2:
-        return F.conv2d(x, _depthwise(kernel, x, None), padding=padding, groups=x.shape[1])
-    x = F.conv2d(x, _depthwise(kernel, x, 2), padding=(padding, 0), groups=x.shape[1])
-    return F.conv2d(x, _depthwise(kernel, x, 3), padding=(0, padding), groups=x.shape[1])
+    """Filter every channel with the 2-D `kernel`, zero-padded (one pass: for StyleGAN2's 4x4 kernel
+    faster on oneDNN than two separable ones)."""
+    return F.conv2d(x, _depthwise(kernel.to(x.dtype), x, None), padding=padding, groups=x.shape[1])
 
 
 def downsample(x: torch.Tensor, kernel: torch.Tensor | None, factor: int) -> torch.Tensor:
