@@ -24,34 +24,33 @@ def check_new_file(path: Path, what: str, *, force: bool = False) -> None:
         raise VJError(f"{what} is a folder: give a file name in it")
     if path.exists() and not force:
         raise VJError(f"{what} already exists: give another name, or add --force to replace it")
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent  # the folders that are missing are created when the file is written
-    if not folder.is_dir():
-        raise VJError(f"{what}: {folder} is a file, not a folder; give a path in a folder")
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        raise VJError(
-            f"{what}: cannot write in {folder} ({exc.strerror or exc}); give a path in a folder you own"
-        ) from None
+    # The folders that are missing are created when the file is written.
+    _check_writable(_existing_folder(path.parent, what), what)
 
 
 def make_folder(folder: Path, what: str) -> None:
     """Create `folder` (and its parents) for `what` and check a file can be written there; a one-line VJError
     when a file stands where a folder should. Folders made are said, so a typo in a path does not go unnoticed."""
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise VJError(f"{what}: {existing} is a file, not a folder; give a path in a folder")
+    existing = _existing_folder(folder, what)
     if existing != folder:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise VJError(f"{what}: cannot create the folder {folder} ({exc.strerror or exc})") from None
         log.info("created the folder %s for %s (it did not exist)", folder, what)
+    _check_writable(folder, what)
+
+
+def _existing_folder(folder: Path, what: str) -> Path:
+    """`folder` or its nearest ancestor that exists; a one-line VJError when that is a file."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise VJError(f"{what}: {folder} is a file, not a folder; give a path in a folder")
+    return folder
+
+
+def _check_writable(folder: Path, what: str) -> None:
     try:
         with tempfile.TemporaryFile(dir=folder):
             pass
