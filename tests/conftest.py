@@ -89,3 +89,17 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
     errors = [line for line in result.stderr.splitlines() if line.startswith("vjengine: error:")]
     assert len(errors) == 1, result.stderr
     return errors[0]
+
+
+class FrameClock:
+    """An engine's clock moved on by `step` seconds once per frame (`tick` is a signal listener, which
+    the loop calls once a frame): time passes the same on an idle machine and on a busy one."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        return self.now
+
+    def tick(self, signals) -> None:
+        self.now += self.step

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, FrameClock
 from vjengine.analysis import AsyncAnalyser
 from vjengine.engine import MAX_FAILING_FRAMES_OFFLINE, Engine, to_frame, to_frames
 from vjengine.models import load_generator
@@ -73,20 +73,6 @@ class Keep(Sink):
 
     def _write(self, frame):
         self.frames.append(frame)
-
-
-class FrameClock:
-    """The engine's clock, moved on by `step` seconds once per frame (as a signal listener, which the loop
-    calls once a frame): time passes the same on an idle machine and on a busy one."""
-
-    def __init__(self, step: float) -> None:
-        self.now, self.step = 0.0, step
-
-    def __call__(self) -> float:
-        return self.now
-
-    def tick(self, signals) -> None:
-        self.now += self.step
 
 
 def render(generator, store, source, frames: int, step: float) -> list[np.ndarray]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import FIXTURES, wait_for
+from tests.conftest import FIXTURES, FrameClock, wait_for
 from vjengine.analysis.vgg import VGGEncoder
 from vjengine.analysis.visual import VisualAnalyser
 from vjengine.engine import Engine
@@ -24,19 +24,6 @@ def generator():
 @pytest.fixture(scope="module")
 def encoder():
     return VGGEncoder(None)
-
-
-class FrameClock:
-    """The engine's clock, moved on by `step` seconds once per frame by a signal listener."""
-
-    def __init__(self, step: float) -> None:
-        self.now, self.step = 0.0, step
-
-    def __call__(self) -> float:
-        return self.now
-
-    def tick(self, signals) -> None:
-        self.now += self.step
 
 
 def frame_with_left_blob(shift: int, index: int) -> Frame:
