@@ -13,16 +13,15 @@ from conftest import FIXTURES, wait_for
 from vjengine.downloads import cache_dir
 from vjengine.errors import VJError
 from vjengine.latent import directions as dirs
+from vjengine.commands.directions import directions_command, preview_strips
+from vjengine.commands.pictures import render_images
 from vjengine.latent.directions import (
     DirectionOffset,
     apply_directions,
     compute_directions,
-    directions_command,
     ganspace,
     load_direction,
     model_fingerprint,
-    preview_strips,
-    render_images,
     sefa,
 )
 from vjengine.models import load_generator

@@ -11,17 +11,10 @@ import torch
 from conftest import FIXTURES
 
 from vjengine.analysis.vgg import VGGEncoder
+from vjengine.commands.pictures import render_images
+from vjengine.commands.project import load_target, project_command, save_projection
 from vjengine.errors import VJError
-from vjengine.latent.directions import render_images
-from vjengine.latent.projection import (
-    ProjectionResult,
-    load_target,
-    mix_styles,
-    noise_regularisation,
-    project,
-    project_command,
-    save_projection,
-)
+from vjengine.latent.projection import ProjectionResult, mix_styles, noise_regularisation, project
 from vjengine.models import load_generator
 
 

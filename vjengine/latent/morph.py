@@ -26,6 +26,7 @@ from vjengine.latent.presets import (
     preset_params,
     slerp,
 )
+from vjengine.latent.regions import mix_rows
 from vjengine.params import ParamStore
 
 log = logging.getLogger(__name__)
@@ -151,9 +152,7 @@ class PresetPlayer:
         (pose, shape) with another look's fine layers (colour, texture)."""
         if not rows or snapshot["preset.a"] == snapshot["preset.b"]:
             return ws
-        mixed = ws.clone()
-        mixed[:, rows] = self._ws(snapshot["preset.b"], anchor, snapshot["truncation.psi"])[:, rows]
-        return mixed
+        return mix_rows(ws, self._ws(snapshot["preset.b"], anchor, snapshot["truncation.psi"]), rows)
 
     def shown(self, ws: torch.Tensor, psi: float, z: np.ndarray | None) -> None:
         """What the frame finally showed (after camera mixing): what `store_preset` saves and transitions

@@ -1,10 +1,12 @@
-"""The w layers each region of the frame drives, and mixing region latents into them (the paper's style
-mixing, Appendix A). The regions themselves are `vjengine.analysis.regions`."""
+"""W rows: the layer bands (coarse, middle, fine) a region, a preset or a direction drives, and the one mixer
+that moves some rows of a w+ toward another latent (the paper's style mixing, Appendix A). The regions of the
+frame themselves are `vjengine.analysis.regions`."""
 
 from __future__ import annotations
 
 import re
 
+import numpy as np
 import torch
 
 from vjengine.errors import VJError
@@ -48,6 +50,26 @@ def _bands(num_ws: int, arch: str) -> dict[str, range]:
     }
 
 
+def mix_rows(base, source, rows: range, amount: float = 1.0, out=None):
+    """`base` (a w+ [..., num_ws, w_dim], tensor or numpy array) with its rows `rows` moved `amount` (0..1) of
+    the way to `source`: a w+ of the same shape, or one w [w_dim] for every row. Written into `out` (same
+    shape and type as `base`) when given, else into a copy; `amount` 1 copies the rows exactly."""
+    if out is None:
+        out = base.copy() if isinstance(base, np.ndarray) else base.clone()
+    if len(rows) == 0:
+        return out
+    rows = slice(rows.start, rows.stop)
+    start = base[..., rows, :]
+    target = source if source.ndim == 1 else source[..., rows, :]
+    if amount >= 1:
+        out[..., rows, :] = target
+    elif isinstance(base, np.ndarray):
+        out[..., rows, :] = start + (target - start) * amount
+    else:
+        out[..., rows, :] = torch.lerp(start, target.expand_as(start), amount)
+    return out
+
+
 def mix_ws(
     anchor: torch.Tensor, region_ws: torch.Tensor, assignment: list[range], strength: float = 1.0
 ) -> torch.Tensor:
@@ -59,10 +81,5 @@ def mix_ws(
     strength = min(max(float(strength), 0.0), 1.0)
     out = anchor.clone()
     for i, rows in enumerate(assignment):
-        if len(rows) == 0:
-            continue
-        target = region_ws[i] if region_ws.ndim == 2 else region_ws[i, rows.start : rows.stop]
-        out[rows.start : rows.stop] = torch.lerp(
-            anchor[rows.start : rows.stop], target.expand_as(out[rows.start : rows.stop]), strength
-        )
+        mix_rows(anchor, region_ws[i], rows, strength, out=out)  # from the anchor: a later region replaces
     return out

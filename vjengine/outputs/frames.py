@@ -1,17 +1,22 @@
-"""Shaping frames for an output: its own size (stretch, letterbox or crop), a vertical flip, and the pixel layout
-(RGB, RGBA, BGRA) with the tight row stride that Syphon, Spout, NDI and virtual cameras read.
+"""Frames: the generator's output turned into bytes, and shaped for an output.
 
-Everything here runs in a sink's own thread, never on the render loop. The engine hands sinks (H, W, 3) uint8 RGB;
-it already converts to bytes on the generator's device, so only those bytes cross to the CPU.
+`to_frames` / `to_rgb8` are the one place where a generator's [-1, 1] tensor becomes uint8 pixels (the render
+loop, `vjengine render`, the projection's and the directions' pictures all use them); they run on the generator's
+device, so only bytes cross to the CPU. The rest shapes a frame for one output in that sink's own thread: its own
+size (stretch, letterbox or crop), a vertical flip, and the pixel layout (RGB, RGBA, BGRA) with the tight row
+stride that Syphon, Spout, NDI and virtual cameras read. This module depends on nothing else of vjengine, so
+any stage may use it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 import cv2
 import numpy as np
+import torch
 
 FIT_MODES = ("stretch", "letterbox", "crop")
 Fit = Literal["stretch", "letterbox", "crop"]
@@ -19,6 +24,43 @@ Layout = Literal["RGB", "RGBA", "BGRA"]
 
 _CONVERSIONS: dict[str, int] = {"RGBA": cv2.COLOR_RGB2RGBA, "BGRA": cv2.COLOR_RGB2BGRA}
 CHANNELS: dict[str, int] = {"RGB": 3, "RGBA": 4, "BGRA": 4}
+
+
+def to_rgb8(images: torch.Tensor) -> torch.Tensor:
+    """Generator output [N, C, H, W] in about [-1, 1] to [N, H, W, 3] uint8 RGB on the same device; grayscale
+    models are repeated to three channels, a fourth channel is dropped."""
+    x = (images.float() * 127.5 + 128).clamp_(0, 255).to(torch.uint8)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    return x[:, :3].permute(0, 2, 3, 1)
+
+
+def to_frame(img: torch.Tensor) -> np.ndarray:
+    """Generator output [1, C, H, W] to an (H, W, 3) uint8 RGB array on the CPU."""
+    return to_frames(img, ["RGB"])["RGB"]
+
+
+def to_frames(img: torch.Tensor, layouts: Iterable[str]) -> dict[str, np.ndarray]:
+    """`img` [1, C, H, W] as (H, W, C) uint8 arrays in each of `layouts` (RGB, RGBA, BGRA), converted on the
+    generator's device so that each layout is made once per frame, whatever the number of outputs that use it."""
+    rgb = to_rgb8(img[:1])[0]
+    alpha = None
+    frames = {}
+    for layout in dict.fromkeys(layouts):
+        if layout == "RGB":
+            pixels = rgb
+        else:
+            if alpha is None:
+                alpha = torch.full((*rgb.shape[:2], 1), 255, dtype=torch.uint8, device=rgb.device)
+            pixels = torch.cat((rgb if layout == "RGBA" else rgb.flip(-1), alpha), dim=-1)
+        frames[layout] = pixels.contiguous()
+    if rgb.device.type != "cuda":
+        return {layout: pixels.cpu().numpy() for layout, pixels in frames.items()}
+    pinned = {layout: torch.empty(p.shape, dtype=torch.uint8, pin_memory=True) for layout, p in frames.items()}
+    for layout, pixels in frames.items():
+        pinned[layout].copy_(pixels, non_blocking=True)
+    torch.cuda.current_stream(rgb.device).synchronize()  # one wait for every copy of the frame
+    return {layout: p.numpy() for layout, p in pinned.items()}
 
 
 @dataclass(frozen=True)
