@@ -7,7 +7,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 from vjengine.engine import Engine
 
@@ -58,6 +58,32 @@ def _status_parts(engine: Engine, model: str, source: str, outputs: list[str], c
     if failed:
         parts.append((0, f"FAILED: {', '.join(failed)}"))
     return parts
+
+
+def status_fields(engine: Engine, model: str, source: str, outputs: list[str]) -> dict[str, Any]:
+    """The status line's facts as JSON-able fields, for the browser page's status line.
+
+    `hand`/`face` are None when that tracker is off, else whether one is tracked now."""
+    stats = engine.stats
+    return {
+        "fps": round(stats.fps, 1),
+        "frames": stats.frames,
+        "skipped": stats.failed,
+        "dropped": sum(sink.stats.dropped for sink in engine.sinks),
+        "model": model,
+        "source": source,
+        "outputs": outputs,
+        "down": [sink.name for sink in engine.sinks if sink.stats.retrying],
+        "failed": [sink.name for sink in engine.sinks if sink.stats.failed],
+        "hand": _tracked(engine, "hands", "hand.present"),
+        "face": _tracked(engine, "face", "face.present"),
+    }
+
+
+def _tracked(engine: Engine, detector: str, signal: str) -> bool | None:
+    if engine.landmarks is None or not engine.landmarks.enabled.get(detector):
+        return None
+    return engine.signals.get(signal, 0.0) > 0.5
 
 
 class StatusDisplay:

@@ -11,6 +11,11 @@ GETs. The server runs its own asyncio loop on its own thread; store listeners on
 loop, so a writer (the OSC thread, MIDI, the render loop) never waits on a slow websocket client.
 mDNS (`_oscjson._tcp` and `_osc._udp`, through zeroconf) is announced in the background and skipped with
 a debug log where multicast does not work.
+
+The browser page (`control/web.py`) is a plain client of this server: it reads the tree (each node's TAGS
+name its registry group), LISTENs to every value and sends OSC over the websocket, including the commands
+that are not parameters (`/vj/preset/store`, `/vj/learn`) when `commands` are given. With an `access` rule
+(`--remote`), a request from another machine needs the run's token (`?token=...`), the websocket too.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -36,6 +41,7 @@ from websockets.http11 import Request, Response
 from vjengine.control.osc import PREFIX, osc_value
 from vjengine.errors import VJError
 from vjengine.params import Param, ParamError, ParamStore
+from vjengine.webaccess import WebAccess, without_token
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +54,9 @@ MDNS_CLOSE_TIMEOUT_S = 1.0
 UPDATE_RATE = 60.0  # most value updates per second and address sent to a listening client
 
 # Node attributes this server can answer with `?ATTRIBUTE`; other attributes of the proposal get 400.
-NODE_ATTRIBUTES = ("FULL_PATH", "CONTENTS", "TYPE", "VALUE", "RANGE", "ACCESS", "DESCRIPTION", "UNIT", "CLIPMODE")
+NODE_ATTRIBUTES = (
+    "FULL_PATH", "CONTENTS", "TYPE", "VALUE", "RANGE", "ACCESS", "DESCRIPTION", "UNIT", "CLIPMODE", "TAGS"
+)  # fmt: skip
 EXTENSIONS = {
     "ACCESS": True,
     "VALUE": True,
@@ -57,7 +65,7 @@ EXTENSIONS = {
     "UNIT": True,
     "CLIPMODE": True,
     "LISTEN": True,
-    "TAGS": False,
+    "TAGS": True,
     "EXTENDED_TYPE": False,
     "CRITICAL": False,
     "HTML": False,
@@ -116,6 +124,8 @@ def method_node(param: Param, value: Any) -> dict[str, Any]:
         node["CLIPMODE"] = _per_value(param, _clipmode(param))
     if param.unit:
         node["UNIT"] = _per_value(param, param.unit)
+    if param.group:
+        node["TAGS"] = [param.group]  # the registry's group: clients (the browser page) group controls by it
     return node
 
 
@@ -192,8 +202,12 @@ class OSCQueryServer:
         name: str = "vjengine",
         osc_host: str | None = None,
         mdns: bool = True,
+        commands: Mapping[str, Callable[..., Any]] | None = None,
+        access: WebAccess | None = None,
     ) -> None:
         self.store = store
+        self.commands = dict(commands or {})
+        self.access = access
         self.host = host
         self.requested_port = port
         self.osc_port = osc_port
@@ -288,6 +302,8 @@ class OSCQueryServer:
     # --- HTTP: the JSON tree ---
 
     def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self.access is not None and not self.access.allows(str(connection.remote_address[0]), request.path):
+            return connection.respond(HTTPStatus.FORBIDDEN, self.access.refusal())  # the websocket too
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return None  # go on with the websocket handshake
         status, body = self.answer(request.path)
@@ -302,7 +318,7 @@ class OSCQueryServer:
         """The HTTP status and body for a request target such as `/vj/truncation/psi?VALUE`."""
         parts = urlsplit(target)
         path = unquote(parts.path).rstrip("/") or "/"
-        attribute = parts.query.split("&")[0].split("=")[0].upper()
+        attribute = without_token(parts.query).split("&")[0].split("=")[0].upper()
         if attribute == "HOST_INFO":
             return HTTPStatus.OK, json.dumps(self.host_info())
         node = self._nodes.get(path)
@@ -373,6 +389,9 @@ class OSCQueryServer:
             log.debug("OSCQuery: dropped a malformed OSC packet from a websocket: %s", exc)
             return
         for message in messages:
+            if message.address in self.commands:
+                self._run_command(message.address, tuple(message.params))
+                continue
             param = self._by_address.get(message.address)
             if param is None:
                 log.debug("OSCQuery: no parameter at %s", message.address)
@@ -381,6 +400,14 @@ class OSCQueryServer:
                 self.store.set(param.name, osc_value(param, tuple(message.params)), source="oscquery")
             except ParamError as exc:
                 log.debug("OSCQuery: %s", exc)
+
+    def _run_command(self, address: str, args: tuple) -> None:
+        """A command (store a preset, arm MIDI learn) sent over the websocket: a failure is logged in one line."""
+        try:
+            self.commands[address](*args)
+        except Exception as exc:  # a command that fails is said, whatever failed; the server goes on
+            why = exc if isinstance(exc, (VJError, ValueError, TypeError)) else f"{type(exc).__name__}: {exc}"
+            log.warning("OSCQuery %s %s: %s; ignored", address, list(args), why)
 
     def _changed(self, name: str, value: Any, source: str) -> None:
         """Store listener, on the writer's thread: note the newest value and wake the loop once."""

@@ -20,6 +20,7 @@ from vjengine.errors import VJError
 from vjengine.latent.morph import PresetPlayer
 from vjengine.params import ParamStore
 from vjengine.params.modulation import Modulation
+from vjengine.webaccess import WebAccess, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Controls:
         self.oscquery: OSCQueryServer | None = None
         self.midi: MidiControl | None = None
         self.clock: MidiControl | None = None  # a clock-only input (a DAW's bus, a DJ mixer)
+        self.presets: PresetPlayer | None = None
         self._closers: list[Callable[[], None]] = []
 
     def summary(self) -> str:
@@ -50,6 +52,17 @@ class Controls:
             state = f"{status['bpm']:.1f} bpm" if status["bpm"] and status["input"] else "WAITING"
             parts.append(f"clock {status['controller']} {state}")
         return " | ".join(parts)
+
+    def page_status(self) -> dict[str, Any]:
+        """What the browser page shows besides parameters: MIDI (None when off; learn needs it) and the
+        stored preset slots (for the pads)."""
+        midi = None
+        if self.midi is not None:
+            status = self.midi.status()
+            midi = {key: status[key] for key in ("controller", "input", "learning", "bpm")}
+        bank = self.presets.bank if self.presets is not None else None
+        presets = [] if bank is None else [{"slot": slot, "name": bank.get(slot).name} for slot in bank.slots()]
+        return {"midi": midi, "presets": presets}
 
     def signal_listeners(self) -> list[Callable[[dict[str, float]], None]]:
         """What the render loop should hand each frame's signals to."""
@@ -79,10 +92,19 @@ def commands(store: ParamStore, presets: PresetPlayer | None, modulation: Modula
 
 
 def open_controls(
-    config: Config, store: ParamStore, presets: PresetPlayer | None, modulation: Modulation, name: str = "vjengine"
+    config: Config,
+    store: ParamStore,
+    presets: PresetPlayer | None,
+    modulation: Modulation,
+    name: str = "vjengine",
+    access: WebAccess | None = None,
 ) -> Controls:
-    """Start what the config asks for; surfaces that cannot start are logged and left off."""
+    """Start what the config asks for; surfaces that cannot start are logged and left off.
+
+    `access` (`--remote`) opens OSCQuery to the network for the browser page, token required, unless the
+    config already opened it (`[osc] host`): then it stays as open as asked, as OSC over UDP is."""
     controls = Controls()
+    controls.presets = presets
     tap = TapTempo(store)
     tap.listen()
     controls._closers.append(tap.close)
@@ -120,8 +142,21 @@ def open_controls(
                 log.info("OSC in on tcp://%s:%d (%s framing)", config.osc_host, receiver.tcp_port, framing)
     if config.oscquery_port:
         osc_port = controls.osc_in.port if controls.osc_in is not None else config.osc_port
+        host, mdns, guard, osc_host = config.osc_host, config.oscquery_mdns, None, None
+        if access is not None and access.remote and is_loopback(host):
+            # Opened for the page only: every request from elsewhere needs the token, so announcing it to
+            # OSCQuery apps on the network (which cannot send one) would only lead them to a refusal.
+            host, mdns, guard, osc_host = access.host, False, access, config.osc_host
         server = OSCQueryServer(
-            store, config.osc_host, config.oscquery_port, osc_port, name=name, mdns=config.oscquery_mdns
+            store,
+            host,
+            config.oscquery_port,
+            osc_port,
+            name=name,
+            osc_host=osc_host,
+            mdns=mdns,
+            commands=commands(store, presets, modulation, learn),
+            access=guard,
         )
         if _start(server.start, "OSCQuery"):
             controls.oscquery = server

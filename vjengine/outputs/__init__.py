@@ -25,6 +25,7 @@ from vjengine.outputs.preview import PreviewSink
 from vjengine.outputs.spout import SpoutSink
 from vjengine.outputs.syphon import SyphonSink
 from vjengine.outputs.virtualcam import VirtualCameraSink
+from vjengine.webaccess import WebAccess
 
 __all__ = [
     "SINK_KINDS",
@@ -63,8 +64,10 @@ class OutputUnavailable(VJError):
     """The output's backend is missing on this machine (a library, a driver, the wrong OS)."""
 
 
-def open_sink(spec: str, fps: float = 30.0) -> Sink:
+def open_sink(spec: str, fps: float = 30.0, access: WebAccess | None = None) -> Sink:
     """Start the output `spec` (`kind[:ARG][?OPTIONS]`, see SINK_KINDS); frames at `fps` where that matters.
+
+    `access` says who may watch a preview (default: this machine only; `--remote` opens it with a token).
 
     A bad spec raises VJError; a backend this machine lacks raises OutputUnavailable (also a VJError).
     """
@@ -79,20 +82,21 @@ def open_sink(spec: str, fps: float = 30.0) -> Sink:
     why = cls.availability()
     if why != "available" and cls.kind != "file":  # file checks for itself: PNG sequences need no PyAV
         raise OutputUnavailable(f"output {cls.kind!r} cannot run here: {why}")
-    sink = cls.from_spec(body[1:] if body.startswith(":") else None, name, fps)
+    arg = body[1:] if body.startswith(":") else None
+    sink = PreviewSink.from_spec(arg, name, fps, access) if cls is PreviewSink else cls.from_spec(arg, name, fps)
     if shaping != Shaping():
         sink.set_shaping(shaping)
     return sink
 
 
-def open_sinks(specs: Iterable[str], fps: float = 30.0) -> list[Sink]:
+def open_sinks(specs: Iterable[str], fps: float = 30.0, access: WebAccess | None = None) -> list[Sink]:
     """Open every output; one whose backend is missing here is left out with one warning line, so the others
     and the engine go on. A bad spec still raises VJError (after closing the sinks already open)."""
     sinks: list[Sink] = []
     try:
         for spec in specs:
             try:
-                sinks.append(open_sink(spec, fps))
+                sinks.append(open_sink(spec, fps, access))
             except OutputUnavailable as exc:
                 log.warning("%s; going on without it", exc)
     except BaseException:

@@ -1,4 +1,8 @@
-"""A browser preview: the output as MJPEG over HTTP on 127.0.0.1."""
+"""A browser preview: the output as MJPEG over HTTP on 127.0.0.1 (or the network, with a token: webaccess).
+
+A `Site` served beside the picture (the control page, `control/web.py`) answers the paths it knows first;
+the preview itself knows only frames.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,14 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
 from vjengine.errors import VJError
 from vjengine.outputs.base import Sink, missing_module
+from vjengine.webaccess import WebAccess, token_in
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +34,9 @@ _PAGE = """<!doctype html>
 <style>html,body{{margin:0;height:100%;background:#000}}img{{width:100%;height:100%;object-fit:contain}}</style>
 </head><body><img src="{stream}" alt="vjengine output"></body></html>
 """
+
+# A page served beside the picture: the answer (status, content type, body) for a path, or None for "not mine".
+Site = Callable[[str], tuple[int, str, bytes] | None]
 
 
 class _Feed:
@@ -78,18 +87,28 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False  # streaming handlers are cut off by _Feed.close; never wait on them
     allow_reuse_address = os.name != "nt"  # on Windows SO_REUSEADDR would let two servers share the port
 
-    def __init__(self, port: int, feed: _Feed) -> None:
+    def __init__(self, port: int, feed: _Feed, access: WebAccess) -> None:
         self.feed = feed
-        super().__init__(("127.0.0.1", port), _Handler)
+        self.access = access
+        self.site: Site | None = None
+        super().__init__((access.host, port), _Handler)
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
+        if not self.server.access.allows(self.client_address[0], self.path):
+            self._send(403, "text/plain; charset=utf-8", self.server.access.refusal().encode())
+            return
         path = self.path.split("?", 1)[0]
-        if path == "/":
-            self._send(200, "text/html; charset=utf-8", _PAGE.format(stream="/stream").encode())
+        site = self.server.site
+        if site is not None and (answer := site(path)) is not None:
+            self._send(*answer)
+        elif path == "/":
+            token = token_in(self.path)
+            stream = f"/stream?token={token}" if token else "/stream"
+            self._send(200, "text/html; charset=utf-8", _PAGE.format(stream=stream).encode())
         elif path == "/frame.jpg":
             self._send_latest()
         elif path == "/stream":
@@ -145,12 +164,15 @@ class PreviewSink(Sink):
     )
     live = True
 
-    def __init__(self, name: str, port: int | None = None) -> None:
-        """`port` None: DEFAULT_PORT, or the next free port after it; a port given is that port or an error."""
+    def __init__(self, name: str, port: int | None = None, access: WebAccess | None = None) -> None:
+        """`port` None: DEFAULT_PORT, or the next free port after it; a port given is that port or an error.
+
+        `access` says who may watch (default: this machine only)."""
         if why := _missing_cv2():
             raise VJError(f"cannot start {name}: {why}")
         self._feed = _Feed()
-        self._server = _bind(port, self._feed) if port is not None else _bind_default(self._feed)
+        access = access or WebAccess()
+        self._server = _bind(port, self._feed, access) if port is not None else _bind_default(self._feed, access)
         self.port: int = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/"
         self._serving = threading.Thread(
@@ -164,8 +186,12 @@ class PreviewSink(Sink):
         log.info("preview at %s%s", self.url, moved)
 
     @classmethod
-    def from_spec(cls, arg: str | None, name: str, fps: float) -> Sink:
-        return cls(name, _parse_port(arg))
+    def from_spec(cls, arg: str | None, name: str, fps: float, access: WebAccess | None = None) -> Sink:
+        return cls(name, _parse_port(arg), access)
+
+    def serve_site(self, site: Site) -> None:
+        """Answer the paths `site` knows (the control page) before the preview's own."""
+        self._server.site = site
 
     @classmethod
     def availability(cls) -> str:
@@ -187,17 +213,17 @@ class PreviewSink(Sink):
         self._serving.join()
 
 
-def _bind_default(feed: _Feed) -> _Server:
+def _bind_default(feed: _Feed, access: WebAccess) -> _Server:
     last = DEFAULT_PORT + DEFAULT_TRIES - 1
     for port in range(DEFAULT_PORT, last + 1):
         with contextlib.suppress(VJError):
-            return _bind(port, feed)
+            return _bind(port, feed, access)
     raise VJError(f"ports {DEFAULT_PORT}-{last} are all in use; pass preview:PORT with another port (0 = any)")
 
 
-def _bind(port: int, feed: _Feed) -> _Server:
+def _bind(port: int, feed: _Feed, access: WebAccess) -> _Server:
     try:
-        return _Server(port, feed)
+        return _Server(port, feed, access)
     except OSError as exc:
         if exc.errno in _PORT_IN_USE:
             raise VJError(f"port {port} is in use; pass preview:PORT with another port") from None
