@@ -103,7 +103,7 @@ def test_midi_clock_from_another_port_sets_the_walk_tempo(jack_server, tmp_path)
             daw.send(mido.Message("clock"))
 
     def bpm() -> float | None:
-        return oscquery_value(query_port, "/vj/walk/bpm")
+        return oscquery_value(query_port, "/vj/tempo/bpm")
 
     try:
         tempo = play_until(process, two_beats_of_clock, bpm, lambda v: v == pytest.approx(132, rel=0.02))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -71,7 +73,7 @@ class Clock:
 def tap_at(store, clock, *times: float) -> None:
     for t in times:
         clock.now = t
-        store.set("walk.tap", True, source="osc")
+        store.set("tempo.tap", True, source="osc")
 
 
 @pytest.fixture
@@ -86,16 +88,27 @@ def tapping():
 def test_taps_set_the_tempo_from_their_median_interval(tapping):
     store, clock = tapping
     tap_at(store, clock, 0.0, 0.5, 1.0, 1.62, 2.0)  # 120 bpm with one late tap
-    assert store.get("walk.bpm") == 120.0
+    assert store.get("tempo.bpm") == 120.0
 
 
 def test_each_tap_reads_back_false_so_the_next_press_counts(tapping):
     store, clock = tapping
     tap_at(store, clock, 0.0)
-    assert store.get("walk.tap") is False and store.get("walk.bpm") == 0.0  # one tap is no tempo yet
+    assert store.get("tempo.tap") is False and store.get("tempo.bpm") == 0.0  # one tap is no tempo yet
 
 
 def test_a_long_pause_starts_a_new_count(tapping):
     store, clock = tapping
     tap_at(store, clock, 0.0, 1.0, 10.0, 10.4)
-    assert store.get("walk.bpm") == 150.0
+    assert store.get("tempo.bpm") == 150.0
+
+
+def test_the_old_tempo_names_still_set_the_tempo_with_one_warning(caplog):
+    store = default_store()
+    with caplog.at_level(logging.WARNING, logger="vjengine.params"):
+        store.set("walk.bpm", 100.0, source="osc")
+        store.set("walk.bpm", 101.0, source="osc")
+    assert store.get("tempo.bpm") == 101.0
+    assert [r.getMessage() for r in caplog.records if "walk.bpm" in r.getMessage()] == [
+        "walk.bpm is now tempo.bpm (the old name works until the next release); please write tempo.bpm"
+    ]

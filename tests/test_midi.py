@@ -422,7 +422,7 @@ def test_midi_clock_sets_the_walk_tempo(midi, controller, store):
     control = midi(MIX_ON_CC7, follow_clock=True, clock=TickClock(128))
     controller.port.send(mido.Message("start"))
     play_clock(controller.port, 8)
-    eventually(lambda: store.get("walk.bpm") == 128.0)
+    eventually(lambda: store.get("tempo.bpm") == 128.0)
     assert control.status()["bpm"] == 128.0
 
 
@@ -430,7 +430,7 @@ def test_midi_clock_is_ignored_unless_followed(midi, controller, store):
     control = midi(MIX_ON_CC7, clock=TickClock(128))
     play_clock(controller.port, 2)
     eventually(lambda: control.status()["ignored"] == 48)
-    assert store.get("walk.bpm") == 0.0
+    assert store.get("tempo.bpm") == 0.0
 
 
 def test_unusable_backend_is_a_one_line_error(store, monkeypatch):

@@ -173,7 +173,7 @@ def test_every_parameter_is_described_at_its_osc_address(server, store):
 
 
 def test_actions_are_write_only():
-    assert {param.name for param in REGISTRY if param.action} == {"preset.recall", "walk.tap"}
+    assert {param.name for param in REGISTRY if param.action} == {"preset.recall", "tempo.tap"}
 
 
 def methods_of(node: dict) -> list[dict]:

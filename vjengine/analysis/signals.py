@@ -7,10 +7,13 @@ import difflib
 import re
 
 from vjengine.analysis import face, hands, measures, pose
+from vjengine.audio.features import SIGNALS as AUDIO
 from vjengine.errors import VJError
+from vjengine.tempo.lfo import SIGNALS as LFOS
+from vjengine.tempo.phase import SIGNALS as TEMPO
 
 # One entry per name an analyser publishes; the camera's regions are numbered, so they are a pattern.
-SIGNALS: tuple[str, ...] = (*measures.SIGNALS, *hands.REST, *face.REST, *pose.REST)
+SIGNALS: tuple[str, ...] = (*measures.SIGNALS, *hands.REST, *face.REST, *pose.REST, *AUDIO, *TEMPO, *LFOS)
 _REGION = re.compile(r"visual\.region\.\d+\.norm")
 REGION_FORM = "visual.region.N.norm"
 

@@ -1,5 +1,5 @@
-"""The music's tempo for `walk.bpm`, so latent walks move in time: from a MIDI clock (the 24 ticks per
-beat that a DAW, a DJ mixer or a drum machine sends), or from taps on `walk.tap`.
+"""The music's tempo for `tempo.bpm` from a MIDI clock (the 24 ticks per beat that a DAW, a DJ mixer or a
+drum machine sends), or from taps on `tempo.tap`.
 
 The tempo is the least-squares slope of tick time against tick number over the last four beats:
 MIDI drivers deliver ticks in bursts (JACK once per period, USB once per frame), and a fit over a few
@@ -63,8 +63,8 @@ def tempo(times: Sequence[float]) -> float:
 
 
 class TapTempo:
-    """Sets `walk.bpm` from presses of `walk.tap`: the median interval of the last taps, so one early
-    or late tap does not throw the tempo. Resets `walk.tap` to false, so every press is a new tap."""
+    """Sets `tempo.bpm` from presses of `tempo.tap`: the median interval of the last taps, so one early
+    or late tap does not throw the tempo. Resets `tempo.tap` to false, so every press is a new tap."""
 
     def __init__(self, store: ParamStore, clock: Callable[[], float] = time.monotonic) -> None:
         self.store, self.clock = store, clock
@@ -77,7 +77,7 @@ class TapTempo:
         self.store.remove_listener(self._changed)
 
     def _changed(self, name: str, value: Any, source: str) -> None:
-        if name != "walk.tap" or not value:
+        if name != "tempo.tap" or not value:
             return
         now = self.clock()
         if self._taps and now - self._taps[-1] > TAP_TIMEOUT:
@@ -85,5 +85,5 @@ class TapTempo:
         self._taps.append(now)
         if len(self._taps) >= 2:
             gaps = [b - a for a, b in zip(self._taps, list(self._taps)[1:], strict=False)]
-            self.store.set("walk.bpm", round(60.0 / statistics.median(gaps), 1), source="tap")
-        self.store.set("walk.tap", False, source="tap")
+            self.store.set("tempo.bpm", round(60.0 / statistics.median(gaps), 1), source="tap")
+        self.store.set("tempo.tap", False, source="tap")

@@ -7,7 +7,7 @@ the tests use `mido.backends.rtmidi/UNIX_JACK`), by full name or by part of one.
   sensing, clock unless `follow_clock` ... counted, never logged one by one) and queues the rest,
   clock ticks stamped with their arrival time;
 - "midi in" decodes (14-bit CC pairs, NRPN), runs MIDI learn, applies the bindings with pick-up
-  and writes the ParamStore; with `follow_clock`, the clock's tempo goes to `walk.bpm`;
+  and writes the ParamStore; with `follow_clock`, the clock's tempo goes to `tempo.bpm` (as tempo.source allows);
 - "midi ports" reads the port list every `poll_interval` seconds and reopens a port that vanished
   once it is back (hot-plug), without a restart;
 - "midi out" sends feedback. The store listener only records the newest value per binding, so a
@@ -47,6 +47,7 @@ from vjengine.control.mapping import (
 )
 from vjengine.errors import VJError
 from vjengine.params import Param, ParamError, ParamStore
+from vjengine.tempo.arbiter import arbiter_for
 
 log = logging.getLogger(__name__)
 
@@ -487,7 +488,9 @@ class MidiControl:
         if message.type != "clock":
             self.clock.restart()
         elif (bpm := self.clock.tick(message.time)) is not None:
-            self.store.set("walk.bpm", bpm, source="midi clock")
+            arbiter_for(self.store).propose("clock", bpm)
+        else:  # a steady clock publishes no new tempo, yet it is running: it keeps its rank (tempo.source auto)
+            arbiter_for(self.store).present("clock")
 
     def _apply(self, live: _Live, event: Event) -> None:
         binding = live.binding

@@ -26,6 +26,7 @@ from pythonosc.osc_tcp_server import MODE_1_0, MODE_1_1, ThreadingOSCTCPServer
 
 from vjengine.errors import VJError
 from vjengine.params import Param, ParamError, ParamStore
+from vjengine.params.registry import RENAMED
 
 log = logging.getLogger(__name__)
 
@@ -202,17 +203,20 @@ class OSCReceiver:
                 dispatcher.map(param.osc_address, self._setter(param, norm=False))
             if param.normalisable:
                 dispatcher.map(NORM_PREFIX + param.name.replace(".", "/"), self._setter(param, norm=True))
+        for old, new in RENAMED.items():  # old addresses work one more release (the store says so once)
+            if new in self.store.params:
+                dispatcher.map(PREFIX + old.replace(".", "/"), self._setter(self.store.params[new], False, old))
         for address, command in self.commands.items():
             dispatcher.map(address, self._command(address, command))
         dispatcher.set_default_handler(self._unknown)
         return dispatcher
 
-    def _setter(self, param: Param, norm: bool) -> Callable[..., None]:
+    def _setter(self, param: Param, norm: bool, name: str = "") -> Callable[..., None]:
         def handle(address: str, *args: Any) -> None:
             self.received += 1
             try:
                 value = param.from_norm(_one_number(param, args)) if norm else osc_value(param, args)
-                self.store.set(param.name, value, source="osc")
+                self.store.set(name or param.name, value, source="osc")
                 self.applied += 1
             except ParamError as exc:
                 self._log_once(address, "value", f"OSC {address}: {exc}; ignored")

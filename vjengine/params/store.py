@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -11,6 +12,9 @@ from typing import Any
 
 from vjengine.errors import VJError
 from vjengine.params.param import Param, ParamError
+from vjengine.params.registry import RENAMED
+
+log = logging.getLogger(__name__)
 
 Listener = Callable[[str, Any, str], None]
 # A stage's check of a text value it will use (a layout, a layer range, a file): raises VJError when it cannot.
@@ -25,7 +29,9 @@ class Snapshot(Mapping[str, Any]):
         self.time = time_
 
     def __getitem__(self, name: str) -> Any:
-        return self._values[name]
+        # An old name (registry.RENAMED) reads its new parameter, so code written against it keeps working
+        # for the release in which both names exist; users are told once by ParamStore.resolve.
+        return self._values[name if name in self._values else RENAMED.get(name, name)]
 
     def __iter__(self):
         return iter(self._values)
@@ -54,16 +60,27 @@ class ParamStore:
         self._listeners: list[Listener] = []
         self._checks: dict[str, Check] = {}
         self._last_snapshot: float | None = None
+        self._renamed_said: set[str] = set()
 
     def __contains__(self, name: object) -> bool:
         return name in self.params
 
     def param(self, name: str) -> Param:
-        """The declaration of `name`; ParamError naming close matches when unknown."""
+        """The declaration of `name` (or of what it was renamed to); ParamError naming close matches when unknown."""
         try:
-            return self.params[name]
+            return self.params[self.resolve(name)]
         except KeyError:
             raise ParamError(f"unknown parameter {name!r}; {self._suggest(name)}") from None
+
+    def resolve(self, name: str) -> str:
+        """`name`, or the parameter an old name became (`registry.RENAMED`), said once per old name."""
+        new = RENAMED.get(name)
+        if new is None or new not in self.params:
+            return name
+        if name not in self._renamed_said:
+            self._renamed_said.add(name)
+            log.warning("%s is now %s (the old name works until the next release); please write %s", name, new, new)
+        return new
 
     def _suggest(self, name: str) -> str:
         import difflib
@@ -84,7 +101,8 @@ class ParamStore:
 
     def accept(self, name: str, value: Any) -> Any:
         """The value `set` would store for `name` (coerced, clamped, checked); ParamError if refused."""
-        accepted = self.param(name).accept(value)
+        name = self.param(name).name
+        accepted = self.params[name].accept(value)
         check = self._checks.get(name)
         if check is not None and accepted != self.params[name].default:
             try:
@@ -98,13 +116,13 @@ class ParamStore:
 
         `immediate` skips smoothing (start-up values from the config or command line).
         """
-        return self.set_many({name: value}, source, immediate)[name]
+        return self.set_many({name: value}, source, immediate)[self.resolve(name)]
 
     def set_many(self, values: Mapping[str, Any], source: str = "api", immediate: bool = False) -> dict[str, Any]:
         """Set several values atomically: one snapshot sees all of them or none; all-or-nothing on errors."""
         coerced = {}
         for name, value in values.items():
-            coerced[name] = self.accept(name, value)
+            coerced[self.resolve(name)] = self.accept(name, value)
         with self._lock:
             changed = {k: v for k, v in coerced.items() if self._targets[k] != v}
             for name, value in coerced.items():
@@ -118,7 +136,7 @@ class ParamStore:
 
     def get(self, name: str) -> Any:
         """The target value last set (what controllers and feedback should show)."""
-        self.param(name)
+        name = self.param(name).name
         with self._lock:
             return self._targets[name]
 

@@ -1,0 +1,366 @@
+"""Where the sound comes from: a sound card (PortAudio through python-sounddevice), a JACK port, or a file
+played in real time and looped.
+
+Every input hands mono float32 samples to a `deliver(samples, samplerate)` callback from its own thread
+(the device's callback, JACK's process thread, or a pacing thread for files) and does nothing else there:
+the analysis runs on the analyser's thread. Each input is watched by a thread of its own that opens it,
+notices when it is lost (an unplugged interface, a stopped JACK server) and opens it again when it
+returns, so a missing device is a line in the log and never the end of the show.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vjengine.audio.features import HOP
+from vjengine.errors import VJError
+
+log = logging.getLogger(__name__)
+
+Deliver = Callable[..., None]  # deliver(samples: 1-D float32, samplerate: int, wait: bool = False)
+RETRY_SECONDS = 2.0  # how often a missing input is looked for again
+CLIENT_NAME = "vjengine"  # the JACK client's name; its input port is vjengine:in
+
+
+class AudioUnavailable(Exception):
+    """An input that cannot be opened now (no device, no backend, no server); it is tried again later."""
+
+
+class AudioInput:
+    """Opens, watches and reopens one input; subclasses say how to open and how to tell it is gone."""
+
+    kind = ""
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+        self.name = spec
+        self.connected = False  # open and delivering, as far as the backend says
+        self.opened = 0  # how many times it was opened: 2 or more means it came back after a loss
+        self._deliver: Deliver | None = None
+        self._stop = threading.Event()
+        self._lost = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, deliver: Deliver) -> None:
+        """Open in the background and keep it open until `close()`; `deliver` gets the samples."""
+        self._deliver = deliver
+        self._thread = threading.Thread(target=self._watch, name=f"audio-{self.kind}", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _watch(self) -> None:
+        said_missing = False
+        while not self._stop.is_set():
+            try:
+                self._lost.clear()
+                self._open()
+            except AudioUnavailable as exc:
+                if not said_missing:
+                    log.warning("audio input %s: %s; going on without audio, looking again every %g s",
+                                self.name, exc, RETRY_SECONDS)  # fmt: skip
+                    said_missing = True
+                self._stop.wait(RETRY_SECONDS)
+                continue
+            self.connected, self.opened = True, self.opened + 1
+            if self.opened > 1 or said_missing:
+                log.info("audio input %s: open again", self.name)
+            said_missing = False
+            while not self._stop.is_set() and not self._lost.is_set() and self._healthy():
+                self._stop.wait(0.25)
+            self.connected = False
+            self._shut()
+            if not self._stop.is_set():
+                log.warning("audio input %s: lost; the audio signals glide to rest; it is reopened when it returns",
+                            self.name)  # fmt: skip
+                said_missing = True  # the next failure to open it is part of the same story: no second line
+
+    def _open(self) -> None:
+        raise NotImplementedError
+
+    def _healthy(self) -> bool:
+        """Polled while open: False when the backend says the input is gone without calling back."""
+        return True
+
+    def _shut(self) -> None:
+        raise NotImplementedError
+
+
+class FileInput(AudioInput):
+    """A sound file (WAV, FLAC, MP3, OGG ...) played in real time and looped: rehearsal without a sound
+    card, and the tests. `realtime=False` hands blocks over as fast as the analysis takes them."""
+
+    kind = "file"
+
+    def __init__(self, path: str, realtime: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(f"file:{path}")
+        self.path = Path(path).expanduser()
+        self.realtime, self.clock = realtime, clock
+        self.samples, self.samplerate = read_mono(self.path)
+        self.loops = 0  # how many times the file wrapped around
+        self._player: threading.Thread | None = None
+
+    def _open(self) -> None:
+        self._player = threading.Thread(target=self._play, name="audio-file", daemon=True)
+        self._player.start()
+
+    def _play(self) -> None:
+        position, started = 0, self.clock()
+        played = 0  # samples handed over since the start: the real-time schedule
+        while not self._stop.is_set():
+            if self.realtime:
+                due = int((self.clock() - started) * self.samplerate)
+                if due < played + HOP:
+                    self._stop.wait((played + HOP - due) / self.samplerate)
+                    continue
+            block = self.samples[position : position + HOP]
+            position += len(block)
+            if position >= len(self.samples):
+                position, self.loops = 0, self.loops + 1
+            played += len(block)
+            assert self._deliver is not None
+            self._deliver(block, self.samplerate, wait=not self.realtime)
+
+    def _shut(self) -> None:
+        if self._player is not None:
+            self._player.join(timeout=5)
+
+
+def read_mono(path: Path) -> tuple[np.ndarray, int]:
+    """A sound file's samples mixed to mono float32, and its rate; a VJError saying what is wrong."""
+    import soundfile
+
+    if not path.is_file():
+        raise VJError(f"--audio file:{path}: no such file; give a WAV, FLAC, OGG or MP3 file")
+    try:
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (RuntimeError, soundfile.LibsndfileError) as exc:
+        why = f"cannot read it as sound ({exc})"
+        raise VJError(f"--audio file:{path}: {why}; give a WAV, FLAC, OGG or MP3 file") from None
+    if len(data) < HOP:
+        raise VJError(f"--audio file:{path}: shorter than {HOP} samples; give a longer recording")
+    return np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), int(rate)
+
+
+class DeviceInput(AudioInput):
+    """A sound card's input through PortAudio: by index, by name, or by part of its name."""
+
+    kind = "device"
+
+    def __init__(self, query: str) -> None:
+        super().__init__(query)
+        self.query = query
+        self._stream: Any = None
+
+    def _open(self) -> None:
+        sd = sounddevice_module()
+        _rescan(sd)  # PortAudio lists devices once per initialisation: a replugged interface needs a rescan
+        index = find_device(sd, self.query)
+        info = sd.query_devices(index)
+        rate = int(info["default_samplerate"])
+        channels = min(2, int(info["max_input_channels"]))
+
+        def callback(indata: np.ndarray, frames: int, _time: Any, _status: Any) -> None:
+            # PortAudio's thread: copy out and return; the analysis runs elsewhere.
+            assert self._deliver is not None
+            self._deliver(indata.mean(axis=1).astype(np.float32), rate)
+
+        try:
+            self._stream = sd.InputStream(
+                device=index,
+                channels=channels,
+                samplerate=rate,
+                blocksize=HOP,
+                dtype="float32",
+                callback=callback,
+                finished_callback=self._lost.set,
+            )
+            self._stream.start()
+        except Exception as exc:  # PortAudioError and friends: the device refused (busy, gone again)
+            self._shut()
+            raise AudioUnavailable(f"cannot open {info['name']!r} ({exc})") from None
+        self.name = f"{info['name']}"
+
+    def _healthy(self) -> bool:
+        return self._stream is not None and self._stream.active
+
+    def _shut(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.close(ignore_errors=True)
+            except Exception as exc:  # a vanished device can fail even to close; nothing is left to release
+                log.debug("closing audio input %s: %s", self.name, exc)
+
+
+def sounddevice_module() -> Any:
+    """python-sounddevice, or AudioUnavailable saying why (no PortAudio library on this machine)."""
+    try:
+        import sounddevice
+    except (ImportError, OSError) as exc:
+        why = f"PortAudio is not available ({exc})"
+        raise AudioUnavailable(f"{why}; install libportaudio2 or use --audio jack") from None
+    return sounddevice
+
+
+def _rescan(sd: Any) -> None:
+    # sounddevice has no public rescan; terminating and initialising PortAudio again is how it is done,
+    # and it is safe here because this input's own stream is closed before any reopening.
+    try:
+        sd._terminate()
+        sd._initialize()
+    except Exception as exc:  # a PortAudio that cannot restart keeps its old list; opening then says what fails
+        log.debug("PortAudio rescan failed: %s", exc)
+
+
+def input_devices(sd: Any) -> list[tuple[int, str, int, str]]:
+    """(index, name, input channels, host API) of every input device PortAudio lists."""
+    apis = sd.query_hostapis()
+    return [
+        (i, d["name"], int(d["max_input_channels"]), apis[d["hostapi"]]["name"])
+        for i, d in enumerate(sd.query_devices())
+        if d["max_input_channels"] > 0
+    ]
+
+
+def find_device(sd: Any, query: str) -> int:
+    """The input device `query` names: an index, an exact name, or the only name it is part of."""
+    devices = input_devices(sd)
+    if query.strip().isdigit():
+        index = int(query)
+        if any(i == index for i, *_ in devices):
+            return index
+        raise AudioUnavailable(f"no audio input with index {index} ({_listing(devices)})")
+    exact = [i for i, name, *_ in devices if name.lower() == query.lower()]
+    parts = [i for i, name, *_ in devices if query.lower() in name.lower()]
+    if exact or len(parts) == 1:
+        return (exact or parts)[0]
+    if parts:
+        names = ", ".join(repr(name) for i, name, *_ in devices if i in parts)
+        raise AudioUnavailable(f"{query!r} matches several inputs ({names}); give more of the name or the index")
+    raise AudioUnavailable(f"no audio input matches {query!r} ({_listing(devices)})")
+
+
+def _listing(devices: list[tuple[int, str, int, str]]) -> str:
+    return "inputs: " + ", ".join(f"{i} {name!r}" for i, name, *_ in devices) if devices else "no inputs at all"
+
+
+class JackInput(AudioInput):
+    """An input port of our own on the JACK server (vjengine:in), connected to `port` (a client's output,
+    e.g. `system:capture_1`) or, when none is named, to every physical capture port."""
+
+    kind = "jack"
+
+    def __init__(self, port: str = "") -> None:
+        super().__init__(f"jack:{port}" if port else "jack")
+        self.port = port
+        self._client: Any = None
+        self._inport: Any = None
+
+    def _open(self) -> None:
+        jack = jack_module()
+        try:
+            client = jack.Client(CLIENT_NAME, no_start_server=True)
+        except jack.JackError as exc:
+            raise AudioUnavailable(f"no JACK server is running ({exc}); start one (jackd, QjackCtl)") from None
+        inport = client.inports.register("in")
+        rate = client.samplerate
+
+        def process(frames: int) -> None:
+            # JACK's real-time thread: copy the buffer out and return.
+            assert self._deliver is not None
+            self._deliver(inport.get_array().copy(), rate)
+
+        client.set_process_callback(process)
+        client.set_shutdown_callback(lambda _status, _reason: self._lost.set())
+        client.activate()
+        self._client, self._inport = client, inport
+        self.name = f"jack:{self.port or 'capture'} -> {inport.name}"
+        self._connect()
+
+    def _healthy(self) -> bool:
+        self._connect()  # a source client that starts (or restarts) later is connected when it appears
+        return True
+
+    def _connect(self) -> None:
+        client, inport = self._client, self._inport
+        if client is None or inport is None:
+            return
+        try:
+            if self.port:
+                wanted = [p.name for p in client.get_ports(self.port, is_audio=True, is_output=True)]
+                wanted = [name for name in wanted if name == self.port] or wanted[:1]
+            else:
+                wanted = [p.name for p in client.get_ports(is_audio=True, is_output=True, is_physical=True)]
+            have = {p.name for p in client.get_all_connections(inport)}
+            for name in wanted:
+                if name not in have:
+                    client.connect(name, inport)
+                    log.info("audio input: %s connected to %s", name, inport.name)
+        except Exception as exc:  # the server going away mid-call; the shutdown callback follows
+            log.debug("JACK connect: %s", exc)
+
+    def _shut(self) -> None:
+        client, self._client, self._inport = self._client, None, None
+        if client is not None:
+            try:
+                client.deactivate()
+                client.close()
+            except Exception as exc:  # a dead server: nothing left to release
+                log.debug("closing JACK client: %s", exc)
+
+
+def jack_module() -> Any:
+    """The JACK-Client package, or AudioUnavailable saying why (no libjack on this machine)."""
+    try:
+        import jack
+    except (ImportError, OSError) as exc:
+        raise AudioUnavailable(f"JACK is not available ({exc}); install JACK (libjack) or use a sound card") from None
+    return jack
+
+
+def open_input(spec: str, realtime: bool = True) -> AudioInput | None:
+    """The input an `--audio` spec names: DEVICE (index, name or part of it), jack[:PORT], file:PATH, none."""
+    spec = spec.strip()
+    if spec.lower() in ("", "none", "off"):
+        return None
+    if spec.startswith("file:"):
+        return FileInput(spec[5:], realtime=realtime)
+    if spec.lower() == "jack" or spec.lower().startswith("jack:"):
+        return JackInput(spec[5:])
+    return DeviceInput(spec)
+
+
+def describe_inputs() -> list[str]:
+    """`vjengine devices` lines: the sound cards' inputs and the JACK server's capture ports."""
+    lines = []
+    try:
+        sd = sounddevice_module()
+        lines += [f"  {i:<3} {name}  ({channels} ch, {api})" for i, name, channels, api in input_devices(sd)]
+    except AudioUnavailable as exc:
+        lines.append(f"  sound cards unavailable: {exc}")
+    lines += _jack_lines()
+    return lines or ["  none"]
+
+
+def _jack_lines() -> list[str]:
+    try:
+        jack = jack_module()
+        client = jack.Client(f"{CLIENT_NAME}-devices", no_start_server=True)
+    except Exception:  # no library or no server: nothing to list, and sound cards may still be there
+        return []
+    try:
+        ports = client.get_ports(is_audio=True, is_output=True)
+        return [f"  jack:{p.name}" for p in ports]
+    finally:
+        client.close()
