@@ -3,8 +3,11 @@ without hands, live switching, pose geometry and the overlay."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import logging
 import time
+import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,6 +27,26 @@ from vjengine.sources import Frame
 HAND_BUNDLE = FIXTURES / "mediapipe" / "hand_landmarker.task"
 FACE_BUNDLE = FIXTURES / "mediapipe" / "face_landmarker.task"
 BUNDLE_PATH = "/hand_landmarker/hand_landmarker/float16/1/hand_landmarker.task"
+
+# Damaged copies of the official face bundle found in public repositories (see tests/fixtures/README.md),
+# rebuilt byte for byte from the official bundle and what was in front of it: name -> (front, cut, sha256).
+BROKEN = {
+    "truncated": (None, 3055616, "2e385f3618c8eaea007ba479653adfcf52aa5fafabce7322826eda3934968904"),
+    "html-prefixed": ("html-prefix.gz", None, "81121f0527e9b71660e53bd7f4bd94b3795c5ed7de6f42ebd601fc3e95febe28"),
+    "json-prefixed": ("json-prefix.gz", None, "a4099af5c7096fedb10381a4e09010cc3b32b02ba305f6d40e4876fb0ec9d765"),
+}
+
+
+def broken_bundle(name: str, folder: Path) -> Path:
+    """The damaged face bundle `name` (a key of BROKEN), written into `folder`, checked against its sha256."""
+    front, cut, sha256 = BROKEN[name]
+    data = FACE_BUNDLE.read_bytes()[:cut]
+    if front is not None:
+        data = gzip.decompress((FIXTURES / "mediapipe" / "broken" / front).read_bytes()) + data
+    assert hashlib.sha256(data).hexdigest() == sha256
+    path = folder / f"face_landmarker.{name}.task"
+    path.write_bytes(data)
+    return path
 
 
 class BundleServer(ThreadingHTTPServer):
@@ -97,6 +120,18 @@ def test_official_bundles_are_versioned_urls_on_google_storage() -> None:
         assert "/float16/1/" in url and url.endswith(".task")
 
 
+@pytest.mark.parametrize("kind", ["hands", "face"])
+def test_the_fixture_bundles_are_the_official_ones_the_defaults_pin(kind: str) -> None:
+    fixture = {"hands": HAND_BUNDLE, "face": FACE_BUNDLE}[kind]
+    assert hashlib.sha256(fixture.read_bytes()).hexdigest() == bundles.BUNDLE_SHA256[kind]
+    assert bundles.BUNDLE_URLS[kind].endswith("/" + fixture.name)
+
+
+def test_the_official_face_bundle_has_expressions_and_head_pose() -> None:
+    contents = bundles.check_bundle("face", FACE_BUNDLE)
+    assert contents.blendshapes and contents.geometry and contents.junk_in_front == 0
+
+
 def test_none_switches_a_detector_off() -> None:
     assert resolve_bundle("pose", "none") is None
 
@@ -148,10 +183,17 @@ def test_a_cached_bundle_is_used_offline(server: BundleServer, monkeypatch: pyte
     assert server.requests == 1
 
 
-def test_a_cached_bundle_that_changed_is_refused(server: BundleServer) -> None:
+def test_a_cached_official_bundle_that_changed_is_refused_and_deleted(server: BundleServer) -> None:
     path = resolve_bundle("hands", "auto")
     path.write_bytes(server.payload[:-10] + b"0123456789")
-    with pytest.raises(BundleUnavailable, match="changed since it was downloaded"):
+    with pytest.raises(BundleUnavailable, match="published sha256"):
+        resolve_bundle("hands", "auto")
+    assert not path.exists()  # the next run downloads it afresh
+
+
+def test_a_download_that_is_not_the_official_bundle_is_refused(server: BundleServer) -> None:
+    server.payload = server.payload[:-10] + b"0123456789"  # a server handing out something else under the name
+    with pytest.raises(BundleUnavailable, match="does not match its published sha256"):
         resolve_bundle("hands", "auto")
 
 
@@ -159,6 +201,63 @@ def test_a_failed_download_points_at_the_landmarks_setting(server: BundleServer)
     with pytest.raises(BundleUnavailable, match=r"\[landmarks\] hands.*HTTP 404") as caught:
         resolve_bundle("hands", server.url("/hand_landmarker/missing.task"))
     assert "\n" not in str(caught.value)
+
+
+# --- damaged bundles ---------------------------------------------------------------------------------------------
+
+
+def test_a_cut_off_bundle_is_refused_in_one_line_naming_it(tmp_path: Path) -> None:
+    path = broken_bundle("truncated", tmp_path)
+    with pytest.raises(BundleUnavailable, match="not a complete MediaPipe bundle") as caught:
+        bundles.check_bundle("face", path)
+    assert str(path) in str(caught.value) and "download it again" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("name", "front"), [("html-prefixed", 174815), ("json-prefixed", 4661)])
+def test_a_bundle_behind_a_web_page_or_json_is_found_whole(tmp_path: Path, name: str, front: int) -> None:
+    contents = bundles.check_bundle("face", broken_bundle(name, tmp_path))
+    assert contents.blendshapes and contents.geometry
+    assert contents.junk_in_front == front
+
+
+def test_a_bundle_behind_a_web_page_loads_finds_the_face_and_says_what_is_odd(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    detector = LandmarkDetector("face", str(broken_bundle("html-prefixed", tmp_path)))
+    try:
+        detector.analyse(frame(portrait()))
+    finally:
+        detector.close()
+    assert detector.error is None
+    assert len(detector.result.landmarks) == 1 and detector.result.blendshapes
+    assert [r for r in caplog.records if "in front of it" in r.getMessage()]
+
+
+def test_another_detectors_bundle_is_refused_naming_what_it_lacks() -> None:
+    with pytest.raises(BundleUnavailable, match="not a face landmarker bundle.*face_detector.tflite"):
+        bundles.check_bundle("face", HAND_BUNDLE)
+
+
+def test_a_model_damaged_inside_the_bundle_is_refused(tmp_path: Path) -> None:
+    data = bytearray(FACE_BUNDLE.read_bytes())
+    with zipfile.ZipFile(FACE_BUNDLE) as bundle:
+        inside = bundle.getinfo("face_landmarks_detector.tflite")
+    data[inside.header_offset + 1000] ^= 0xFF  # within the model's bytes: its CRC no longer matches
+    path = tmp_path / "face_landmarker.task"
+    path.write_bytes(bytes(data))
+    with pytest.raises(BundleUnavailable, match="face_landmarks_detector.tflite inside the bundle is damaged"):
+        bundles.check_bundle("face", path)
+
+
+def test_a_zip_of_something_else_under_the_models_names_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "face_landmarker.task"
+    with zipfile.ZipFile(path, "w") as bundle:
+        for name in bundles.REQUIRED["face"]:
+            bundle.writestr(name, "<html>not found</html>")
+    with pytest.raises(BundleUnavailable, match="face_detector.tflite inside the bundle is not a TFLite model"):
+        bundles.check_bundle("face", path)
 
 
 # --- detectors --------------------------------------------------------------------------------------------------
@@ -187,7 +286,7 @@ def test_a_file_that_is_not_a_bundle_turns_the_detector_off(tmp_path: Path) -> N
     fake.write_text("not a model")
     detector = LandmarkDetector("hands", str(fake))
     assert detector.analyse(frame(portrait())) == {}
-    assert "not a usable hands landmarker bundle" in detector.error
+    assert "not a complete MediaPipe bundle" in detector.error
     assert "\n" not in detector.error
     assert detector.result is None
 

@@ -3,17 +3,27 @@
 A bundle spec is "auto" (the official bundle: from the cache, else downloaded once from Google's
 model storage unless VJENGINE_OFFLINE is set), "none" (that detector stays off), an http(s) URL
 (downloaded once into the cache) or a path to a `.task` file. Downloads go through the model cache
-(vjengine.downloads.fetch): Google publishes no checksums, so the hash of the first download is
-recorded and every later use is checked against it.
+(vjengine.downloads.fetch). The official bundles' sha256 are pinned (`BUNDLE_SHA256`: the hashes of
+the files Google serves, which many public projects pin too); for any other URL the hash of the first
+download is recorded and every later use is checked against it.
+
+`check_bundle` looks inside a bundle before MediaPipe does: a cut-off download, a web page saved
+instead of the file, or another detector's bundle is refused in one line rather than deep inside
+MediaPipe; it also says which optional parts (the face's expressions and head pose) a bundle holds.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from vjengine import downloads
 from vjengine.errors import VJError
+
+log = logging.getLogger(__name__)
 
 KINDS = ("hands", "face", "pose")
 
@@ -23,8 +33,23 @@ _STORAGE = "https://storage.googleapis.com/mediapipe-models"
 BUNDLE_URLS: dict[str, str] = {
     "hands": f"{_STORAGE}/hand_landmarker/hand_landmarker/float16/1/hand_landmarker.task",
     "face": f"{_STORAGE}/face_landmarker/face_landmarker/float16/1/face_landmarker.task",
-    "pose": f"{_STORAGE}/pose_landmarker/pose_landmarker_lite/float16/1/pose_landmarker_lite.task",
+    "pose": f"{_STORAGE}/pose_landmarker/pose_landmarker_full/float16/1/pose_landmarker_full.task",
 }
+BUNDLE_SHA256: dict[str, str] = {
+    "hands": "fbc2a30080c3c557093b5ddfc334698132eb341044ccee322ccf8bcf3607cde1",
+    "face": "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",
+    "pose": "5134a3aad27a58b93da0088d431f366da362b44e3ccfbe3462b3827a839011b1",
+}
+
+# The models each detector needs inside its bundle, and the optional parts of the face bundle.
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "hands": ("hand_detector.tflite", "hand_landmarks_detector.tflite"),
+    "face": ("face_detector.tflite", "face_landmarks_detector.tflite"),
+    "pose": ("pose_detector.tflite", "pose_landmarks_detector.tflite"),
+}
+BLENDSHAPES_MODEL = "face_blendshapes.tflite"
+GEOMETRY_DATA = "geometry_pipeline_metadata_landmarks.binarypb"
+_TFLITE_MAGIC = b"TFL3"  # a TFLite flatbuffer carries its identifier at bytes 4..8
 
 
 class BundleUnavailable(VJError):
@@ -60,7 +85,7 @@ def _official(kind: str, progress: bool) -> Path:
             f"no {kind} bundle in the cache and VJENGINE_OFFLINE is set; download {url} "
             f"and set [landmarks] {kind} = its path (or unset VJENGINE_OFFLINE)"
         )
-    return _download(kind, url, progress)
+    return _download(kind, url, progress, BUNDLE_SHA256[kind])
 
 
 def is_cached(url: str) -> bool:
@@ -68,8 +93,62 @@ def is_cached(url: str) -> bool:
     return downloads.cached_path(url).is_file()
 
 
-def _download(kind: str, url: str, progress: bool) -> Path:
+def _download(kind: str, url: str, progress: bool, sha256: str | None = None) -> Path:
     try:
-        return downloads.fetch(url, progress=progress)
+        return downloads.fetch(url, sha256=sha256, progress=progress)
     except VJError as exc:
         raise BundleUnavailable(f"{kind} bundle unavailable ([landmarks] {kind}): {exc}") from None
+
+
+@dataclass(frozen=True)
+class BundleContents:
+    """What a checked bundle holds besides the detector's own models."""
+
+    blendshapes: bool = False  # the face's 52 expression scores
+    geometry: bool = False  # the face's transformation matrix (exact head pose)
+    junk_in_front: int = 0  # bytes of something else (a web page, JSON) before the bundle
+
+
+def check_bundle(kind: str, path: Path) -> BundleContents:
+    """Look inside the `.task` bundle at `path` for detector `kind`; BundleUnavailable (one line) if unusable.
+
+    A bundle is a zip of TFLite models. Read here with Python's own zip reader, which never runs anything
+    from the file, so MediaPipe only ever sees bundles whose models are complete and intact.
+    """
+    fix = f'download it again, or set [landmarks] {kind} = "auto" for Google\'s official bundle'
+    try:
+        with zipfile.ZipFile(path) as bundle:
+            names = set(bundle.namelist())
+            missing = [name for name in REQUIRED[kind] if name not in names]
+            if missing:
+                raise BundleUnavailable(f"{path} is not a {kind} landmarker bundle (it lacks {missing[0]}); {fix}")
+            for name in REQUIRED[kind]:
+                _check_model(bundle, name, path, fix)
+            first = min(info.header_offset for info in bundle.infolist())
+    except zipfile.BadZipFile:
+        raise BundleUnavailable(
+            f"{path} is not a complete MediaPipe bundle (no zip directory: a download cut short, or a web page "
+            f"saved instead of the file); {fix}"
+        ) from None
+    except OSError as exc:
+        raise BundleUnavailable(f"cannot read {kind} bundle {path} ({exc.strerror or exc}); {fix}") from None
+    return BundleContents(BLENDSHAPES_MODEL in names, GEOMETRY_DATA in names, _junk_before(path, first))
+
+
+def _check_model(bundle: zipfile.ZipFile, name: str, path: Path, fix: str) -> None:
+    """Read one model whole (the zip reader checks its CRC) and check it is a TFLite model."""
+    try:
+        data = bundle.read(name)
+    except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as exc:
+        raise BundleUnavailable(f"{path}: {name} inside the bundle is damaged ({exc}); {fix}") from None
+    if data[4:8] != _TFLITE_MAGIC:
+        raise BundleUnavailable(f"{path}: {name} inside the bundle is not a TFLite model; {fix}")
+
+
+def _junk_before(path: Path, first_entry: int) -> int:
+    """Bytes before the zip's first entry. Google's own bundles start with 2 zero bytes: those are not junk."""
+    if first_entry <= 2:
+        return 0
+    with path.open("rb") as f:
+        head = f.read(first_entry)
+    return 0 if not head.strip(b"\0") else first_entry

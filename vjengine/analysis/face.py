@@ -1,4 +1,6 @@
-"""Face signals from MediaPipe's face mesh (468 points, 478 with the irises).
+"""Face signals from MediaPipe's face landmarker: the mesh (468 points, 478 with the irises), and with
+Google's official bundle also the 52 expression scores (see expressions.py) and the facial
+transformation matrix (the head's exact pose).
 
 Landmarks are normalised to the frame (x right, y down). Lengths and directions are measured in
 pixel proportions (x stretched by the frame's aspect ratio).
@@ -8,24 +10,31 @@ Signals (rest values, published when no face is tracked, in brackets):
 - `face.present` 1 while a face is tracked, gliding to 0 when it is lost (0)
 - `face.x`, `face.y` centre of the mesh's bounding box, 0..1 of the frame, y down (0.5)
 - `face.size` forehead-to-chin length as a fraction of the frame's height, at most 1 (0)
-- `face.mouth` lips apart: 0 closed, 1 wide open (inner-lip gap over mouth width, 0.6 or more) (0)
-- `face.eyes` both eyes' openness: 0 shut, 1 open (eyelid gap over eye width, from 0.06 to 0.28) (1)
-- `face.yaw` head turned so the nose points to the frame's right: positive degrees (0)
-- `face.pitch` head tilted up: positive degrees (0)
+- `face.mouth` lips apart: 0 closed, 1 wide open (inner-lip gap over mouth width, 0.6 or more; from the
+  expression scores when the bundle gives them) (0)
+- `face.eyes` both eyes' openness: 0 shut, 1 open (eyelid gap over eye width, from 0.06 to 0.28; from the
+  scores when given) (1)
+- `face.yaw` head turned so the nose points to the frame's right (the subject's left): positive degrees (0)
+- `face.pitch` head tilted up (chin forward, nose up): positive degrees (0)
 - `face.roll` head tilted counter-clockwise as seen in the frame: positive degrees (0)
+- `face.blend.*`, `face.smile|jaw|brows|blink|pucker`: see expressions.py (0)
 
-The head angles are estimated from where the nose tip sits relative to the outer eye corners,
+The angles compose as the head's rotation = roll (in the picture's plane) after yaw after pitch, so
+roll is exactly the picture's rotation and a mirrored picture flips the signs of yaw and roll. With a
+facial transformation matrix (the official bundle) they are the matrix's rotation decomposed that
+way. Without one they are estimated from where the nose tip sits relative to the outer eye corners,
 assuming average facial proportions (`_NOSE_DEPTH`, `_NOSE_DROP`): good to a few degrees for one
-axis at a time and up to about 45 degrees, rougher when turned and tilted at once. Roll is exact.
-They work with any face bundle, also those without MediaPipe's face-geometry data.
+axis at a time and up to about 45 degrees, rougher when turned and tilted at once (roll is exact).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
+from vjengine.analysis import expressions
 from vjengine.analysis.base import Signals
 
 # Mesh indices (the subject's right is on the frame's left in an unmirrored picture).
@@ -46,6 +55,7 @@ REST: Signals = {
     "face.yaw": 0.0,
     "face.pitch": 0.0,
     "face.roll": 0.0,
+    **expressions.REST,
 }
 ANGLES = ("face.yaw", "face.pitch", "face.roll")
 
@@ -57,8 +67,26 @@ _MOUTH_WIDE = 0.6
 _EYE_SHUT, _EYE_OPEN = 0.06, 0.28
 
 
-def face_signals(landmarks: np.ndarray, aspect: float) -> Signals:
-    """Every `face.*` signal of one face's landmarks ((N, 2 or 3), N >= 468)."""
+def face_signals(
+    landmarks: np.ndarray,
+    aspect: float,
+    scores: Mapping[str, float] | None = None,
+    matrix: np.ndarray | None = None,
+) -> Signals:
+    """Every `face.*` signal of one face: its landmarks ((N, 2 or 3), N >= 468), and when the bundle gives
+    them its blendshape scores by name and its facial transformation matrix (4x4)."""
+    signals = {**expressions.REST, **mesh_signals(landmarks, aspect)}
+    if matrix is not None:
+        signals.update(zip(ANGLES, matrix_angles(matrix), strict=True))
+    if scores:
+        signals.update(expressions.expression_signals(scores))
+    else:
+        signals.update(expressions.estimated_from_landmarks(signals))
+    return signals
+
+
+def mesh_signals(landmarks: np.ndarray, aspect: float) -> Signals:
+    """The `face.*` signals the mesh alone gives ((N, 2 or 3) landmarks, N >= 468), head angles estimated."""
     if len(landmarks) < MESH_POINTS:
         raise ValueError(f"a face mesh has at least {MESH_POINTS} landmarks, got {len(landmarks)}")
     points = landmarks[:, :2] * (aspect, 1.0)  # in frame heights
@@ -120,6 +148,22 @@ def head_angles(points: np.ndarray) -> tuple[float, float, float]:
     bend = math.atan2(_NOSE_DEPTH, _NOSE_DROP)
     pitch = math.degrees(math.acos(float(np.clip(drop / reach, -1.0, 1.0))) - bend)
     return math.degrees(yaw), pitch, roll
+
+
+def matrix_angles(matrix: np.ndarray) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees of a facial transformation matrix (see the module docstring).
+
+    MediaPipe's matrix takes the canonical face (x to the subject's left, y up, z out of the face) into
+    the camera's space (x to the frame's right, y up, z toward the viewer). Its rotation is read as
+    Rz(roll) @ Ry(yaw) @ Rx(-pitch): Ry turns the nose toward +x, Rx by a positive angle turns it down.
+    """
+    rotation = np.asarray(matrix, dtype=np.float64)[:3, :3]
+    u, _, vt = np.linalg.svd(rotation)  # the nearest pure rotation: strips any scale the fit left in
+    r = u @ vt
+    yaw = math.atan2(-r[2, 0], math.hypot(r[2, 1], r[2, 2]))
+    pitch = -math.atan2(r[2, 1], r[2, 2])
+    roll = math.atan2(r[1, 0], r[0, 0])
+    return math.degrees(yaw), math.degrees(pitch), math.degrees(roll)
 
 
 def _length(points: np.ndarray, a: int, b: int) -> float:

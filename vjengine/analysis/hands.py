@@ -15,6 +15,8 @@ Signals (rest values, published when no hand is tracked, in brackets):
 - `hand.pinch` thumb tip to index tip over the palm length: 0 touching, 1 a palm length or more apart (0)
 - `hand.openness` how far the four fingers are stretched: 0 fist, 1 open (0)
 - `hand.side` 0 the performer's left hand, 1 the right (0.5: none)
+- `hand.fist`, `hand.open`, `hand.point`, `hand.victory`, `hand.thumb_up`, `hand.pinch_hold` gestures,
+  0..1 with hysteresis (see gestures.py) (0)
 
 Left and right are MediaPipe's labels, which name the performer's own hands in an unmirrored camera
 picture; a mirrored (selfie) picture swaps them.
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from vjengine.analysis import gestures
 from vjengine.analysis.base import Signals
 from vjengine.analysis.fade import SignalFade
 from vjengine.errors import VJError
@@ -51,6 +54,7 @@ REST: Signals = {
     "hand.pinch": 0.0,
     "hand.openness": 0.0,
     "hand.side": 0.5,
+    **gestures.REST,
 }
 
 # Fingertip-to-wrist distance over knuckle-to-wrist distance: about 1 for a fist (tips curled back to
@@ -120,7 +124,8 @@ def openness(landmarks: np.ndarray, aspect: float) -> float:
 
 
 def hand_signals(hand: HandObservation) -> Signals:
-    """Every `hand.*` signal of one observed hand (see the module docstring)."""
+    """Every `hand.*` signal of one observed hand (see the module docstring); gestures as raw scores, before
+    the hysteresis that ActiveHand applies over time."""
     lm, aspect = hand.landmarks, hand.aspect
     x, y = (float(v) for v in palm_centre(lm))
     return {
@@ -133,6 +138,7 @@ def hand_signals(hand: HandObservation) -> Signals:
         "hand.pinch": pinch(lm, aspect),
         "hand.openness": openness(lm, aspect),
         "hand.side": 1.0 if hand.side == "right" else 0.0,
+        **gestures.gesture_scores(lm, aspect),
     }
 
 
@@ -167,6 +173,7 @@ class ActiveHand:
         self.max_jump = max_jump
         self.tie_margin = tie_margin
         self.fade = SignalFade(REST, grace, release, angles=("hand.angle",))
+        self.gestures = gestures.GestureLatch()
         self._side = ""
         self._track: list[tuple[float, np.ndarray]] = []  # the last two (time, centre) of the followed hand
         self.current: HandObservation | None = None
@@ -210,6 +217,9 @@ class ActiveHand:
 
     def _see(self, hand: HandObservation, t: float, new: bool) -> None:
         values = hand_signals(hand)
+        if new:
+            self.gestures.reset()
+        values.update(self.gestures.update({name: values[name] for name in gestures.SIGNALS}))
         values["hand.side"] = 1.0 if self._side == "right" else 0.0  # the side it had when picked: labels flicker
         self.fade.track(values, t, new=new)
         self.current = hand
@@ -259,6 +269,7 @@ class ActiveHand:
 
     def _forget(self) -> None:
         self.current, self._side, self._track = None, "", []
+        self.gestures.reset()
 
 
 def _check_choice(choice: str) -> str:

@@ -6,7 +6,9 @@ detections a second), takes whatever detections are newest, and returns the `han
 `pose.*` signals (see hands.py, face.py and pose.py for their meaning and rest values). It never
 waits for a detector. A detector is created in its own thread the first time it is enabled (loading
 a bundle, maybe downloading it, takes a while) and pauses when disabled; its signals then glide to
-rest. Without a bundle, or without mediapipe, a detector says why in one line and stays off.
+rest. Without a bundle, or without mediapipe, a detector says why in one line and stays off. A bundle
+is checked before MediaPipe opens it (bundles.check_bundle); a face bundle with the expression model
+and the face-geometry data gives the 52 expression scores and the exact head pose as well.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 from vjengine.analysis import face as face_geometry
 from vjengine.analysis import pose as pose_geometry
 from vjengine.analysis.base import AsyncAnalyser, Signals
-from vjengine.analysis.bundles import KINDS, resolve_bundle
+from vjengine.analysis.bundles import KINDS, BundleContents, check_bundle, resolve_bundle
 from vjengine.analysis.fade import SignalFade
 from vjengine.analysis.hands import ActiveHand, HandObservation
 from vjengine.errors import VJError
@@ -47,6 +49,8 @@ class Detection:
     sides: tuple[str, ...] = ()  # hands: "left" or "right", one per hand
     scores: tuple[float, ...] = ()  # hands: handedness confidence
     visibility: tuple[np.ndarray, ...] = ()  # pose: (33,) per body
+    blendshapes: tuple[dict[str, float], ...] = ()  # face: expression scores by name, when the bundle has them
+    matrices: tuple[np.ndarray, ...] = ()  # face: 4x4 facial transformation matrix, when the bundle has it
 
     @property
     def aspect(self) -> float:
@@ -109,10 +113,15 @@ class LandmarkDetector:
 
 
 def open_landmarker(kind: str, bundle: str) -> Any:
-    """A MediaPipe HandLandmarker/FaceLandmarker/PoseLandmarker in VIDEO mode for the bundle spec."""
+    """A MediaPipe HandLandmarker/FaceLandmarker/PoseLandmarker in VIDEO mode for the bundle spec.
+
+    The bundle is checked first (a one-line VJError if it cannot be used); a face bundle's optional
+    outputs are asked for only when it holds them, and what it lacks is said once."""
     path = resolve_bundle(kind, bundle, progress=True)
     if path is None:
         raise VJError(f'switched off ([landmarks] {kind} = "none")')
+    contents = check_bundle(kind, path)
+    _say_what_is_missing(kind, path, contents)
     try:
         from mediapipe.tasks.python import BaseOptions, vision
     except ImportError:
@@ -124,13 +133,45 @@ def open_landmarker(kind: str, bundle: str) -> Any:
             options = vision.HandLandmarkerOptions(base_options=base, running_mode=video, num_hands=MAX_COUNT[kind])
             return vision.HandLandmarker.create_from_options(options)
         if kind == "face":
-            options = vision.FaceLandmarkerOptions(base_options=base, running_mode=video, num_faces=MAX_COUNT[kind])
+            options = vision.FaceLandmarkerOptions(
+                base_options=base,
+                running_mode=video,
+                num_faces=MAX_COUNT[kind],
+                output_face_blendshapes=contents.blendshapes,
+                output_facial_transformation_matrixes=contents.geometry,
+            )
             return vision.FaceLandmarker.create_from_options(options)
         options = vision.PoseLandmarkerOptions(base_options=base, running_mode=video, num_poses=MAX_COUNT[kind])
         return vision.PoseLandmarker.create_from_options(options)
     except (RuntimeError, ValueError, OSError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise VJError(f"{path} is not a usable {kind} landmarker bundle ({reason})") from None
+
+
+def _say_what_is_missing(kind: str, path: Any, contents: BundleContents) -> None:
+    if contents.junk_in_front:
+        log.warning(
+            "%s bundle %s has %d bytes of something else (a web page, JSON) in front of it; it loads, "
+            "but download it again to be sure it is the real file",
+            kind,
+            path,
+            contents.junk_in_front,
+        )
+    if kind != "face":
+        return
+    if not contents.blendshapes:
+        log.warning(
+            "face bundle %s has no expression model: face.blend.*, face.smile, face.brows and face.pucker stay 0, "
+            "face.mouth, face.eyes, face.jaw and face.blink are estimated from the landmarks "
+            '(Google\'s official bundle, [landmarks] face = "auto", has it)',
+            path,
+        )
+    if not contents.geometry:
+        log.warning(
+            "face bundle %s has no face-geometry data: face.yaw and face.pitch are estimated from the landmarks "
+            '(Google\'s official bundle, [landmarks] face = "auto", gives the exact head pose)',
+            path,
+        )
 
 
 def _points(landmarks: Any) -> np.ndarray:
@@ -153,7 +194,18 @@ def _hands(result: Any, frame: Frame) -> Detection:
 
 
 def _faces(result: Any, frame: Frame) -> Detection:
-    return Detection(**_frame_fields("face", frame), landmarks=tuple(_points(face) for face in result.face_landmarks))
+    # Lists MediaPipe leaves empty (or None) when the bundle cannot give them.
+    scores = tuple(
+        {c.category_name: float(c.score) for c in categories if c.category_name}
+        for categories in (result.face_blendshapes or ())
+    )
+    matrices = tuple(np.asarray(m, dtype=np.float64) for m in (result.facial_transformation_matrixes or ()))
+    return Detection(
+        **_frame_fields("face", frame),
+        landmarks=tuple(_points(face) for face in result.face_landmarks),
+        blendshapes=scores,
+        matrices=matrices,
+    )
 
 
 def _poses(result: Any, frame: Frame) -> Detection:
@@ -317,6 +369,8 @@ class LandmarkAnalyser:
     @staticmethod
     def _signals_of(detection: Detection) -> Signals:
         if detection.kind == "face":
-            return face_geometry.face_signals(detection.landmarks[0], detection.aspect)
+            scores = detection.blendshapes[0] if detection.blendshapes else None
+            matrix = detection.matrices[0] if detection.matrices else None
+            return face_geometry.face_signals(detection.landmarks[0], detection.aspect, scores, matrix)
         visibility = detection.visibility[0] if detection.visibility else None
         return pose_geometry.pose_signals(detection.landmarks[0], visibility)

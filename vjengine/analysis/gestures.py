@@ -1,0 +1,136 @@
+"""Hand gestures from MediaPipe's 21 hand landmarks, as 0..1 signals that hold steady while a gesture is held.
+
+Each finger's extension comes from the angles at its joints in 3D (0 curled into the palm, 1
+stretched), and the thumb's from its joints and how far its tip stands out from the index knuckle;
+so a gesture reads the same whichever way the hand is turned and however near the camera it is.
+Each gesture's score is the weakest of the finger states it needs (a fuzzy AND):
+
+- `hand.fist` all four fingers curled, the thumb in
+- `hand.open` all five stretched
+- `hand.point` the index stretched, middle, ring and pinky curled (the thumb either way)
+- `hand.victory` index and middle stretched and spread apart in a V, ring and pinky curled
+- `hand.thumb_up` the thumb stretched out of a fist (the shape in any direction: combine it with
+  `hand.angle` when the direction matters)
+- `hand.pinch_hold` thumb tip on index tip, the index reaching out from the palm (not a fist)
+
+Hysteresis (`GestureLatch`): a gesture is held once its score reaches `ON` and let go only when it
+falls to `OFF`; while held its signal reads at least `ON`. So the signal is at or above `ON` exactly
+while the gesture is held, and jitter between the two thresholds changes nothing a trigger sees.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vjengine.analysis.base import Signals
+
+WRIST = 0
+THUMB = (1, 2, 3, 4)  # CMC, MCP, IP joints and the tip
+FINGERS = ((5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))  # MCP, PIP, DIP, tip
+INDEX, MIDDLE, RING, PINKY = range(4)
+MIDDLE_KNUCKLE = 9
+
+NAMES = ("fist", "open", "point", "victory", "thumb_up", "pinch_hold")
+SIGNALS = tuple(f"hand.{name}" for name in NAMES)
+REST: Signals = dict.fromkeys(SIGNALS, 0.0)
+
+ON, OFF = 0.6, 0.35
+
+# Total bend (degrees) over a finger's three joints (knuckle, middle, end): a stretched finger bends
+# little, one curled into a fist about 90 + 100 + 60. Between the two the extension falls linearly.
+_FINGER_STRAIGHT, _FINGER_CURLED = 40.0, 180.0
+# The thumb bends at two joints (MCP and IP): about 20 degrees stretched, over 100 folded over the palm.
+_THUMB_STRAIGHT, _THUMB_FOLDED = 35.0, 100.0
+# Thumb tip to index knuckle over the palm's length: tucked against the fingers below, sticking out above.
+_THUMB_TUCKED, _THUMB_OUT = 0.4, 0.6
+# Index and middle finger directions at least this far apart (degrees) make a V.
+_SPREAD_NONE, _SPREAD_V = 8.0, 18.0
+# Thumb tip to index tip over the palm's length: touching below the first, apart beyond the second.
+_TOUCH, _APART = 0.2, 0.45
+# Index tip to wrist over the palm's length: a fist keeps it within the palm, a pinch reaches beyond.
+_IN_PALM, _REACHING = 0.85, 1.05
+
+
+def gesture_scores(landmarks: np.ndarray, aspect: float = 1.0) -> Signals:
+    """Every gesture's raw score (0..1) for one hand's landmarks ((21, 3), MediaPipe's normalised units)."""
+    points = np.asarray(landmarks, dtype=np.float64)[:, :3] * (aspect, 1.0, aspect)  # one unit on every axis
+    palm = float(np.linalg.norm(points[MIDDLE_KNUCKLE] - points[WRIST]))
+    if palm <= 0:
+        return dict(REST)
+    extended = [finger_extension(points, finger) for finger in FINGERS]
+    curled = [1.0 - e for e in extended]
+    thumb = thumb_extension(points, palm)
+    touch = _ramp(float(np.linalg.norm(points[THUMB[-1]] - points[FINGERS[INDEX][-1]])) / palm, _APART, _TOUCH)
+    reach = _ramp(float(np.linalg.norm(points[FINGERS[INDEX][-1]] - points[WRIST])) / palm, _IN_PALM, _REACHING)
+    four_curled = min(curled)
+    scores = {
+        "fist": min(four_curled, 1.0 - thumb),
+        "open": min(*extended, thumb),
+        "point": min(extended[INDEX], curled[MIDDLE], curled[RING], curled[PINKY]),
+        "victory": min(extended[INDEX], extended[MIDDLE], curled[RING], curled[PINKY], _v_spread(points)),
+        "thumb_up": min(four_curled, thumb),
+        "pinch_hold": min(touch, reach),
+    }
+    return {f"hand.{name}": float(score) for name, score in scores.items()}
+
+
+def finger_extension(points: np.ndarray, finger: tuple[int, int, int, int]) -> float:
+    """0 curled .. 1 stretched, from the bends at the finger's knuckle, middle and end joints."""
+    chain = points[[WRIST, *finger]]
+    return _ramp(_total_bend(chain), _FINGER_CURLED, _FINGER_STRAIGHT)
+
+
+def thumb_extension(points: np.ndarray, palm: float) -> float:
+    """0 folded or tucked against the fingers .. 1 stretched and standing out from the hand."""
+    straight = _ramp(_total_bend(points[list(THUMB)]), _THUMB_FOLDED, _THUMB_STRAIGHT)
+    out = _ramp(float(np.linalg.norm(points[THUMB[-1]] - points[FINGERS[INDEX][0]])) / palm, _THUMB_TUCKED, _THUMB_OUT)
+    return min(straight, out)
+
+
+def _v_spread(points: np.ndarray) -> float:
+    index = points[FINGERS[INDEX][-1]] - points[FINGERS[INDEX][0]]
+    middle = points[FINGERS[MIDDLE][-1]] - points[FINGERS[MIDDLE][0]]
+    return _ramp(_angle(index, middle), _SPREAD_NONE, _SPREAD_V)
+
+
+def _total_bend(chain: np.ndarray) -> float:
+    """Sum of the angles (degrees) between consecutive segments of a chain of joints."""
+    segments = np.diff(chain, axis=0)
+    return sum(_angle(a, b) for a, b in zip(segments[:-1], segments[1:], strict=True))
+
+
+def _angle(a: np.ndarray, b: np.ndarray) -> float:
+    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
+    if norms <= 0:
+        return 0.0
+    return float(np.degrees(np.arccos(np.clip(float(a @ b) / norms, -1.0, 1.0))))
+
+
+def _ramp(value: float, zero: float, one: float) -> float:
+    """0 at `zero`, 1 at `one`, linear between and clipped (either may be the larger)."""
+    return float(np.clip((value - zero) / (one - zero), 0.0, 1.0))
+
+
+class GestureLatch:
+    """Hysteresis for every gesture of one followed hand (see the module docstring)."""
+
+    def __init__(self, on: float = ON, off: float = OFF) -> None:
+        if not 0.0 <= off < on <= 1.0:
+            raise ValueError(f"a gesture's let-go level ({off}) must be below its hold level ({on})")
+        self.on, self.off = on, off
+        self.held: set[str] = set()
+
+    def update(self, scores: Signals) -> Signals:
+        """The signals for this detection's raw scores: held gestures read at least `on`."""
+        out = {}
+        for name, score in scores.items():
+            if score >= self.on:
+                self.held.add(name)
+            elif score <= self.off:
+                self.held.discard(name)
+            out[name] = max(score, self.on) if name in self.held else score
+        return out
+
+    def reset(self) -> None:
+        """Forget every held gesture (another hand is followed now)."""
+        self.held.clear()
