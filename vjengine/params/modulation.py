@@ -4,6 +4,9 @@ A binding reads `PARAM = SIGNAL * SCALE + OFFSET` (the signal sets the value) or
 signal adds to the value the controllers set, so a knob still works beside the hand). Bindings act on
 each frame's snapshot, never on the store: controllers keep their own values, MIDI pick-up is not
 confused, and a binding whose signal is absent (its analyser off) leaves the parameter alone.
+
+A line with `when` is a trigger instead (`preset.recall = 2 when hand.fist >= 0.6`, see triggers.py): it
+sets a parameter in the store once each time its signal crosses a threshold, as a pad would.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 from vjengine.errors import VJError
 from vjengine.params.param import ParamError
 from vjengine.params.store import ParamStore, Snapshot
+from vjengine.params.triggers import Trigger, TriggerState, is_trigger, parse_trigger
 
 # The paper's couplings (section 3.2): the hand's distance from the centre corrupts StyleGAN2's
 # constant; its angle, position and size rotate, shift and zoom StyleGAN3's picture.
@@ -56,11 +60,14 @@ class Binding:
 SignalCheck = Callable[[str], object]
 
 
-def parse_binding(text: str, store: ParamStore, check_signal: SignalCheck | None = None) -> Binding:
-    """A binding from `PARAM = SIGNAL [* SCALE] [+|- OFFSET]` (or `+=`); ParamError saying what is wrong.
+def parse_binding(text: str, store: ParamStore, check_signal: SignalCheck | None = None) -> Binding | Trigger:
+    """A binding from `PARAM = SIGNAL [* SCALE] [+|- OFFSET]` (or `+=`), or a trigger from `PARAM = VALUE when
+    SIGNAL > ON [rearm LEVEL]`; ParamError saying what is wrong.
 
     `check_signal` (e.g. `vjengine.analysis.signals.check_signal`) raises for a signal no analyser
     publishes: a misspelt one would otherwise be accepted and never act."""
+    if is_trigger(text):
+        return parse_trigger(text, store, check_signal)
     match = _SYNTAX.match(text)
     if match is None:
         raise ParamError(
@@ -93,6 +100,8 @@ class Modulation:
         self.check_signal = check_signal
         self._lock = threading.Lock()
         self._bindings: tuple[Binding, ...] = ()
+        self._triggers: tuple[Trigger, ...] = ()
+        self.trigger_state = TriggerState(store)
         for binding in bindings:
             self.bind(binding)
 
@@ -100,25 +109,49 @@ class Modulation:
     def bindings(self) -> tuple[Binding, ...]:
         return self._bindings
 
-    def bind(self, binding: str | Binding) -> Binding:
-        """Add a binding (text or Binding); one for the same parameter and signal is replaced."""
+    @property
+    def triggers(self) -> tuple[Trigger, ...]:
+        return self._triggers
+
+    def bind(self, binding: str | Binding | Trigger) -> Binding | Trigger:
+        """Add a binding or trigger (text or object); a binding for the same parameter and signal is replaced,
+        as is a trigger of the same parameter, signal and condition."""
         if isinstance(binding, str):
             binding = parse_binding(binding, self.store, self.check_signal)
+        if isinstance(binding, Trigger):
+            return self._add_trigger(binding)
         with self._lock:
             kept = tuple(b for b in self._bindings if (b.param, b.signal) != (binding.param, binding.signal))
             self._bindings = (*kept, binding)
         return binding
 
-    def unbind(self, param: str, signal: str | None = None) -> int:
-        """Remove the bindings of `param` (of one `signal` only, if given); how many went."""
+    def _add_trigger(self, trigger: Trigger) -> Trigger:
+        def same(t: Trigger) -> bool:
+            return (t.param, t.signal, t.op, t.on) == (trigger.param, trigger.signal, trigger.op, trigger.on)
+
         with self._lock:
-            kept = tuple(b for b in self._bindings if b.param != param or (signal and b.signal != signal))
-            removed = len(self._bindings) - len(kept)
-            self._bindings = kept
+            self._triggers = (*(t for t in self._triggers if not same(t)), trigger)
+        return trigger
+
+    def unbind(self, param: str, signal: str | None = None) -> int:
+        """Remove the bindings and triggers of `param` (of one `signal` only, if given); how many went."""
+
+        def kept(rules: tuple) -> tuple:
+            return tuple(r for r in rules if r.param != param or (signal and r.signal != signal))
+
+        with self._lock:
+            bindings, triggers = kept(self._bindings), kept(self._triggers)
+            removed = len(self._bindings) + len(self._triggers) - len(bindings) - len(triggers)
+            self._bindings, self._triggers = bindings, triggers
         return removed
 
     def apply(self, snapshot: Snapshot, signals: Mapping[str, float]) -> Snapshot:
-        """The snapshot with every binding whose signal is present applied (clamped to the ranges)."""
+        """The snapshot with every binding whose signal is present applied (clamped to the ranges).
+
+        Triggers whose signal crossed their threshold fire here too: they set the store, so what they
+        set shows from the next frame on (a preset recall starts its crossfade then)."""
+        if self._triggers:
+            self.trigger_state.fire(self._triggers, signals)
         bindings = self._bindings
         active = [b for b in bindings if b.signal in signals]
         if not active:
