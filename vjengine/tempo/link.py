@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.05  # how often the session's tempo is looked at: a change reaches tempo.bpm within this
 DEFAULT_BPM = 120.0  # what we bring to a session while tempo.bpm is 0 (no tempo)
 MIN_CHANGE_BPM = 0.01
+JOIN_DELAY_SECONDS = 0.5
 
 
 class LinkError(Exception):
@@ -51,6 +52,9 @@ class LinkSession:
         async def make() -> Any:
             link = Link(bpm)
             link.quantum = self.store.get("tempo.quantum")
+            # Enabled at once, a new peer sometimes imposes its tempo on the session (aalink issue 7): joining
+            # a set must never change Ableton Live's tempo, so it waits before it joins.
+            await asyncio.sleep(JOIN_DELAY_SECONDS)
             link.enabled = True
             return link
 

@@ -1,0 +1,181 @@
+"""One tempo for the engine: who sets tempo.bpm, the beat and bar phase, and the LFOs (injected clocks)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from vjengine.music import AudioTempo, level_meter
+from vjengine.params import default_store
+from vjengine.tempo.arbiter import HOLD_SECONDS, TempoArbiter
+from vjengine.tempo.lfo import Lfos, shape_value
+from vjengine.tempo.phase import TempoPhase
+
+
+class Clock:
+    """Time that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_auto_takes_the_music_tempo_when_nothing_else_runs():
+    store = default_store()
+    arbiter = TempoArbiter(store, Clock())
+    assert arbiter.propose("audio", 128.0)
+    assert store.get("tempo.bpm") == 128.0
+
+
+def test_auto_prefers_a_running_midi_clock_to_the_music():
+    store, clock = default_store(), Clock()
+    arbiter = TempoArbiter(store, clock)
+    arbiter.propose("clock", 100.0)
+    assert not arbiter.propose("audio", 128.0)
+    assert store.get("tempo.bpm") == 100.0
+
+
+def test_the_music_takes_over_when_the_clock_stops():
+    store, clock = default_store(), Clock()
+    arbiter = TempoArbiter(store, clock)
+    arbiter.propose("clock", 100.0)
+    clock.now += HOLD_SECONDS + 0.1
+    assert arbiter.propose("audio", 128.0)
+    assert store.get("tempo.bpm") == 128.0
+
+
+def test_a_steady_clock_keeps_its_rank_and_gets_the_tempo_back():
+    store, clock = default_store(), Clock()
+    arbiter = TempoArbiter(store, clock)
+    arbiter.propose("audio", 128.0)
+    arbiter.propose("clock", 100.0)  # the clock starts: it outranks the music
+    store.set("tempo.bpm", 90.0, source="osc")  # a hand in auto mode: the running clock takes it back
+    clock.now += 1.0
+    arbiter.present("clock")
+    assert store.get("tempo.bpm") == 100.0
+
+
+def test_a_chosen_source_is_the_only_automatic_one():
+    store, clock = default_store(), Clock()
+    store.set("tempo.source", "audio")
+    arbiter = TempoArbiter(store, clock)
+    assert not arbiter.propose("link", 140.0)
+    assert not arbiter.propose("clock", 100.0)
+    assert arbiter.propose("audio", 128.0)
+    assert store.get("tempo.bpm") == 128.0
+
+
+def test_manual_keeps_the_tempo_set_by_hand():
+    store, clock = default_store(), Clock()
+    store.set_many({"tempo.source": "manual", "tempo.bpm": 96.0})
+    arbiter = TempoArbiter(store, clock)
+    for source in ("link", "clock", "audio"):
+        assert not arbiter.propose(source, 150.0)
+    assert store.get("tempo.bpm") == 96.0
+
+
+def test_the_music_tempo_is_proposed_only_when_it_moves():
+    store = default_store()
+    arbiter = TempoArbiter(store, Clock())
+    follow = AudioTempo(arbiter)
+    for bpm in (120.0, 120.2, 119.9, 120.3):
+        follow({"audio.bpm": bpm})
+    follow({"audio.bpm": 126.0})
+    assert store.get("tempo.bpm") == 126.0
+    assert arbiter.accepted["audio"] == 2
+
+
+def test_the_beat_phase_runs_at_the_tempo():
+    store, clock = default_store(), Clock()
+    store.set("tempo.bpm", 120.0)
+    phase = TempoPhase(store, clock)
+    phase.analyse()
+    clock.now = 0.25  # half a beat at 120 bpm
+    signals = phase.analyse()
+    assert signals["tempo.beat"] == pytest.approx(0.5)
+    assert signals["tempo.bar"] == pytest.approx(0.5 / 4)
+
+
+def test_the_bar_is_tempo_quantum_beats_long():
+    store, clock = default_store(), Clock()
+    store.set_many({"tempo.bpm": 60.0, "tempo.quantum": 3})
+    phase = TempoPhase(store, clock)
+    phase.analyse()
+    clock.now = 4.5  # a bar and a half of three beats
+    assert phase.analyse()["tempo.bar"] == pytest.approx(0.5)
+
+
+def test_without_a_tempo_the_phase_stands_still():
+    store, clock = default_store(), Clock()
+    phase = TempoPhase(store, clock)
+    phase.analyse()
+    clock.now = 10.0
+    assert phase.analyse() == {"tempo.beat": 0.0, "tempo.bar": 0.0}
+
+
+class SharedBeats:
+    def __init__(self, beats: float) -> None:
+        self.count = beats
+
+    def beats(self) -> float:
+        return self.count
+
+
+def test_a_link_session_sets_the_phase():
+    store = default_store()
+    store.set("tempo.bpm", 120.0)
+    phase = TempoPhase(store, Clock(), source=SharedBeats(6.25))
+    assert phase.analyse() == {"tempo.beat": pytest.approx(0.25), "tempo.bar": pytest.approx(2.25 / 4)}
+
+
+def test_beats_to_the_next_boundary():
+    store, clock = default_store(), Clock()
+    store.set("tempo.bpm", 60.0)
+    phase = TempoPhase(store, clock)
+    phase.update()
+    clock.now = 5.25
+    phase.update()
+    assert phase.beats_to_next("beat") == pytest.approx(0.75)
+    assert phase.beats_to_next("bar") == pytest.approx(2.75)
+
+
+@pytest.mark.parametrize(
+    ("shape", "values"),
+    [
+        ("sine", (0.0, 0.5, 1.0, 0.5)),
+        ("triangle", (0.0, 0.5, 1.0, 0.5)),
+        ("saw", (0.0, 0.25, 0.5, 0.75)),
+        ("square", (1.0, 1.0, 0.0, 0.0)),
+        ("pulse", (1.0, math.exp(-1.5), math.exp(-3.0), math.exp(-4.5))),
+    ],
+)
+def test_lfo_shapes_over_a_cycle(shape, values):
+    assert [shape_value(shape, x) for x in (0.0, 0.25, 0.5, 0.75)] == pytest.approx(values, abs=1e-9)
+
+
+def test_an_lfo_in_beats_follows_the_beat_count():
+    store, clock = default_store(), Clock()
+    store.set_many({"tempo.bpm": 120.0, "lfo.1.shape": "saw", "lfo.1.beats": 4.0})
+    phase = TempoPhase(store, clock)
+    lfos = Lfos(store, phase, clock)
+    phase.analyse()
+    clock.now = 1.0  # two beats: half of a four-beat cycle
+    phase.analyse()
+    assert lfos.analyse()["lfo.1"] == pytest.approx(0.5)
+
+
+def test_an_lfo_in_hz_runs_on_the_clock_with_its_phase_offset():
+    store, clock = default_store(), Clock()
+    store.set_many({"lfo.2.shape": "saw", "lfo.2.hz": 2.0, "lfo.2.phase": 0.25})
+    lfos = Lfos(store, TempoPhase(store, clock), clock)
+    clock.now = 0.125  # a quarter cycle at 2 Hz, plus the quarter offset
+    assert lfos.analyse()["lfo.2"] == pytest.approx(0.5)
+
+
+def test_the_level_meter():
+    assert level_meter(0.0) == "[        ]"
+    assert level_meter(0.5) == "[####    ]"
+    assert level_meter(1.0) == "[########]"
