@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import FIXTURES
 
-pytest_plugins = ["tests.jack"]
+pytest_plugins = ["tests.jack_server"]
 
 
 def free_tcp_port() -> int:

@@ -23,7 +23,7 @@ from vjengine.control.mapping import Control, load_map
 from vjengine.control.midi import Decoder, MidiControl, MidiError, relative_ticks
 from vjengine.params import ParamStore, default_store
 
-pytest_plugins = ["tests.jack"]
+pytest_plugins = ["tests.jack_server"]
 
 TIMEOUT = 30.0  # generous: it only runs out when a test fails, and a busy machine is slow, not wrong
 

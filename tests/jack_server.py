@@ -1,6 +1,7 @@
 """A real MIDI stack for the tests: a JACK server with the dummy driver (no sound card needed).
+(Named jack_server, not jack: pytest puts tests/ on sys.path, where a jack.py would hide the JACK-Client package.)
 
-Use it from a test module with `pytest_plugins = ["tests.jack"]` and the `jack_server` fixture. It uses a
+Use it from a test module with `pytest_plugins = ["tests.jack_server"]` and the `jack_server` fixture. It uses a
 JACK server that is already running (as `.ci/run` starts one), or starts `jackd -d dummy` for the session,
 and points mido at JACK (`MIDO_BACKEND=mido.backends.rtmidi/UNIX_JACK`). It skips only when jackd is not
 installed (Debian: `apt-get install jackd2`).

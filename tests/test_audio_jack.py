@@ -1,0 +1,122 @@
+"""Audio through a real JACK server (the dummy driver: no sound card): a test client plays a click track
+into the engine's input port. The dummy server runs in real time; figures are read in stream samples."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+from tests.conftest import wait_for
+from tests.test_audio import RATE, Recorder, click_track, onset_times
+from vjengine.audio import AudioAnalyser
+from vjengine.audio.inputs import JackInput
+from vjengine.params import default_store
+
+jack = pytest.importorskip("jack")
+pytest_plugins = ["tests.jack_server"]
+
+
+class Player:
+    """A JACK client with one output port that plays `samples` in a loop from its first cycle."""
+
+    def __init__(self, samples: np.ndarray, name: str, server: str | None = None) -> None:
+        self.samples, self.position = samples, 0
+        self.client = jack.Client(name, servername=server, no_start_server=True)
+        self.port = self.client.outports.register("out")
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+
+    def _process(self, frames: int) -> None:
+        index = (self.position + np.arange(frames)) % len(self.samples)
+        self.port.get_array()[:] = self.samples[index]
+        self.position += frames
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
+def test_a_click_track_played_into_the_jack_port_gives_onsets_and_the_tempo(jack_server):
+    rate = jack.Client("vjengine-rate", no_start_server=True)
+    if rate.samplerate != RATE:
+        pytest.skip(f"the JACK server runs at {rate.samplerate} Hz; this test's click track is {RATE} Hz")
+    rate.close()
+    name = f"clicks-{uuid.uuid4().hex[:6]}"
+    samples, _ = click_track(4.0)
+    player = Player(samples, name)
+    recorder = Recorder()
+    analyser = AudioAnalyser(JackInput(f"{name}:out"), default_store(), on_hop=recorder)
+    analyser.start()
+    try:
+        assert wait_for(lambda: bool(recorder.times) and recorder.times[-1] >= 9.0, timeout=120)
+    finally:
+        analyser.close()
+        player.close()
+    onsets = onset_times(recorder)
+    assert len(onsets) >= 16  # a click every half second for 9 s, whenever the connection was made
+    assert np.allclose(np.diff(onsets), 0.5, atol=0.012)
+    assert abs(recorder.at(8.9)["audio.bpm"] - 120.0) <= 2.0
+
+
+@pytest.fixture
+def private_server(jack_server, monkeypatch):
+    """A JACK server of the test's own (dummy driver), which the test may stop and start again."""
+    if shutil.which("jackd") is None:
+        pytest.skip("jackd is not installed")
+    name = f"vjtest-{uuid.uuid4().hex[:6]}"
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)  # the engine's input finds this server by name
+    servers: list[subprocess.Popen] = []
+
+    def start() -> None:
+        command = ["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", str(RATE)]
+        servers.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        assert wait_for(lambda: _answers(name), timeout=30)
+
+    def stop() -> None:
+        servers[-1].terminate()
+        servers[-1].wait(timeout=30)
+
+    start()
+    yield name, start, stop
+    for server in servers:
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=30)
+
+
+def _answers(name: str) -> bool:
+    try:
+        client = jack.Client("vjtest-probe", servername=name, no_start_server=True)
+    except jack.JackError:
+        time.sleep(0.05)
+        return False
+    client.close()
+    return True
+
+
+def test_a_vanished_input_is_one_warning_the_signals_glide_to_rest_and_it_reopens(private_server, caplog):
+    name, start, stop = private_server
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(RATE) / RATE)).astype(np.float32)
+    player = Player(tone, "tone", server=name)
+    source = JackInput("tone:out")
+    analyser = AudioAnalyser(source, default_store())
+    with caplog.at_level(logging.INFO, logger="vjengine.audio"):
+        analyser.start()
+        try:
+            assert wait_for(lambda: analyser.analyse()["audio.level"] > 0.5, timeout=60)
+            stop()  # the interface is gone: JACK calls the client's shutdown
+            assert wait_for(lambda: not source.connected, timeout=60)
+            assert wait_for(lambda: analyser.analyse()["audio.level"] < 0.01, timeout=60)
+            start()  # it is back
+            assert wait_for(lambda: source.connected and source.opened == 2, timeout=60)
+        finally:
+            analyser.close()
+            del player  # its server is gone; the client object is left to the garbage collector
+    lost = [r for r in caplog.records if "lost" in r.getMessage()]
+    assert len(lost) == 1 and lost[0].levelno == logging.WARNING
