@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.test_audio import RATE, Recorder, click_track, onset_times
-from vjengine.audio import AudioAnalyser
+from vjengine.audio import AudioAnalyser, describe_inputs, open_input
 from vjengine.audio.inputs import JackInput
 from vjengine.params import default_store
 
@@ -120,3 +120,21 @@ def test_a_vanished_input_is_one_warning_the_signals_glide_to_rest_and_it_reopen
             del player  # its server is gone; the client object is left to the garbage collector
     lost = [r for r in caplog.records if "lost" in r.getMessage()]
     assert len(lost) == 1 and lost[0].levelno == logging.WARNING
+
+
+def test_devices_lists_the_sound_cards_and_the_jack_ports(jack_server):
+    lines = describe_inputs()
+    assert any("(2 ch, JACK Audio Connection Kit)" in line for line in lines)  # PortAudio's view of JACK
+    assert "  jack:system:capture_1" in lines
+
+
+def test_a_sound_card_found_by_part_of_its_name_delivers_samples(jack_server):
+    # PortAudio's JACK host API shows the dummy server as a two-channel device named "system".
+    source = open_input("syst")
+    analyser = AudioAnalyser(source, default_store())
+    analyser.start()
+    try:
+        assert wait_for(lambda: analyser.features is not None and analyser.features.samples > RATE // 2, timeout=60)
+        assert source.connected and source.name == "system"
+    finally:
+        analyser.close()

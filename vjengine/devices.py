@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import torch
 
+from vjengine.audio import describe_inputs
 from vjengine.outputs import backend_status
 from vjengine.sources import list_cameras
 
 
 def describe_devices() -> str:
-    """Cameras that open, compute devices, MIDI ports and output backends, as text."""
+    """Cameras that open, compute devices, MIDI ports, audio inputs and output backends, as text."""
     lines = ["cameras:"]
     cameras = list_cameras()
     lines += [f"  camera:{index}  {text}" for index, text in cameras] or ["  none opened"]
@@ -21,6 +22,8 @@ def describe_devices() -> str:
         lines.append("  mps  Apple Metal")
     lines.append("MIDI ports:")
     lines += _midi_lines()
+    lines.append("audio inputs (--audio INDEX, NAME or part of it; jack:PORT):")
+    lines += describe_inputs()
     lines.append("outputs:")
     lines += [f"  {kind:<11} {status}" for kind, status in backend_status().items()]
     return "\n".join(lines)
