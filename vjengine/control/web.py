@@ -19,7 +19,9 @@ import json
 import logging
 from collections.abc import Callable
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
+
+from vjengine.webaccess import WebAccess, lan_addresses
 
 log = logging.getLogger(__name__)
 
@@ -69,4 +71,32 @@ class ControlPage:
             return {"error": str(exc)}
 
 
-__all__ = ["ControlPage"]
+class Site(Protocol):
+    """A server the page can be served on (a preview): its port, and where to hand the page."""
+
+    port: int
+
+    def serve_site(self, site: Callable[[str], tuple[int, str, bytes] | None]) -> None: ...
+
+
+def serve_page(
+    previews: list[Site], oscquery_port: int, status: Callable[[], dict[str, Any]], access: WebAccess
+) -> None:
+    """Serve the control page on every preview, and log where to open it (with `--remote`, from other devices)."""
+    if not previews:
+        return
+    page = ControlPage(oscquery_port, status)
+    for preview in previews:
+        preview.serve_site(page)
+    port = previews[0].port
+    log.info("control page at http://127.0.0.1:%d/", port)
+    if not access.remote:
+        return
+    links = [access.link(address, port) for address in lan_addresses()]
+    if links:
+        log.info("control page for other devices (keep the token to yourself): %s", " or ".join(links))
+    else:
+        log.warning("--remote: this machine has no network address besides 127.0.0.1; no other device can reach it")
+
+
+__all__ = ["ControlPage", "serve_page"]
