@@ -19,6 +19,7 @@ from vjengine.tempo.arbiter import TempoArbiter, arbiter_for
 from vjengine.tempo.lfo import Lfos
 from vjengine.tempo.link import LinkError, LinkSession
 from vjengine.tempo.phase import TempoPhase
+from vjengine.tempo.quantize import BeatQuantizer
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class Music:
     """What the engine runs for the music; `analysers` go before the modulation, in this order."""
 
     phase: TempoPhase
+    quantizer: BeatQuantizer
     audio: AudioAnalyser | None = None
     link: LinkSession | None = None
     analysers: list[Any] = field(default_factory=list)
@@ -81,7 +83,8 @@ def open_music(audio_spec: str, link: bool, store: ParamStore, clock: Callable[[
     arbiter = arbiter_for(store)
     session = _join_link(store, arbiter) if link else None
     phase = TempoPhase(store, clock, source=session)
-    music = Music(phase=phase, link=session, analysers=[phase, Lfos(store, phase, clock)])
+    quantizer = BeatQuantizer(store, phase)
+    music = Music(phase, quantizer, link=session, analysers=[phase, Lfos(store, phase, clock), quantizer])
     source = open_input(audio_spec)
     if source is not None:
         music.audio = AudioAnalyser(source, store)

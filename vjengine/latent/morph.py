@@ -75,6 +75,9 @@ class PresetPlayer:
         self._transition: _Transition | None = None
         self._tensors: dict[tuple[int, torch.device], torch.Tensor] = {}
         self._mismatched: set[int] = set()
+        # Where a recall from a controller waits for its moment (vjengine.tempo.quantize: the next beat or
+        # bar); None recalls at once.
+        self.defer: Callable[[Callable[[], None]], None] | None = None
 
     def listen(self) -> None:
         """Recall whenever `preset.recall` is set to a slot (MIDI pads, OSC, OSCQuery), then reset it to 0.
@@ -92,7 +95,11 @@ class PresetPlayer:
     def _recall_requested(self, name: str, value: int, source: str) -> None:
         if name != "preset.recall" or value == 0:
             return
-        self._recall_and_reset(value)
+        if self.defer is not None:
+            self.defer(lambda: self._recall_and_reset(value))
+            self.store.set("preset.recall", 0, source="preset")  # reads 0 at once: the same pad can be pressed again
+        else:
+            self._recall_and_reset(value)
 
     def _recall_and_reset(self, slot: int, immediate: bool = False) -> None:
         try:

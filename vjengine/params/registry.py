@@ -126,6 +126,14 @@ REGISTRY: tuple[Param, ...] = (
         unit="s",
         group="preset",
     ),
+    Param(
+        "preset.quantize",
+        "enum",
+        "off",
+        "A recall from OSC or MIDI lands on the next beat or bar of tempo.bpm (off = at once).",
+        choices=("off", "beat", "bar"),
+        group="preset",
+    ),
     # walk: a loop through seeds or presets that keeps the picture alive without a camera
     Param(
         "walk.mode",
