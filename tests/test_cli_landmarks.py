@@ -1,4 +1,5 @@
-"""The real `vjengine run` with MediaPipe: a face in the picture becomes signals on OSC and an overlay."""
+"""The real `vjengine run` with MediaPipe: a face in the picture becomes signals on OSC and an overlay, the
+shipped gestures example runs, and damaged bundles cost one line while the engine renders on."""
 
 from __future__ import annotations
 
@@ -6,16 +7,21 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from tests.conftest import FIXTURES
 from tests.test_cli_control import Listener
+from tests.test_landmarks import broken_bundle
 from vjengine.nativelog import is_native_log_line
 
 FACE = FIXTURES / "mediapipe" / "face_256.png"
 FACE_BUNDLE = FIXTURES / "mediapipe" / "face_landmarker.task"
+HAND_BUNDLE = FIXTURES / "mediapipe" / "hand_landmarker.task"
+EXAMPLE = Path(__file__).parent.parent / "examples" / "gestures.toml"
 
 
 def run_engine(tmp_path, *extra: str, config: str = "", verbose: bool = False) -> subprocess.Popen:
@@ -113,3 +119,38 @@ def test_without_a_bundle_the_detector_says_why_and_the_engine_renders_on(tmp_pa
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 0, output
     assert "face" in output and "VJENGINE_OFFLINE" in output
+
+
+def test_the_gestures_example_sends_the_portraits_smile(tmp_path):
+    """examples/gestures.toml as shipped, with the bundles and the preset bank pointed at the test's own."""
+    config = EXAMPLE.read_text()
+    for line, local in [
+        ('face = "auto"', f'face = "{FACE_BUNDLE}"'),
+        ('hands = "auto"', f'hands = "{HAND_BUNDLE}"'),
+        ('bank = "presets"', f'bank = "{tmp_path / "presets"}"'),
+    ]:
+        assert line in config
+        config = config.replace(line, local)
+    listener = Listener()
+    target = ["--osc-out", f"127.0.0.1:{listener.port}", "--osc-signals", "face.smile"]
+    process = run_engine(tmp_path, "--output", "none", *target, config=config)
+    try:
+        assert listener.wait_for("/vj/signal/face/smile", lambda v: v[0] > 0.5, timeout=300)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(120)
+        listener.sock.close()
+
+
+@pytest.mark.parametrize("name", ["truncated", "html-prefixed", "json-prefixed"])
+def test_a_damaged_bundle_costs_one_line_and_the_engine_renders_on(tmp_path, name: str):
+    bundle = broken_bundle(name, tmp_path)
+    config = f'[landmarks]\nface = "{bundle}"\nhands = "none"\npose = "none"\n'
+    process = run_engine(tmp_path, "--frames", "20", "--output", "none", "--set", "landmarks.face=true", config=config)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0 and "Traceback" not in output, output
+    said = [line for line in output.splitlines() if str(bundle) in line]
+    if name == "truncated":  # refused: the detector stays off
+        assert len(said) == 1 and "download it again" in said[0], output
+    else:  # the whole bundle is there: it loads, and the log says what is in front of it
+        assert len(said) == 1 and "in front of it" in said[0], output
