@@ -36,6 +36,13 @@ REST: Signals = dict.fromkeys(SIGNALS, 0.0)
 
 ON, OFF = 0.6, 0.35
 
+# Every joint whose bend counts, as (before, joint, after): three per finger (knuckle, middle, end, the
+# knuckle's bend measured from the wrist), then the thumb's two (MCP and IP). One vectorised pass.
+_JOINTS = np.array(
+    [(chain[i], chain[i + 1], chain[i + 2]) for finger in FINGERS for chain in [(WRIST, *finger)] for i in range(3)]
+    + [(THUMB[0], THUMB[1], THUMB[2]), (THUMB[1], THUMB[2], THUMB[3])]
+)
+
 # Total bend (degrees) over a finger's three joints (knuckle, middle, end): a stretched finger bends
 # little, one curled into a fist about 90 + 100 + 60. Between the two the extension falls linearly.
 _FINGER_STRAIGHT, _FINGER_CURLED = 40.0, 180.0
@@ -57,9 +64,10 @@ def gesture_scores(landmarks: np.ndarray, aspect: float = 1.0) -> Signals:
     palm = float(np.linalg.norm(points[MIDDLE_KNUCKLE] - points[WRIST]))
     if palm <= 0:
         return dict(REST)
-    extended = [finger_extension(points, finger) for finger in FINGERS]
+    bends = joint_bends(points)
+    extended = [_ramp(float(bend), _FINGER_CURLED, _FINGER_STRAIGHT) for bend in bends[:12].reshape(4, 3).sum(axis=1)]
     curled = [1.0 - e for e in extended]
-    thumb = thumb_extension(points, palm)
+    thumb = thumb_extension(points, palm, float(bends[12:].sum()))
     touch = _ramp(float(np.linalg.norm(points[THUMB[-1]] - points[FINGERS[INDEX][-1]])) / palm, _APART, _TOUCH)
     reach = _ramp(float(np.linalg.norm(points[FINGERS[INDEX][-1]] - points[WRIST])) / palm, _IN_PALM, _REACHING)
     four_curled = min(curled)
@@ -74,15 +82,18 @@ def gesture_scores(landmarks: np.ndarray, aspect: float = 1.0) -> Signals:
     return {f"hand.{name}": float(score) for name, score in scores.items()}
 
 
-def finger_extension(points: np.ndarray, finger: tuple[int, int, int, int]) -> float:
-    """0 curled .. 1 stretched, from the bends at the finger's knuckle, middle and end joints."""
-    chain = points[[WRIST, *finger]]
-    return _ramp(_total_bend(chain), _FINGER_CURLED, _FINGER_STRAIGHT)
+def joint_bends(points: np.ndarray) -> np.ndarray:
+    """The bend (degrees, 0 = straight on) at each joint of `_JOINTS`; a zero-length bone bends nothing."""
+    before, joint, after = (points[_JOINTS[:, k]] for k in range(3))
+    a, b = joint - before, after - joint
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    cosines = np.einsum("ij,ij->i", a, b) / np.where(norms > 0, norms, 1.0)
+    return np.degrees(np.arccos(np.clip(np.where(norms > 0, cosines, 1.0), -1.0, 1.0)))
 
 
-def thumb_extension(points: np.ndarray, palm: float) -> float:
-    """0 folded or tucked against the fingers .. 1 stretched and standing out from the hand."""
-    straight = _ramp(_total_bend(points[list(THUMB)]), _THUMB_FOLDED, _THUMB_STRAIGHT)
+def thumb_extension(points: np.ndarray, palm: float, bend: float) -> float:
+    """0 folded or tucked against the fingers .. 1 stretched (its joints' `bend`) and standing out from the hand."""
+    straight = _ramp(bend, _THUMB_FOLDED, _THUMB_STRAIGHT)
     out = _ramp(float(np.linalg.norm(points[THUMB[-1]] - points[FINGERS[INDEX][0]])) / palm, _THUMB_TUCKED, _THUMB_OUT)
     return min(straight, out)
 
@@ -91,12 +102,6 @@ def _v_spread(points: np.ndarray) -> float:
     index = points[FINGERS[INDEX][-1]] - points[FINGERS[INDEX][0]]
     middle = points[FINGERS[MIDDLE][-1]] - points[FINGERS[MIDDLE][0]]
     return _ramp(_angle(index, middle), _SPREAD_NONE, _SPREAD_V)
-
-
-def _total_bend(chain: np.ndarray) -> float:
-    """Sum of the angles (degrees) between consecutive segments of a chain of joints."""
-    segments = np.diff(chain, axis=0)
-    return sum(_angle(a, b) for a, b in zip(segments[:-1], segments[1:], strict=True))
 
 
 def _angle(a: np.ndarray, b: np.ndarray) -> float:
@@ -108,7 +113,7 @@ def _angle(a: np.ndarray, b: np.ndarray) -> float:
 
 def _ramp(value: float, zero: float, one: float) -> float:
     """0 at `zero`, 1 at `one`, linear between and clipped (either may be the larger)."""
-    return float(np.clip((value - zero) / (one - zero), 0.0, 1.0))
+    return min(1.0, max(0.0, (value - zero) / (one - zero)))
 
 
 class GestureLatch:
