@@ -112,3 +112,16 @@ def test_the_old_tempo_names_still_set_the_tempo_with_one_warning(caplog):
     assert [r.getMessage() for r in caplog.records if "walk.bpm" in r.getMessage()] == [
         "walk.bpm is now tempo.bpm (the old name works until the next release); please write tempo.bpm"
     ]
+
+
+def test_a_controller_map_with_the_old_tap_name_binds_the_new_one(caplog):
+    from vjengine.control.mapping import parse_map
+
+    table = {
+        "controller": {"name": "pads"},
+        "binding": [{"param": "walk.tap", "type": "note", "number": 36, "mode": "momentary"}],
+    }
+    with caplog.at_level(logging.WARNING, logger="vjengine.control.mapping"):
+        controller = parse_map(table, default_store().params)
+    assert [b.param.name for b in controller.bindings] == ["tempo.tap"]
+    assert any("walk.tap is now tempo.tap" in r.getMessage() for r in caplog.records)

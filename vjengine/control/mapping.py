@@ -41,6 +41,7 @@ bindings for the same control (type, channel, number), so a user map can overrid
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sys
@@ -53,11 +54,14 @@ import tomli_w
 
 from vjengine.errors import VJError
 from vjengine.params.param import Param, ParamError
+from vjengine.params.registry import RENAMED
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
+
+log = logging.getLogger(__name__)
 
 
 def _mappings_dir() -> Path:
@@ -415,6 +419,9 @@ def _binding(table: dict[str, Any], params: Mapping[str, Param], channel: int, w
         raise MappingError(f"{where}: needs param = \"name\" (see 'vjengine params')")
     where = f"{where} ({name})"
     _only(table, _BINDING_KEYS, where, "key")
+    if name in RENAMED and RENAMED[name] in params:  # an old name: one release more, said once
+        log.warning("%s: %s is now %s; please write param = %r", where, name, RENAMED[name], RENAMED[name])
+        name = RENAMED[name]
     param = params.get(name)
     if param is None:
         import difflib
