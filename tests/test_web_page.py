@@ -17,6 +17,9 @@ import subprocess
 import sys
 import threading
 import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,6 +32,8 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="the browser tests 
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
+
+pytest_plugins = ["tests.jack_server"]  # MIDI learn is played on a real MIDI stack
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -48,15 +53,19 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 class Engine:
     """`vjengine run` in the background, its log collected line by line."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, *extra: str) -> None:
         self.preview, self.osc, self.oscquery = free_port(), free_port(socket.SOCK_DGRAM), free_port()
         self.presets = tmp / "presets"
         config = tmp / "quiet.toml"  # no trackers: nothing to download, a quicker start
-        config.write_text('[landmarks]\nhands = "none"\nface = "none"\npose = "none"\n', encoding="utf-8")
+        config.write_text(
+            f'[landmarks]\nhands = "none"\nface = "none"\npose = "none"\n[oscquery]\nmdns = false\n'
+            f'[midi]\nlearn_file = "{tmp / "learned.toml"}"\n',
+            encoding="utf-8",
+        )
         command = [sys.executable, "-m", "vjengine", "run", "--config", str(config), "--model", "random:sg2-32"]
         command += ["--source", "pattern", "--vgg-weights", "none", "--no-status", "--fps", "10", "--remote"]
         command += ["--output", f"preview:{self.preview}", "--osc-port", str(self.osc)]
-        command += ["--oscquery-port", str(self.oscquery), "--presets", str(self.presets)]
+        command += ["--oscquery-port", str(self.oscquery), "--presets", str(self.presets), *extra]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "VJENGINE_OFFLINE": "1", "VJENGINE_CACHE": str(tmp / "cache")}
         self.proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
         self.log: list[str] = []
@@ -101,15 +110,21 @@ class Engine:
             self.proc.kill()
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    running = Engine(tmp_path_factory.mktemp("web"))
+@contextmanager
+def started(tmp: Path, *extra: str) -> Iterator[Engine]:
+    running = Engine(tmp, *extra)
     try:
-        started = wait_for(lambda: (running.status() or {}).get("frames", 0) > 0 or running.proc.poll(), START_S)
-        assert started and running.proc.poll() is None, "the engine did not start:\n" + "".join(running.log)
+        up = wait_for(lambda: (running.status() or {}).get("frames", 0) > 0 or running.proc.poll() is not None, START_S)
+        assert up and running.proc.poll() is None, "the engine did not start:\n" + "".join(running.log)
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    with started(tmp_path_factory.mktemp("web")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -265,3 +280,29 @@ def test_a_phone_with_the_token_plays_the_whole_page(browser, engine):
     slider.click()
     slider.send_keys(Keys.HOME)
     assert wait_for(lambda: engine.value("transform.x") == -2.0)
+
+
+def test_midi_learn_from_the_page_binds_the_next_knob(browser, jack_server, tmp_path):
+    """Its own engine, with a controller on a real MIDI stack (JACK's dummy server): learn, turn, bound."""
+    import mido
+
+    name = f"vjtest-page-{uuid.uuid4().hex[:8]}"
+    knob = mido.Backend(jack_server, load=True).open_output(name, virtual=True)
+    try:
+        with started(tmp_path, "--midi", name) as engine:
+            page = open_page(browser, f"http://127.0.0.1:{engine.preview}/")
+            learn = page.find_element(By.CSS_SELECTOR, '[data-learn="visual.deadzone"]')
+            assert wait_for(lambda: learn.is_enabled())  # once the status says a controller is there
+            learn.click()
+            assert wait_for(lambda: (engine.status() or {}).get("midi", {}).get("learning") == "visual.deadzone")
+            assert wait_for(lambda: "learning" in learn.get_attribute("class"))
+
+            def turned_up() -> bool:
+                knob.send(mido.Message("control_change", channel=0, control=85, value=127))  # on no map's knob
+                return engine.value("visual.deadzone") == 1.0
+
+            assert wait_for(turned_up)
+            assert wait_for(lambda: "learning" not in learn.get_attribute("class"))
+            assert wait_for(lambda: control(page, "visual.deadzone").get_attribute("value") == "1")
+    finally:
+        knob.close()
