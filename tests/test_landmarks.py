@@ -9,6 +9,7 @@ import logging
 import time
 import zipfile
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -457,6 +458,15 @@ def test_the_overlay_highlights_the_active_hand() -> None:
     drawn = draw_overlay(np.zeros((480, 640, 3), np.uint8), a_hand_view())
     column = drawn[int(0.3 * 480) : int(0.8 * 480), 320]
     assert (np.abs(column.astype(int) - ACTIVE).sum(axis=1) < 30).mean() > 0.3
+
+
+def test_the_overlay_names_the_gestures_the_active_hand_holds() -> None:
+    view = a_hand_view()
+    plain = draw_overlay(np.zeros((480, 640, 3), np.uint8), view)
+    named = draw_overlay(np.zeros((480, 640, 3), np.uint8), replace(view, gestures=("hand.fist",)))
+    changed = np.argwhere(np.abs(named.astype(int) - plain).sum(axis=2) > 0)
+    assert len(changed) > 50  # the word's strokes
+    assert changed[:, 0].min() > 0.8 * 480  # below the hand, whose wrist is lowest at 0.8 of the height
 
 
 def test_the_overlay_shrinks_large_frames_for_the_preview() -> None:

@@ -59,12 +59,14 @@ class Detection:
 
 @dataclass(frozen=True)
 class LandmarkView:
-    """The newest detections for drawing, and which hand is the active one (an index into hands)."""
+    """The newest detections for drawing, which hand is the active one (an index into hands), and the
+    gestures it holds (signal names, e.g. "hand.fist")."""
 
     hands: Detection | None = None
     face: Detection | None = None
     pose: Detection | None = None
     active_hand: int | None = None
+    gestures: tuple[str, ...] = ()
 
 
 class LandmarkDetector:
@@ -304,11 +306,13 @@ class LandmarkAnalyser:
 
     def latest_landmarks(self) -> LandmarkView:
         """The newest detections of the enabled detectors, for the overlay."""
+        active = self._active_index if "hands" in self._view else None
         return LandmarkView(
             hands=self._view.get("hands"),
             face=self._view.get("face"),
             pose=self._view.get("pose"),
-            active_hand=self._active_index if "hands" in self._view else None,
+            active_hand=active,
+            gestures=tuple(sorted(self.active_hand.gestures.held)) if active is not None else (),
         )
 
     @property

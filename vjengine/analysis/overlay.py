@@ -1,8 +1,8 @@
 """What the engine sees: the landmarks drawn on a copy of the camera frame, for a preview output.
 
-The active hand is drawn bright, with its palm centre, its angle axis and a line from the frame's
-centre (the distance that drives the corruption); other hands are drawn grey, the face as a cloud
-of points, the body as a stick figure.
+The active hand is drawn bright, with its palm centre, its angle axis, a line from the frame's
+centre (the distance that drives the corruption) and the names of the gestures it holds; other
+hands are drawn grey, the face as a cloud of points, the body as a stick figure.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def draw_overlay(image: np.ndarray, view: LandmarkView, max_width: int | None = 
                 _draw_hand(canvas, hand, OTHER, thickness)
         if view.active_hand is not None and view.active_hand < len(view.hands.landmarks):
             _draw_active_hand(canvas, view.hands.landmarks[view.active_hand], thickness)
+            _label_gestures(canvas, view.hands.landmarks[view.active_hand], view.gestures, thickness)
     return canvas
 
 
@@ -84,6 +85,19 @@ def _draw_active_hand(canvas: np.ndarray, hand: np.ndarray, thickness: int) -> N
     cv2.circle(canvas, palm, 3 * thickness + 2, CENTRE, -1, cv2.LINE_AA)
     wrist, knuckle = _pixels(canvas, hand[[WRIST, MIDDLE_KNUCKLE]])
     cv2.arrowedLine(canvas, wrist, knuckle, CENTRE, thickness + 1, cv2.LINE_AA, tipLength=0.25)
+
+
+def _label_gestures(canvas: np.ndarray, hand: np.ndarray, gestures: tuple[str, ...], thickness: int) -> None:
+    """The held gestures' names ("fist", "thumb_up") just below the hand's lowest landmark."""
+    if not gestures:
+        return
+    points = _pixels(canvas, hand)
+    x = min(x for x, _ in points)
+    y = max(y for _, y in points) + 14 * thickness
+    text = " ".join(name.removeprefix("hand.") for name in gestures)
+    scale = 0.45 * thickness
+    cv2.putText(canvas, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+    cv2.putText(canvas, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, ACTIVE, thickness, cv2.LINE_AA)
 
 
 def _draw_body(canvas: np.ndarray, body: np.ndarray, visibility: np.ndarray | None, thickness: int) -> None:
