@@ -25,6 +25,7 @@
   let storeMode = false;
   let status = {};
   let learning = null;
+  let learnClicks = 0; // a status asked for before the last learn click can neither confirm nor deny it
 
   // ---- OSC 1.0 messages: the subset OSCQuery values use (f, i, s, T, F; bundles unpacked) ----
   const encoder = new TextEncoder();
@@ -357,6 +358,7 @@
 
   // ---- status line, presets, MIDI learn ----
   async function pollStatus() {
+    const clicks = learnClicks;
     try {
       status = await fetchJSON(withToken("/status.json"));
     } catch (error) {
@@ -364,7 +366,7 @@
     }
     showStatus();
     showPads();
-    showLearn();
+    showLearn(clicks === learnClicks);
     setTimeout(pollStatus, STATUS_INTERVAL_MS);
   }
 
@@ -432,18 +434,21 @@
 
   function toggleLearn(p) {
     command("/vj/learn", [["s", learning === p.name ? "" : p.name]]);
-    learning = learning === p.name ? null : p.name; // the status poll confirms (or corrects) it
-    showLearn();
+    learning = learning === p.name ? null : p.name; // the next status confirms (or corrects) it
+    learnClicks++;
+    showLearn(false);
   }
 
-  function showLearn() {
+  function showLearn(fresh) {
     const midi = status.midi;
     const engineLearning = midi ? midi.learning : null;
-    if (learning && learning !== engineLearning && status.midi !== undefined) {
-      const row = document.querySelector(`[data-row="${CSS.escape(learning)}"]`);
-      if (row && engineLearning === null) { row.classList.add("learned"); setTimeout(() => row.classList.remove("learned"), 1500); }
+    if (fresh && status.midi !== undefined) {
+      if (learning && engineLearning === null) { // bound: the row lights up for a moment
+        const row = document.querySelector(`[data-row="${CSS.escape(learning)}"]`);
+        if (row) { row.classList.add("learned"); setTimeout(() => row.classList.remove("learned"), 1500); }
+      }
+      learning = engineLearning;
     }
-    if (status.midi !== undefined) learning = engineLearning;
     for (const p of params.values()) {
       p.learn.disabled = !midi;
       p.learn.title = midi ? `MIDI learn: click, then move a control on ${midi.controller}` : "MIDI learn needs a controller: start with --midi NAME";
@@ -476,7 +481,12 @@
     if (event.key === "Escape") {
       $("filter").value = "";
       applyFilter();
-      if (learning) command("/vj/learn", [["s", ""]]);
+      if (learning) {
+        command("/vj/learn", [["s", ""]]);
+        learning = null;
+        learnClicks++;
+        showLearn(false);
+      }
       setStoreMode(false);
       event.target.blur?.();
       return;
