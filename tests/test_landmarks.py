@@ -252,6 +252,18 @@ def test_a_model_damaged_inside_the_bundle_is_refused(tmp_path: Path) -> None:
         bundles.check_bundle("face", path)
 
 
+def test_a_model_claiming_to_be_huge_is_refused_before_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bundles, "MAX_MODEL_BYTES", 1 << 20)  # the limit scaled down, so the test stays small
+    path = tmp_path / "face_landmarker.task"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr("face_detector.tflite", bytes(3 << 20))  # a zip bomb, in small: 3 MB of zeros in a few KB
+        bundle.writestr("face_landmarks_detector.tflite", b"")
+    with pytest.raises(BundleUnavailable, match="face_detector.tflite inside the bundle claims 3 MB"):
+        bundles.check_bundle("face", path)
+
+
 def test_a_zip_of_something_else_under_the_models_names_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "face_landmarker.task"
     with zipfile.ZipFile(path, "w") as bundle:

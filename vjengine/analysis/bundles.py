@@ -50,6 +50,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 BLENDSHAPES_MODEL = "face_blendshapes.tflite"
 GEOMETRY_DATA = "geometry_pipeline_metadata_landmarks.binarypb"
 _TFLITE_MAGIC = b"TFL3"  # a TFLite flatbuffer carries its identifier at bytes 4..8
+# Google's landmark models are a few MB; a file claiming far more is not one (and must not fill the memory).
+MAX_MODEL_BYTES = 256 << 20
 
 
 class BundleUnavailable(VJError):
@@ -137,6 +139,9 @@ def check_bundle(kind: str, path: Path) -> BundleContents:
 
 def _check_model(bundle: zipfile.ZipFile, name: str, path: Path, fix: str) -> None:
     """Read one model whole (the zip reader checks its CRC) and check it is a TFLite model."""
+    size = bundle.getinfo(name).file_size
+    if size > MAX_MODEL_BYTES:
+        raise BundleUnavailable(f"{path}: {name} inside the bundle claims {size >> 20} MB, not a landmark model; {fix}")
     try:
         data = bundle.read(name)
     except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as exc:
