@@ -234,6 +234,24 @@ def test_the_page_fits_a_phone_in_portrait(browser, engine, tmp_path):
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
+def test_space_pauses_and_resumes_the_engine(page, engine):
+    page.find_element(By.ID, "status").click()  # nothing that takes keys has the focus
+    ActionChains(page).send_keys(Keys.SPACE).perform()
+    try:
+        assert wait_for(lambda: engine.value("render.paused") is True)
+    finally:
+        ActionChains(page).send_keys(Keys.SPACE).perform()
+    assert wait_for(lambda: engine.value("render.paused") is False)
+
+
+def test_the_filter_shows_only_matching_parameters(page):
+    page.find_element(By.ID, "filter").send_keys("truncation")
+    shown = page.execute_script(
+        "return [...document.querySelectorAll('.row')].filter(r => r.offsetParent !== null).map(r => r.dataset.row)"
+    )
+    assert sorted(shown) == sorted(p.name for p in REGISTRY if "truncation" in f"{p.name} {p.description}".lower())
+
+
 needs_lan = pytest.mark.skipif(LAN is None, reason="this machine has no network address besides 127.0.0.1")
 
 
