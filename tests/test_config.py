@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from vjengine.config import ConfigError, config_from_dict, config_keys, load_config, parse_set
+from vjengine.config import Config, ConfigError, config_from_dict, load_config, parse_set
 from vjengine.params import ParamError, default_store
 from vjengine.params.modulation import DEFAULT_BINDINGS
+from vjengine.settings import SETTINGS, SETTINGS_BY_NAME, Setting, port
+from vjengine.settings_docs import config_toml, settings_markdown
 
 ROOT = Path(__file__).parent.parent
 
@@ -134,8 +137,74 @@ def test_a_bad_binding_names_itself(tmp_path, store):
         load_config(write(tmp_path, '[modulation]\nbindings = ["hand follows"]\n'), store)
 
 
-def test_every_config_key_is_in_the_readme_and_the_documented_config():
-    readme, documented = (ROOT / "README.md").read_text(), (ROOT / "config.toml").read_text()
-    for key, _ in config_keys():
-        name = key.rpartition(".")[2]
-        assert name in readme and f"{name} =" in documented.replace("# ", ""), key
+def test_the_shipped_config_toml_is_written_from_the_declarations():
+    assert (ROOT / "config.toml").read_text() == config_toml(), "run: vjengine settings --toml > config.toml"
+
+
+def test_the_documented_config_sets_every_key_to_its_default(tmp_path, store):
+    """config.toml documents every key (a commented-out example for those unset by default); loading it
+    changes nothing, and uncommenting the examples is accepted."""
+    documented = (ROOT / "config.toml").read_text()
+    config = load_config(ROOT / "config.toml", store)
+    for setting in SETTINGS:
+        if setting.section is None:
+            continue
+        assert f"\n{setting.key} = " in documented or f"\n# {setting.key} = " in documented, setting.name
+        assert getattr(config, setting.field) == setting.default, setting.name
+    examples = re.sub(r"^# (\w+ = )", r"\1", documented, flags=re.MULTILINE)
+    assert load_config(write(tmp_path, examples), store).camera_exposure == -6.0
+
+
+def test_the_readme_settings_table_is_written_from_the_declarations():
+    assert settings_markdown() in (ROOT / "README.md").read_text(), "run: vjengine settings --markdown"
+
+
+def test_a_new_config_holds_every_declared_default_in_a_list_of_its_own():
+    first, second = Config(), Config()
+    for setting in SETTINGS:
+        assert getattr(first, setting.field) == setting.default, setting.name
+    first.outputs.append("none")
+    assert second.outputs == SETTINGS_BY_NAME["engine.outputs"].default == ["preview"]
+
+
+def test_a_float_setting_takes_a_whole_number_as_a_float(store):
+    config = config_from_dict({"osc": {"rate": 10}}, store)
+    assert config.osc_rate == 10.0 and isinstance(config.osc_rate, float)
+
+
+def test_a_value_outside_the_choices_is_refused(store):
+    with pytest.raises(
+        ConfigError, match=r"engine.dtype = 'fp8' is not allowed; expected one of auto, fp32, fp16, bf16"
+    ):
+        config_from_dict({"engine": {"dtype": "fp8"}}, store)
+
+
+def test_a_list_of_something_else_than_text_is_refused(store):
+    with pytest.raises(ConfigError, match=r"osc.targets = \[7000\] is not allowed; expected a list of text"):
+        config_from_dict({"osc": {"targets": [7000]}}, store)
+
+
+def test_a_listening_host_that_is_not_this_machines_is_refused(store):
+    with pytest.raises(ConfigError, match=r"osc.host = '192.0.2.1' is not an address of this machine"):
+        config_from_dict({"osc": {"host": "192.0.2.1"}}, store)
+
+
+def test_a_setting_added_to_the_table_is_a_key_a_flag_and_a_documented_line(monkeypatch, store):
+    """What another engineer adding e.g. `--model` repeatable / `[models] bank` relies on: one entry."""
+    import vjengine.config
+    import vjengine.settings
+    from vjengine import cli, settings_docs
+
+    bank = Setting("models", "bank", list, [], "models to switch between live", flag="--bank-model", metavar="SPEC")
+    keep = Setting("models", "keep", int, 2, "models kept loaded", check=port)
+    monkeypatch.setattr(vjengine.settings, "SETTINGS", (*SETTINGS, bank, keep))
+    monkeypatch.setitem(vjengine.settings.SECTIONS, "models", "A bank of models.")
+    for module in (vjengine.config, settings_docs):
+        monkeypatch.setattr(module, "SETTINGS", vjengine.settings.SETTINGS)
+    monkeypatch.setattr(vjengine.config, "_SECTIONS", vjengine.settings.by_section())
+    args = cli.build_parser().parse_args(["run", "--bank-model", "a.pkl", "--bank-model", "b.pkl"])
+    assert cli.config_from_args(args, store).models_bank == ["a.pkl", "b.pkl"]
+    assert config_from_dict({"models": {"keep": 3}}, store).models_keep == 3
+    assert Config().models_keep == 2
+    assert "\n[models]\n" in config_toml() and "\nkeep = 2\n" in config_toml()
+    assert "| `models.bank` | `--bank-model SPEC` | `[]` |" in settings_markdown()

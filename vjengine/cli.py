@@ -9,10 +9,15 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vjengine import __version__
 from vjengine.device import DEVICE_CHOICES, DTYPES
 from vjengine.errors import VJError
+
+if TYPE_CHECKING:  # the run's modules load only when it runs: `vjengine --help` stays quick
+    from vjengine.config import Config
+    from vjengine.params import ParamStore
 
 log = logging.getLogger("vjengine")
 
@@ -26,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(commands)
     _add_params(commands)
+    _add_settings(commands)
     render = commands.add_parser("render", help="render a recording (run --record) again, offline")
     render.add_argument("recording", help="the .npz written by 'vjengine run --record'")
     render.add_argument("--output", action="append", required=True, metavar="SPEC", help="file:PATH; repeatable")
@@ -83,63 +89,31 @@ def _add_bench_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_run(commands: argparse._SubParsersAction) -> None:
+    from vjengine.settings import SETTINGS, SETTINGS_BY_NAME
+    from vjengine.settings_docs import cli_help
+
     run = commands.add_parser("run", help="render: source -> generator -> outputs, controllable live")
-    run.add_argument("--config", metavar="FILE", help="a TOML config file (see config.toml)")
-    run.add_argument("--model", help="model spec: random, random:sg3t-256, a .pkl/.pt/.safetensors, a zoo name, a URL")
-    run.add_argument(
-        "--source",
-        help="auto (first camera, else pattern), camera:N, video:PATH, image:PATH, pattern, ndi:NAME, ndi:HOST:PORT",
-    )
-    run.add_argument(
-        "--output",
-        action="append",
-        metavar="SPEC",
-        help="file:PATH (.mp4/.mov/.mkv, or a %%d PNG sequence), preview[:PORT], syphon[:NAME], spout[:NAME], "
-        "virtualcam[:DEVICE], ndi[:NAME], none; options ?size=WxH&fit=stretch|letterbox|crop&flip=1; repeatable",
-    )
+    run.add_argument("--config", metavar="FILE", help="a TOML config file (see config.toml; vjengine settings --toml)")
     run.add_argument("--frames", type=int, metavar="N", help="render N frames, then exit 0")
     run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a parameter; repeatable")
-    run.add_argument("--device", help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N (default auto)")
-    run.add_argument("--dtype", choices=DTYPES, help="auto: NVIDIA's mixed fp16 on CUDA, else fp32")
-    run.add_argument(
-        "--compile", action="store_true", help="compile the generator whole at start (slower start, faster frames)"
-    )
     run.add_argument("--fps", type=float, help="target frame rate (the render.fps parameter)")
-    run.add_argument("--size", metavar="WxH", help="camera capture size, e.g. 1280x720 (default 640x480)")
-    run.add_argument("--record", metavar="PATH.npz", help="save every frame's w+ and state, for 'vjengine render'")
+    size = f"{SETTINGS_BY_NAME['source.width'].default}x{SETTINGS_BY_NAME['source.height'].default}"
     run.add_argument(
-        "--vgg-weights", metavar="W", help="auto (default), download, none, or torchvision's vgg16 .pth file"
+        "--size",
+        metavar="WxH",
+        help=f"camera capture size, e.g. 1280x720; default {size} [config source.width, source.height]",
     )
-    run.add_argument("--osc-port", type=int, metavar="P", help="UDP port for OSC in (default 9000; 0 = off)")
-    run.add_argument(
-        "--oscquery-port", type=int, metavar="Q", help="TCP port for OSCQuery discovery (default 5678; 0 = off)"
-    )
-    run.add_argument(
-        "--osc-out",
-        action="append",
-        metavar="HOST:PORT",
-        help="send parameter changes (and --osc-signals) to this OSC target, e.g. TouchDesigner; repeatable",
-    )
-    run.add_argument(
-        "--osc-signals",
-        action="append",
-        metavar="PATTERN",
-        help='analysis signals to send to the --osc-out targets, e.g. "hand.*"; repeatable',
-    )
-    run.add_argument("--midi", metavar="NAME", help="MIDI input port, by name or part of it")
-    run.add_argument("--mapping", action="append", metavar="FILE", help="a MIDI controller map (.toml); repeatable")
-    run.add_argument(
-        "--midi-clock",
-        metavar="NAME",
-        help="follow the MIDI clock on this input port (a DAW's bus, a DJ mixer): it sets walk.bpm; "
-        "auto (default) = the controller's, off = none",
-    )
-    run.add_argument("--learn", metavar="PARAM", help="start in MIDI learn: the next moved control drives PARAM")
-    run.add_argument("--presets", metavar="DIR", help="the preset bank folder (default ./presets)")
-    run.add_argument(
-        "--overlay", metavar="SPEC", help="an output for the camera with its landmarks drawn, e.g. preview:8081"
-    )
-    run.add_argument("--no-status", action="store_true", help="no live status line")
+    for setting in SETTINGS:  # each setting's flag, from its one declaration
+        if setting.flag is None:
+            continue
+        options: dict = {"help": cli_help(setting), "dest": setting.field, "default": None}
+        if setting.kind is bool:
+            options.update(action="store_const", const=not setting.default)
+        else:
+            options.update(metavar=setting.metavar, type=setting.kind if setting.kind is not list else str)
+            if setting.kind is list:
+                options["action"] = "append"
+        run.add_argument(setting.flag, **options)
     run.set_defaults(func=_run)
 
 
@@ -176,7 +150,7 @@ def _add_project(commands: argparse._SubParsersAction) -> None:
 
 
 def _directions(args: argparse.Namespace) -> int:
-    from vjengine.latent.directions import directions_command
+    from vjengine.commands.directions import directions_command
 
     return directions_command(
         args.model, args.method, args.k, args.out, args.layers, args.device, args.steps, args.strength
@@ -184,7 +158,7 @@ def _directions(args: argparse.Namespace) -> int:
 
 
 def _project(args: argparse.Namespace) -> int:
-    from vjengine.latent.projection import project_command
+    from vjengine.commands.project import project_command
 
     return project_command(
         args.image,
@@ -206,6 +180,21 @@ def _add_params(commands: argparse._SubParsersAction) -> None:
     form.add_argument("--json", action="store_true", help="machine-readable")
     form.add_argument("--markdown", action="store_true", help="the README's table")
     params.set_defaults(func=_params)
+
+
+def _add_settings(commands: argparse._SubParsersAction) -> None:
+    settings = commands.add_parser("settings", help="list every setting of run with its config key, flag and default")
+    form = settings.add_mutually_exclusive_group()
+    form.add_argument("--markdown", action="store_true", help="the README's table")
+    form.add_argument("--toml", action="store_true", help="a config file documenting every key (config.toml)")
+    settings.set_defaults(func=_settings)
+
+
+def _settings(args: argparse.Namespace) -> int:
+    from vjengine.settings_docs import config_toml, settings_markdown, settings_text
+
+    print(settings_markdown() if args.markdown else config_toml().rstrip("\n") if args.toml else settings_text())
+    return 0
 
 
 def _convert(args: argparse.Namespace) -> int:
@@ -239,27 +228,11 @@ def _convert_output(source: str, output: str, force: bool) -> Path:
 
 def _run(args: argparse.Namespace) -> int:
     from vjengine import app
-    from vjengine.config import Config, load_config, parse_set
+    from vjengine.config import parse_set
     from vjengine.params import default_store
 
     store = default_store()
-    config = load_config(args.config, store) if args.config else Config()
-    for attr, value in (("model", args.model), ("source", args.source), ("device", args.device), ("dtype", args.dtype)):
-        if value is not None:
-            setattr(config, attr, value)
-    if args.output:
-        config.outputs = args.output
-    if args.size:
-        config.source_width, config.source_height = _parse_size(args.size)
-    if args.no_status:
-        config.status = False
-    if args.compile:
-        config.compile = True
-    if args.vgg_weights:
-        config.vgg_weights = args.vgg_weights
-    if args.record:
-        config.record = args.record
-    _control_options(args, config)
+    config = config_from_args(args, store)
     if config.learn:  # before the model loads, and even when MIDI cannot start
         from vjengine.control.midi import learnable
 
@@ -277,25 +250,19 @@ def _run(args: argparse.Namespace) -> int:
     return app.run(config, store, args.frames)
 
 
-def _control_options(args: argparse.Namespace, config) -> None:
-    for flag, value in (("--osc-port", args.osc_port), ("--oscquery-port", args.oscquery_port)):
-        if value is not None and not 0 <= value < 65536:
-            raise VJError(f"{flag} {value}: give a port from 1 to 65535, or 0 to turn it off")
-    # Each flag overrides its config key only when given (argparse leaves the others None).
-    for attr, value in (
-        ("osc_port", args.osc_port),
-        ("oscquery_port", args.oscquery_port),
-        ("osc_targets", args.osc_out),
-        ("osc_signals", args.osc_signals),
-        ("midi_port", args.midi),
-        ("midi_mappings", args.mapping),
-        ("midi_clock", args.midi_clock),
-        ("learn", args.learn),
-        ("presets", args.presets),
-        ("overlay", args.overlay),
-    ):
-        if value is not None:
-            setattr(config, attr, value)
+def config_from_args(args: argparse.Namespace, store: ParamStore) -> Config:
+    """The config file's settings (if --config), each overridden by its flag when given."""
+    from vjengine.config import Config, load_config
+    from vjengine.settings import SETTINGS
+
+    config = load_config(args.config, store) if args.config else Config()
+    for setting in SETTINGS:  # argparse leaves the flags not given None
+        value = getattr(args, setting.field, None)
+        if setting.flag is not None and value is not None:
+            config.set(setting, value, setting.flag)
+    if args.size:
+        config.source_width, config.source_height = _parse_size(args.size)
+    return config
 
 
 def _render(args: argparse.Namespace) -> int:
