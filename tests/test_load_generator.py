@@ -147,3 +147,14 @@ def test_pytorch_checkpoint_needing_code_is_refused(tmp_path):
     torch.save(torch.nn.Linear(2, 2), path)
     with pytest.raises(ModelError, match="never runs from a model file"):
         load_generator(path)
+
+
+def test_loading_on_the_cpu_leaves_the_process_allocator_alone_and_the_application_tunes_it(monkeypatch):
+    import vjengine.device
+
+    tuned = []
+    monkeypatch.setattr(vjengine.device, "tune_cpu_allocator", lambda: tuned.append(True))
+    load_generator("random:sg2-32", "cpu")
+    assert tuned == []  # a library call changes no process-wide setting
+    vjengine.device.prepare_process(torch.device("cpu"))
+    assert tuned == [True]

@@ -229,13 +229,14 @@ def test_a_burst_does_not_stall_the_render_loop(store):
     from tests.conftest import FIXTURES
     from vjengine.engine import Engine
     from vjengine.models import load_generator
+    from vjengine.rig import Rig
     from vjengine.sources import open_source
 
     store.set("render.fps", 0, immediate=True)
     osc = OSCReceiver(store, port=0)
     osc.start()
     with open_source("pattern", 64, 48, 30).start() as source:
-        engine = Engine(load_generator(FIXTURES / "sg2_64.pkl"), store, source, [])
+        engine = Engine(Rig.build(load_generator(FIXTURES / "sg2_64.pkl")), store, source, [])
         engine.start()
         try:
             assert wait_for(lambda: engine.stats.frames >= 3, timeout=30)

@@ -13,6 +13,7 @@ from vjengine.engine import Engine
 from vjengine.latent.visual import VisualDriver
 from vjengine.models import load_generator
 from vjengine.params import default_store
+from vjengine.rig import Rig
 from vjengine.sources import Frame, open_source
 
 
@@ -45,8 +46,8 @@ def store_for(layout: str = "left/right", assign: str = "coarse,middle"):
 def camera_ws(generator, encoder, store, frame) -> torch.Tensor:
     analyser = VisualAnalyser(encoder, store, generator.z_dim)
     analyser.analyse(frame)
-    engine = Engine(generator, store, open_source("pattern", 32, 32), [])
-    return engine.composer.compose(store.snapshot(), {}, 0.0, analyser.latest_z())[0]
+    engine = Engine(Rig.build(generator), store, open_source("pattern", 32, 32), [])
+    return engine.rig.composer.compose(store.snapshot(), {}, 0.0, analyser.latest_z())[0]
 
 
 def test_one_latent_per_region(generator, encoder):
@@ -86,7 +87,7 @@ def test_swapping_assignments_swaps_which_layers_move(generator, encoder):
 def test_layers_no_region_drives_keep_the_anchor(generator, encoder):
     store = store_for()
     ws = camera_ws(generator, encoder, store, frame_with_left_blob(0, 0))
-    anchor = Engine(generator, store, open_source("pattern", 32, 32), []).composer.compose(store.snapshot(), {}, 0.0)
+    anchor = Rig.build(generator).composer.compose(store.snapshot(), {}, 0.0)
     assert torch.equal(ws[8:], anchor[0, 8:])
     assert not torch.allclose(ws[:8], anchor[0, :8])
 
@@ -95,7 +96,7 @@ def test_mix_zero_is_the_seed_alone(generator, encoder):
     store = store_for()
     store.set("visual.mix", 0.0, immediate=True)
     ws = camera_ws(generator, encoder, store, frame_with_left_blob(0, 0))
-    anchor = Engine(generator, store, open_source("pattern", 32, 32), []).composer.compose(store.snapshot(), {}, 0.0)
+    anchor = Rig.build(generator).composer.compose(store.snapshot(), {}, 0.0)
     assert torch.equal(ws, anchor[0])
 
 
@@ -184,7 +185,9 @@ def test_a_static_video_gives_a_stable_picture(tmp_path, generator):
     clock = FrameClock(1 / 30)
     with open_source(f"video:{path}").start() as source:
         source.wait_first(30)
-        engine = Engine(generator, store, source, [Keep()], visual=analyser, signal_listeners=[clock.tick], clock=clock)
+        engine = Engine(
+            Rig.build(generator), store, source, [Keep()], visual=analyser, signal_listeners=[clock.tick], clock=clock
+        )
         engine.start()
         assert wait_for(lambda: len(frames) >= 75 or engine.done.is_set(), timeout=300), "too slow to settle"
         engine.stop()
@@ -216,15 +219,15 @@ def test_a_saved_w_can_be_the_anchor(tmp_path, generator):
     np.save(tmp_path / "look.npy", w)
     store = store_for()
     store.set_many({"latent.anchor": str(tmp_path / "look.npy"), "truncation.psi": 1.0}, immediate=True)
-    engine = Engine(generator, store, open_source("pattern", 32, 32), [])
-    assert np.array_equal(engine.composer.compose(store.snapshot(), {}, 0.0)[0].numpy(), w)
+    engine = Engine(Rig.build(generator), store, open_source("pattern", 32, 32), [])
+    assert np.array_equal(engine.rig.composer.compose(store.snapshot(), {}, 0.0)[0].numpy(), w)
 
 
 def test_an_unusable_anchor_file_falls_back_to_the_seed(tmp_path, generator, caplog):
     np.save(tmp_path / "wrong.npy", np.zeros((3, 7), np.float32))
     store = store_for()
-    engine = Engine(generator, store, open_source("pattern", 32, 32), [])
-    seed_ws = engine.composer.compose(store.snapshot(), {}, 0.0)
+    engine = Engine(Rig.build(generator), store, open_source("pattern", 32, 32), [])
+    seed_ws = engine.rig.composer.compose(store.snapshot(), {}, 0.0)
     store.set("latent.anchor", str(tmp_path / "wrong.npy"))
-    assert torch.equal(engine.composer.compose(store.snapshot(), {}, 0.0), seed_ws)
+    assert torch.equal(engine.rig.composer.compose(store.snapshot(), {}, 0.0), seed_ws)
     assert "cannot be used" in caplog.text

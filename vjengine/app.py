@@ -7,6 +7,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -18,7 +19,8 @@ from vjengine.analysis.visual import TEXT_CHECKS as VISUAL_CHECKS
 from vjengine.analysis.visual import VisualAnalyser
 from vjengine.config import Config
 from vjengine.control.surfaces import open_controls
-from vjengine.device import precision, resolve_device, resolve_dtype
+from vjengine.control.web import serve_page
+from vjengine.device import precision, prepare_process, resolve_device, resolve_dtype
 from vjengine.engine import Engine
 from vjengine.errors import VJError
 from vjengine.latent.composer import text_checks as composer_checks
@@ -28,24 +30,53 @@ from vjengine.latent.morph import PresetPlayer
 from vjengine.latent.presets import PresetBank
 from vjengine.models import load_generator
 from vjengine.models.compiled import CompiledSynthesis
+from vjengine.music import open_music
 from vjengine.outputs import Sink, check_distinct_files, open_sinks, service_main_thread
+from vjengine.outputs.preview import PreviewSink
 from vjengine.params import ParamStore
 from vjengine.params.modulation import Modulation
 from vjengine.record import Recorder
+from vjengine.rig import Rig
 from vjengine.sources import CameraControls, Source, open_source
-from vjengine.status import StatusDisplay
+from vjengine.status import StatusDisplay, status_fields
+from vjengine.webaccess import WebAccess
 
 log = logging.getLogger("vjengine")
 
 
-def build_engine(config: Config, store: ParamStore) -> Engine:
-    """Load the model, open the source and the outputs; on any failure, close what was opened."""
+@dataclass
+class Show:
+    """What one run opened: the engine, and the parts that the controls and the shutdown reach directly
+    (the engine only renders with them)."""
+
+    engine: Engine
+    presets: PresetPlayer
+    modulation: Modulation
+    source: Source
+    sinks: list[Sink]
+    overlay: list[Sink]
+    recorder: Recorder | None
+
+    def close(self) -> None:
+        """Stop the engine's threads, close the outputs, the source and the recording (the engine stopped)."""
+        self.engine.close()
+        self.presets.close()
+        _close_all(self.source, self.sinks + self.overlay)
+        if self.recorder is not None:
+            self.recorder.close()
+
+
+def build_show(config: Config, store: ParamStore, access: WebAccess | None = None) -> Show:
+    """Load the model, open the source and the outputs; on any failure, close what was opened.
+
+    `access` says who may watch the previews (default: this machine only)."""
     check_distinct_files([*config.outputs, *([config.overlay] if config.overlay else [])])
     bank = Path(config.presets).expanduser()
     if bank.exists() and not bank.is_dir():
         raise VJError(f"the preset bank {config.presets} is a file; give --presets (or [presets] bank) a folder")
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
+    prepare_process(device)
     generator = load_generator(config.model, device)
     _check_text_params(store, generator)
     log.info(
@@ -63,8 +94,8 @@ def build_engine(config: Config, store: ParamStore) -> Engine:
     overlay: list[Sink] = []
     try:
         fps = store.get("render.fps") or 30.0
-        sinks = open_sinks(config.outputs, fps=fps)
-        overlay = open_sinks([config.overlay] if config.overlay else [], fps=fps)
+        sinks = open_sinks(config.outputs, fps=fps, access=access)
+        overlay = open_sinks([config.overlay] if config.overlay else [], fps=fps, access=access)
         return _assemble(config, store, generator, device, dtype, source, sinks, overlay)
     except BaseException:
         _close_all(source, sinks + overlay)
@@ -88,8 +119,9 @@ def _assemble(
     source: Source,
     sinks: list[Sink],
     overlay: list[Sink],
-) -> Engine:
-    """The engine around an open source and outputs: analysers, presets, modulation, directions."""
+) -> Show:
+    """The engine around an open source and outputs: the rig it renders with (the model, presets and
+    directions), analysers, modulation and the recording."""
     context, force_fp32 = precision(dtype, device)
     visual = VisualAnalyser(lambda: open_encoder(config.vgg_weights, device), store, generator.z_dim)  # when used
     recorder = None
@@ -98,25 +130,29 @@ def _assemble(
         recorder = Recorder(config.record, config.model, params)
     presets = PresetPlayer(PresetBank(config.presets), store, model=config.model)
     presets.listen()
-    engine = Engine(
+    modulation = Modulation(store, config.modulation, check_signal)
+    directions = DirectionOffset(generator, device)
+    directions.prepare(store.snapshot())
+    rig = Rig.build(
         generator,
+        presets=presets,
+        offsets=[directions],
+        precision=context,
+        force_fp32=force_fp32,
+        synthesis=CompiledSynthesis(generator, device) if config.compile else None,
+    )
+    engine = Engine(
+        rig,
         store,
         source,
         sinks,
-        precision=context,
-        force_fp32=force_fp32,
         visual=visual,
         recorder=recorder,
-        modulation=Modulation(store, config.modulation, check_signal),
-        presets=presets,
+        modulation=modulation,
         landmarks=_landmarks(config, store),
         overlay_sinks=overlay,
-        synthesis=CompiledSynthesis(generator, device) if config.compile else None,
     )
-    directions = DirectionOffset(generator, device)
-    directions.prepare(store.snapshot())
-    engine.composer.offsets.append(directions)
-    return engine
+    return Show(engine, presets, modulation, source, sinks, overlay, recorder)
 
 
 def _landmarks(config: Config, store: ParamStore) -> LandmarkAnalyser | None:
@@ -137,17 +173,37 @@ def _landmarks(config: Config, store: ParamStore) -> LandmarkAnalyser | None:
 
 def run(config: Config, store: ParamStore, frames: int | None = None) -> int:
     """Render until `frames` are done, Ctrl-C or SIGTERM; close files and devices; exit status."""
-    engine = build_engine(config, store)
+    access = WebAccess(config.web_remote)
+    show = build_show(config, store, access)
+    engine = show.engine
     try:
-        controls = open_controls(config, store, engine.composer.presets, engine.modulation)
+        controls = open_controls(config, store, show.presets, show.modulation, access=access)
     except BaseException:
-        engine.close()
-        _close_all(engine.source, engine.sinks + engine.overlay_sinks)
+        show.close()
         raise
-    engine.signal_listeners += controls.signal_listeners()
-    outputs = [s.name for s in engine.sinks]
-    display = StatusDisplay(engine, config.model, engine.source.name, outputs, controls=controls.summary)
-    log.info("source: %s; outputs: %s", engine.source.name, ", ".join(s.name for s in engine.sinks) or "none")
+    try:
+        music = open_music(config.audio, config.link, store)
+    except BaseException:
+        controls.close()
+        show.close()
+        raise
+    engine.analysers += music.analysers  # the music's signals, before the modulation reads them
+    show.presets.defer = music.quantizer.defer  # preset.quantize: recalls land on the beat
+    for listener in [*controls.signal_listeners(), *music.signal_listeners]:
+        engine.add_signal_listener(listener)
+    outputs = [s.name for s in show.sinks]
+
+    def summary() -> str:
+        return " ".join(part for part in (controls.summary(), music.summary()) if part)
+
+    display = StatusDisplay(engine, config.model, show.source.name, outputs, controls=summary)
+    previews = [sink for sink in show.sinks if isinstance(sink, PreviewSink)]
+
+    def page_status() -> dict:
+        return {**status_fields(engine, config.model, show.source.name, outputs), **controls.page_status()}
+
+    serve_page(previews, controls.oscquery.port if controls.oscquery else 0, page_status, access)
+    log.info("source: %s; outputs: %s", show.source.name, ", ".join(outputs) or "none")
     with _stop_on_signals(engine):
         engine.start(frames)
         try:
@@ -161,11 +217,9 @@ def run(config: Config, store: ParamStore, frames: int | None = None) -> int:
             if config.status:
                 display.update(force=True)
                 display.close()
-            engine.close()
             controls.close()
-            _close_all(engine.source, engine.sinks + engine.overlay_sinks)
-            if engine.recorder is not None:
-                engine.recorder.close()
+            music.close()
+            show.close()
     _report(engine)
     return 1 if engine.error is not None else 0
 

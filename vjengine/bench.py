@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from vjengine.device import precision, resolve_device, resolve_dtype
+from vjengine.device import precision, prepare_process, resolve_device, resolve_dtype
 from vjengine.errors import VJError
 from vjengine.models import load_generator
 from vjengine.models.compiled import CompiledSynthesis
@@ -67,6 +67,7 @@ def bench_generator(
         raise VJError("bench needs --frames >= 1, --warmup >= 0 and --batch >= 1")
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
+    prepare_process(dev)
     G = load_generator(model, dev)
     context, force_fp32 = precision(dt, dev)
     generator = torch.Generator(device="cpu").manual_seed(0)
@@ -174,6 +175,7 @@ def bench_loop(
     from vjengine.outputs import open_sink
     from vjengine.params import default_store
     from vjengine.params.modulation import DEFAULT_BINDINGS, Modulation
+    from vjengine.rig import Rig
     from vjengine.sources import open_source
 
     if frames < 1 or warmup < 0:
@@ -184,6 +186,7 @@ def bench_loop(
         _check_hands(hands)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
+    prepare_process(dev)
     G = load_generator(model, dev)
     store = default_store()
     store.set("render.fps", 0, immediate=True)
@@ -195,19 +198,12 @@ def bench_loop(
         if hands:
             landmarks = LandmarkAnalyser({"hands": hands, "face": "none", "pose": "none"})
         bank = PresetBank(tempfile.mkdtemp(prefix="vjengine-bench-"))
+        presets = PresetPlayer(bank, store)
+        rig = Rig.build(G, presets=presets, offsets=[DirectionOffset(G, dev)], precision=context, force_fp32=force_fp32)
         engine = Engine(
-            G,
-            store,
-            src,
-            [open_sink("none")],
-            precision=context,
-            force_fp32=force_fp32,
-            modulation=Modulation(store, DEFAULT_BINDINGS),
-            presets=PresetPlayer(bank, store),
-            landmarks=landmarks,
+            rig, store, src, [open_sink("none")], modulation=Modulation(store, DEFAULT_BINDINGS), landmarks=landmarks
         )
-        engine.composer.offsets.append(DirectionOffset(G, dev))
-        ws = engine.composer.compose(store.snapshot(), {}, 0.0)
+        ws = rig.composer.compose(store.snapshot(), {}, 0.0)
         for i in range(warmup + frames):
             with torch.inference_mode(), context:
                 start = time.perf_counter()
@@ -220,6 +216,7 @@ def bench_loop(
                 generator_ms.append((generated - start) * 1000)
                 loop_ms.append((time.perf_counter() - generated) * 1000)
         engine.close()
+        presets.close()
     stages = {
         s: {"median_ms": round(_median_last(engine, s, frames), 3), "p95_ms": round(_p95_last(engine, s, frames), 3)}
         for s in STAGES

@@ -63,6 +63,14 @@ def _mps_available() -> bool:
     return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
 
 
+def prepare_process(device: torch.device) -> None:
+    """What an application (a run, a re-render, a benchmark) does to the process before rendering on `device`:
+    on the CPU, keep the allocator from returning the frame's buffers to the OS (`tune_cpu_allocator`). A library
+    call (`load_generator`) leaves the process alone."""
+    if device.type == "cpu":
+        tune_cpu_allocator()
+
+
 _tuned = False
 
 

@@ -7,33 +7,32 @@ own and exchange only their newest result.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch import nn
 
 from vjengine.analysis import Analyser, AsyncAnalyser, Signals
 from vjengine.analysis.landmarks import LandmarkAnalyser, LandmarkView
 from vjengine.analysis.measures import FrameMeasures
 from vjengine.analysis.overlay import draw_overlay
 from vjengine.analysis.visual import VisualAnalyser
-from vjengine.latent import LatentComposer
-from vjengine.latent.morph import PresetPlayer
+from vjengine.bank import ModelBank
+from vjengine.crossfade import ModelFade, crossfade, fit_picture
 from vjengine.latent.visual import VisualDriver
 from vjengine.latent.walk import LatentWalk, step_seconds
-from vjengine.models.manipulation import Manipulator
 from vjengine.outputs import Sink
+from vjengine.outputs.frames import to_frames
 from vjengine.params import ParamStore
 from vjengine.params.modulation import Modulation
 from vjengine.record import Recorder, noise_generator
+from vjengine.rig import Rig
 from vjengine.sources import Source
 
 log = logging.getLogger(__name__)
@@ -68,72 +67,40 @@ class EngineStats:
         return values[min(len(values) - 1, round(0.95 * (len(values) - 1)))] if values else 0.0
 
 
-def to_frame(img: torch.Tensor) -> np.ndarray:
-    """Generator output [1, C, H, W] in about [-1, 1] to an (H, W, 3) uint8 RGB array on the CPU.
-
-    The conversion to bytes happens on the generator's device, so only a quarter of the data
-    crosses to the CPU; grayscale models are repeated to three channels.
-    """
-    return to_frames(img, ["RGB"])["RGB"]
-
-
-def to_frames(img: torch.Tensor, layouts: Iterable[str]) -> dict[str, np.ndarray]:
-    """`img` as (H, W, C) uint8 arrays in each of `layouts` (RGB, RGBA, BGRA), converted on the generator's
-    device so that each layout is made once per frame, whatever the number of outputs that use it."""
-    x = (img[0].float() * 127.5 + 128).clamp_(0, 255).to(torch.uint8)
-    if x.shape[0] == 1:
-        x = x.expand(3, -1, -1)
-    rgb = x[:3].permute(1, 2, 0)
-    alpha = None
-    frames = {}
-    for layout in dict.fromkeys(layouts):
-        if layout == "RGB":
-            pixels = rgb
-        else:
-            if alpha is None:
-                alpha = torch.full((*rgb.shape[:2], 1), 255, dtype=torch.uint8, device=rgb.device)
-            pixels = torch.cat((rgb if layout == "RGBA" else rgb.flip(-1), alpha), dim=-1)
-        frames[layout] = pixels.contiguous()
-    if x.device.type != "cuda":
-        return {layout: pixels.cpu().numpy() for layout, pixels in frames.items()}
-    pinned = {layout: torch.empty(p.shape, dtype=torch.uint8, pin_memory=True) for layout, p in frames.items()}
-    for layout, pixels in frames.items():
-        pinned[layout].copy_(pixels, non_blocking=True)
-    torch.cuda.current_stream(x.device).synchronize()  # one wait for every copy of the frame
-    return {layout: p.numpy() for layout, p in pinned.items()}
-
-
 class Engine:
     """Owns one run of the loop; `run()` renders on the calling thread, `start()` on a new one.
 
-    `clock` (seconds, `time.perf_counter` by default) is what the loop measures time with: frame intervals
-    for drift and walks, pacing, and the stage times of `stats`.
+    It renders with the `rig` it is given (the model, its composer and manipulator: see `vjengine.rig`) and
+    builds nothing of the model's itself. With `models` (a bank whose slot 0 is `rig`) it switches to the
+    model `model.slot` names at a frame boundary once that one is resident, crossfading over `model.fade`
+    seconds; until then it renders what it shows. `clock` (seconds, `time.perf_counter` by default) is what the loop
+    measures time with: frame intervals for drift and walks, pacing, and the stage times of `stats`.
     """
 
     def __init__(
         self,
-        generator: nn.Module,
+        rig: Rig,
         store: ParamStore,
         source: Source,
         sinks: Sequence[Sink],
+        *,
         analysers: Sequence[Analyser | AsyncAnalyser] = (),
-        precision: contextlib.AbstractContextManager | None = None,
-        force_fp32: bool = True,
         visual: VisualAnalyser | None = None,
         visual_rate: float = 15.0,
         recorder: Recorder | None = None,
         modulation: Modulation | None = None,
-        presets: PresetPlayer | None = None,
         signal_listeners: Sequence[Callable[[Signals], None]] = (),
         landmarks: LandmarkAnalyser | None = None,
         overlay_sinks: Sequence[Sink] = (),
         convert_layouts: bool | None = None,
         clock: Callable[[], float] = time.perf_counter,
-        synthesis: Callable[..., torch.Tensor] | None = None,
+        models: ModelBank | None = None,
     ) -> None:
-        self.G = generator
-        # What renders w+: G.synthesis, or its compiled form (vjengine.models.compiled).
-        self.synthesis = generator.synthesis if synthesis is None else synthesis
+        self.rig = rig
+        self.models = models
+        self._slot = 0  # the bank slot on screen
+        self._fade: ModelFade | None = None
+        self._size: tuple[int, int] | None = None  # the outputs' picture size: the first model's
         # Every duration the loop measures (drift, walks, the camera's smoothing, pacing, stage times) reads
         # this clock, so a test can step time frame by frame instead of depending on how busy the machine is.
         self.clock = clock
@@ -148,7 +115,7 @@ class Engine:
         self.signals: Signals = {}  # the newest frame's analysis, for the status line
         # Layouts other than RGB are made on a GPU, once per frame; on the CPU each sink converts in its thread.
         if convert_layouts is None:
-            convert_layouts = next(generator.parameters()).device.type == "cuda"
+            convert_layouts = rig.device.type == "cuda"
         wanted = [getattr(sink, "layout", "RGB") if convert_layouts else "RGB" for sink in self.sinks]
         self._sink_layouts = wanted
         self._layouts = ["RGB", *sorted(set(wanted) - {"RGB"})]
@@ -161,15 +128,10 @@ class Engine:
         self._last_noise_seed: int | None = None
         # Random noise is drawn from a fresh seed each frame, kept in the recording so `render` can draw it again.
         self._noise_seeds = np.random.default_rng()
-        self.manipulator = Manipulator(generator)
         self._corruption_phase = 0.0
-        self.device = next(generator.parameters()).device
-        self.composer = LatentComposer(generator, self.device, presets=presets)
         self.modulation = modulation
         self.signal_listeners = list(signal_listeners)
         self.walk = LatentWalk()
-        self.precision = precision or contextlib.nullcontext()
-        self.force_fp32 = force_fp32
         self.stats = EngineStats()
         self.stop_event = threading.Event()
         self.done = threading.Event()
@@ -190,20 +152,25 @@ class Engine:
     def stop(self) -> None:
         self.stop_event.set()
 
+    def add_signal_listener(self, listener: Callable[[Signals], None]) -> None:
+        """Call `listener` with every frame's signals, on the render thread (so it must only record and return)."""
+        self.signal_listeners.append(listener)
+
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
 
     def close(self) -> None:
-        """Stop the analysers' and offsets' threads (sources and sinks belong to whoever opened them)."""
-        for part in [*self.analysers, *self.composer.offsets, self.composer.presets]:
+        """Stop the analysers' and the rig's threads (sources, sinks and presets belong to whoever opened them)."""
+        for part in self.analysers:
             if hasattr(part, "close"):
                 part.close()
+        self.rig.close()
 
     def run(self, frames: int | None = None) -> EngineStats:
         """Render until `frames` frames are published or `stop()`; then set `done`."""
         try:
-            with torch.inference_mode(), self.precision:
+            with torch.inference_mode(), self.rig.precision:
                 self._loop(frames)
         except BaseException as exc:  # reported by the supervisor; the loop must not die silently
             self.error = exc
@@ -222,7 +189,9 @@ class Engine:
             self._phase += snapshot["latent.drift"] / 60.0 * dt
             self._corruption_phase += snapshot["corruption.drift"] / 60.0 * dt
             if snapshot["walk.mode"] != "off":
-                self.walk.advance(dt, step_seconds(snapshot["walk.step"], snapshot["walk.bpm"], snapshot["walk.beats"]))
+                self.walk.advance(
+                    dt, step_seconds(snapshot["walk.step"], snapshot["tempo.bpm"], snapshot["walk.beats"])
+                )
             last = started
             try:
                 self._frame(snapshot, started)
@@ -263,16 +232,16 @@ class Engine:
         else:
             camera_z = self.visual.latest_z() if self.visual is not None else None
             camera_z = self.driver.update(camera_z, snapshot, signals, started)
-            ws = self.composer.compose(snapshot, signals, self._phase, camera_z, walk=self.walk.position)
-            self.manipulator.apply(snapshot, self._corruption_phase)
+            self._switch(snapshot, started)
+            fading = self._fading(started)
+            old_ws = self._compose(fading.rig, snapshot, signals, camera_z) if fading else None
+            ws = self._compose(self.rig, snapshot, signals, camera_z)  # last: what presets store is the new model's
             times["compose"], t = self._lap(t)
             noise_seed = self._noise_seed(snapshot["generator.noise"])
-            img = self.synthesis(
-                ws,
-                noise_mode=snapshot["generator.noise"],
-                force_fp32=self.force_fp32,
-                noise_generator=noise_generator(noise_seed, self.device),
-            )
+            img = self._render(self.rig, ws, snapshot, noise_seed)
+            if fading:
+                old = self._render(fading.rig, old_ws, snapshot, noise_seed)
+                img = crossfade(old, img, fading.weight(started))
             times["generate"], t = self._lap(t)
             frames = to_frames(img, self._layouts)
             times["copy"], t = self._lap(t)
@@ -285,13 +254,53 @@ class Engine:
         if self.recorder is not None:
             warp = float(snapshot["corruption.mode"] == "warp")
             state = {**snapshot, "corruption.phase": self._corruption_phase, "corruption.warp": warp}
-            self.recorder.add(ws, state, started, noise_seed=noise_seed)
+            fade = (fading.rig.spec, old_ws, fading.weight(started)) if fading and old_ws is not None else None
+            self.recorder.add(ws, state, started, noise_seed=noise_seed, model=self.rig.spec, fade=fade)
         for sink, layout in zip(self.sinks, self._sink_layouts, strict=True):
             sink.send(frames[layout], at=started)  # recordings stamp the frame's real time
         times["publish"], t = self._lap(t)
         total = (self.clock() - started) * 1000
         self.stats.record(times, total)
         self._update_fps()
+
+    def _switch(self, snapshot, now: float) -> None:
+        """At this frame boundary, show the model `model.slot` names if it is resident (it loads beside the
+        loop otherwise); with `model.fade` > 0 the model on screen fades out over that many seconds."""
+        slot = snapshot["model.slot"] if self.models is not None else self._slot
+        if slot == self._slot:
+            return
+        rig = self.models.rig_for(slot)
+        if rig is None:
+            return
+        seconds = snapshot["model.fade"]
+        self._fade = ModelFade(self.rig, self._slot, now, seconds) if seconds > 0 else None
+        self.rig, self._slot = rig, slot
+        self.models.shown(slot, rig)
+        log.info("showing model %s%s", self.models.name(slot), f" (a {seconds:g} s crossfade)" if seconds > 0 else "")
+
+    def _fading(self, now: float) -> ModelFade | None:
+        """The crossfade of this frame, None once it is over (or its model left the device)."""
+        if self._fade is not None and (self._fade.weight(now) >= 1 or self._fade.rig.closed):
+            self._fade = None
+        return self._fade
+
+    def _compose(self, rig: Rig, snapshot, signals: Signals, camera_z) -> torch.Tensor:
+        """`rig`'s w+ for this frame (the same seed, walk and phase for every model), its generator set up."""
+        ws = rig.composer.compose(snapshot, signals, self._phase, camera_z, walk=self.walk.position)
+        rig.manipulator.apply(snapshot, self._corruption_phase)
+        return ws
+
+    def _render(self, rig: Rig, ws: torch.Tensor, snapshot, noise_seed: int | None) -> torch.Tensor:
+        """`rig`'s picture of `ws` at the outputs' size (set by the first frame)."""
+        img = rig.render(ws, snapshot["generator.noise"], noise_generator(noise_seed, rig.device))
+        if self._size is None:
+            self._size = (img.shape[-2], img.shape[-1])
+        return fit_picture(img, self._size)
+
+    @property
+    def model_name(self) -> str:
+        """The name of the model on screen (its spec when it has no name)."""
+        return self.rig.name or self.rig.spec
 
     def _noise_seed(self, mode: str) -> int | None:
         """A new seed for this frame's noise when it is random; None when the noise draws nothing."""

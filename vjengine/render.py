@@ -8,13 +8,14 @@ import time
 import numpy as np
 import torch
 
-from vjengine.device import precision, resolve_device, resolve_dtype
-from vjengine.engine import to_frame
+from vjengine.crossfade import crossfade, fit_picture
+from vjengine.device import precision, prepare_process, resolve_device, resolve_dtype
 from vjengine.errors import ModelError, VJError
 from vjengine.models import load_generator
-from vjengine.models.manipulation import Manipulator
 from vjengine.outputs import NullSink, Sink, check_distinct_files, open_sink, sink_class
-from vjengine.record import load_recording, noise_generator
+from vjengine.outputs.frames import to_frame
+from vjengine.record import Recording, load_recording, noise_generator
+from vjengine.rig import Rig
 
 log = logging.getLogger(__name__)
 
@@ -48,27 +49,22 @@ def render_recording(
             path,
         )
     dev = resolve_device(device)
-    G = _generator(model, recording.meta["model"], dev)
-    if recording.ws.shape[1:] != (G.num_ws, G.w_dim):
-        raise VJError(
-            f"the recording's latents are {recording.ws.shape[1:]} but this model takes ({G.num_ws}, {G.w_dim}); "
-            "render with the model it was recorded with"
-        )
+    prepare_process(dev)
+    context, force_fp32 = precision(resolve_dtype(dtype, dev), dev)
+    rigs = _rigs(recording, model, dev, force_fp32)
     rate = fps or _recorded_fps(recording.time)
     sinks = [open_sink(spec, fps=rate) for spec in outputs]
-    context, force_fp32 = precision(resolve_dtype(dtype, dev), dev)
-    manipulator = Manipulator(G)
+    size = None  # the first frame's, as live: a set's outputs keep one size
     try:
         with torch.inference_mode(), context:
-            for i, (ws, noise) in enumerate(zip(recording.ws, recording.noise, strict=True)):
-                state = recording.frame_state(i)
-                manipulator.apply(_manipulation_state(state), state["corruption.phase"])
-                img = G.synthesis(
-                    torch.from_numpy(ws)[None].to(dev),
-                    noise_mode=str(noise),
-                    force_fp32=force_fp32,
-                    noise_generator=noise_generator(recording.frame_noise_seed(i), dev),
-                )
+            for i in range(len(recording.time)):
+                img = _picture(recording, i, rigs[recording.frame_model(i)], recording.frame_ws(i), dev)
+                size = size or (img.shape[-2], img.shape[-1])
+                img = fit_picture(img, size)
+                if (fade := recording.frame_fade(i)) is not None:  # inside a crossfade between two models
+                    old_model, old_ws, weight = fade
+                    old = fit_picture(_picture(recording, i, rigs[old_model], old_ws, dev), size)
+                    img = crossfade(old, img, weight)
                 frame = to_frame(img)
                 for sink in sinks:  # at the recorded times (or the --fps grid): as long as the take
                     _send_without_dropping(sink, frame, float(recording.time[i]))
@@ -79,6 +75,34 @@ def render_recording(
     if failed:
         raise VJError(f"output failed: {'; '.join(failed)}")
     return len(recording.ws)
+
+
+def _rigs(recording: Recording, model: str | None, device: torch.device, force_fp32: bool) -> list[Rig]:
+    """A rig for each model the recording used, in its order; `model` replaces a one-model set's model."""
+    models = recording.models
+    if model and len(models) > 1:
+        raise VJError(
+            f"this recording switches between {len(models)} models; render it without --model (it loads "
+            f"{', '.join(m['spec'] for m in models)})"
+        )
+    rigs = []
+    for recorded in models:
+        G = _generator(model, recorded["spec"], device)
+        if (recorded["num_ws"], recorded["w_dim"]) != (G.num_ws, G.w_dim):
+            raise VJError(
+                f"the recording's latents are ({recorded['num_ws']}, {recorded['w_dim']}) but {G.source} takes "
+                f"({G.num_ws}, {G.w_dim}); render with the model it was recorded with"
+            )
+        rigs.append(Rig.build(G, force_fp32=force_fp32))
+    return rigs
+
+
+def _picture(recording: Recording, i: int, rig: Rig, ws: np.ndarray, device: torch.device) -> torch.Tensor:
+    """`rig`'s picture of `ws` with frame i's recorded state and noise."""
+    state = recording.frame_state(i)
+    rig.manipulator.apply(_manipulation_state(state), state["corruption.phase"])
+    noise = noise_generator(recording.frame_noise_seed(i), device)
+    return rig.render(torch.from_numpy(np.ascontiguousarray(ws))[None].to(device), str(recording.noise[i]), noise)
 
 
 def _generator(model: str | None, recorded: str, device: torch.device) -> torch.nn.Module:

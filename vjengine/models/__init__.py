@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vjengine.device import resolve_device, tune_cpu_allocator
+from vjengine.device import resolve_device
 from vjengine.errors import ModelError
 from vjengine.models import zoo
 from vjengine.models.build import build_generator, load_weights
@@ -50,8 +50,6 @@ def load_generator(spec: str | Path = "random", device: str | torch.device = "cp
     `G.source` names where it came from and `G.untrained` is True for the built-in `random` ones.
     """
     device = resolve_device(device)
-    if device.type == "cpu":
-        tune_cpu_allocator()
     spec = str(spec).strip()
     match = _RANDOM_SPEC.fullmatch(spec)
     if match:
@@ -75,6 +73,7 @@ def random_generator(arch: str = "sg2", resolution: int = 256, seed: int = 0) ->
         # Track w_avg as training would, so that truncation pulls toward the centre of W.
         with torch.no_grad():
             generator.mapping.w_avg.copy_(generator.mapping(torch.randn(4096, generator.z_dim), None)[:, 0].mean(0))
+    generator.refresh()  # the weights are final: derive what frames need, as loading a file does
     log.warning(
         "model 'random:%s-%d' is an UNTRAINED generator (fixed random weights, seed %d): it renders abstract "
         "texture, not images of anything; pass --model with a .pkl/.pt/.safetensors file or a zoo name",

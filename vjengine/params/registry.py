@@ -22,6 +22,27 @@ REGISTRY: tuple[Param, ...] = (
     Param(
         "render.paused", "bool", False, "Hold the current frame: keep publishing it without rendering.", group="render"
     ),
+    # model: which model of the bank shows, and how a switch looks
+    Param(
+        "model.slot",
+        "int",
+        0,
+        "The bank's model on screen (0 = the first --model); a model not yet loaded loads beside the loop, "
+        "which switches once it is ready.",
+        min=0,
+        max=63,
+        group="model",
+    ),
+    Param(
+        "model.fade",
+        "float",
+        1.0,
+        "Seconds a model switch crossfades from the old model's picture to the new one's (0 = cut).",
+        min=0.0,
+        max=30.0,
+        unit="s",
+        group="model",
+    ),
     # latent: where in the generator's latent space the picture comes from
     Param("latent.seed", "int", 0, "Seed of the anchor latent z.", min=0, max=2**31 - 1, group="latent"),
     Param(
