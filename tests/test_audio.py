@@ -228,3 +228,11 @@ def test_a_missing_device_is_one_warning_and_the_signals_rest(caplog):
     lines = [r for r in caplog.records if "no such sound card" in r.getMessage()]
     assert len(lines) == 1
     assert "going on without audio" in lines[0].getMessage()
+
+
+def test_bench_audio_reports_every_click_and_its_latency():
+    from vjengine.audio.bench import bench_audio
+
+    result = bench_audio(seconds=6.0)
+    assert result["onsets"] == result["clicks"] == 12
+    assert 0.0 <= result["onset_delay_ms_median"] <= result["onset_delay_ms_max"] < 30.0

@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     encoder.add_argument("--frames", type=int, default=10, help="analyses to time (default 10)")
     encoder.add_argument("--json", action="store_true", help="print one JSON object")
     encoder.set_defaults(func=_bench_encoder)
+    audio = targets.add_parser("audio", help="time the music's analysis: share of a core, onset latency")
+    audio.add_argument("--file", metavar="PATH", help="a sound file (default: a generated 120 bpm click track)")
+    audio.add_argument("--seconds", type=float, default=60.0, help="seconds of audio to analyse (default 60)")
+    audio.add_argument("--json", action="store_true", help="print one JSON object")
+    audio.set_defaults(func=_bench_audio)
     return parser
 
 
@@ -141,7 +146,11 @@ def _add_project(commands: argparse._SubParsersAction) -> None:
     project.add_argument(
         "--noise-reg", type=float, default=0.0, help="also fit StyleGAN2's noise maps, regularised (e.g. 1e5)"
     )
-    project.add_argument("--out", metavar="PREFIX", help="writes PREFIX.npy, PREFIX-loss.png, PREFIX-compare.png")
+    project.add_argument(
+        "--out",
+        metavar="DIR",
+        help="the folder for PHOTO.npy, PHOTO-loss.png and PHOTO-compare.png (default: the current folder)",
+    )
     project.add_argument("--vgg-weights", default="auto", help="auto (default), download, none, or a vgg16 .pth")
     project.add_argument("--preset", type=int, metavar="SLOT", help="also store the result in this preset slot")
     project.add_argument("--bank", default="presets", metavar="DIR", help="preset bank folder (default ./presets)")
@@ -359,6 +368,14 @@ def _bench_encoder(args: argparse.Namespace) -> int:
         print(
             f"VGG16 to {row['layer']} at {row['size']} px on {row['device']}: median {row['median_ms']:.1f} ms/analysis"
         )
+    return 0
+
+
+def _bench_audio(args: argparse.Namespace) -> int:
+    from vjengine.audio.bench import bench_audio, summary
+
+    result = bench_audio(args.file, args.seconds)
+    print(json.dumps(result) if args.json else summary(result))
     return 0
 
 
