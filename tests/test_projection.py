@@ -140,13 +140,32 @@ def test_project_command_rejects_bad_images_in_one_line(tmp_path, make, message)
 def test_project_command_writes_results_and_stores_a_preset(G, target, tmp_path, capsys):
     photo = tmp_path / "photo.png"
     cv2.imwrite(str(photo), cv2.cvtColor(target, cv2.COLOR_RGB2BGR))
-    bank = tmp_path / "bank"
+    bank, out = tmp_path / "bank", tmp_path / "looks"
     status = project_command(
-        photo, str(FIXTURES / "sg2_64.pkl"), steps=2, device="cpu", bank=bank, slot=5, progress=False
+        photo, str(FIXTURES / "sg2_64.pkl"), steps=2, out=out, device="cpu", bank=bank, slot=5, progress=False
     )
     assert status == 0
-    assert "pixel MSE" in capsys.readouterr().out
-    assert np.load(tmp_path / "photo.npy").shape == (G.num_ws, G.w_dim)
-    assert (tmp_path / "photo-loss.png").exists() and (tmp_path / "photo-compare.png").exists()
+    (line,) = capsys.readouterr().out.splitlines()
+    assert "pixel MSE" in line and f"wrote photo.npy, photo-loss.png, photo-compare.png in {out}" in line
+    assert line.endswith(f"; stored as preset 5 (photo) in {bank}")
+    assert np.load(out / "photo.npy").shape == (G.num_ws, G.w_dim)
+    assert (out / "photo-loss.png").exists() and (out / "photo-compare.png").exists()
     index = json.loads((bank / "presets.json").read_text())
     assert [(p["slot"], p["name"]) for p in index["presets"]] == [(5, "photo")]
+
+
+def test_project_writes_to_the_current_folder_not_beside_a_read_only_photo(target, tmp_path, monkeypatch, capsys):
+    """A sample folder may be read-only or shared: the results go where the user runs the command."""
+    samples, work = tmp_path / "samples", tmp_path / "work"
+    samples.mkdir()
+    work.mkdir()
+    cv2.imwrite(str(samples / "face.png"), cv2.cvtColor(target, cv2.COLOR_RGB2BGR))
+    samples.chmod(0o555)
+    monkeypatch.chdir(work)
+    try:
+        assert project_command(samples / "face.png", "random:sg2-32", steps=1, device="cpu", progress=False) == 0
+    finally:
+        samples.chmod(0o755)
+    assert sorted(p.name for p in work.iterdir()) == ["face-compare.png", "face-loss.png", "face.npy"]
+    assert sorted(p.name for p in samples.iterdir()) == ["face.png"]
+    assert capsys.readouterr().out.strip().endswith(f"in {work.resolve()}")

@@ -127,8 +127,10 @@ def project_command(
     slot: int | None = None,
     progress: bool = True,
 ) -> int:
-    """`vjengine project IMAGE --model M`: embed a photo, write the latents, loss curve and comparison,
-    and (with `slot`) store it as a preset in `bank`."""
+    """`vjengine project IMAGE --model M`: embed a photo, write the latents, loss curve and comparison
+    into the folder `out` (default: the current one, never the photo's, which may be read-only or
+    shared), named after the photo, and (with `slot`) store it as a preset in `bank`; print one line
+    saying what was written where."""
     from vjengine.latent.presets import INDEX, check_slot
     from vjengine.models import load_generator
 
@@ -140,9 +142,10 @@ def project_command(
     if not (math.isfinite(noise_reg) and noise_reg >= 0):
         raise VJError(f"--noise-reg {noise_reg}: give 0 (off) or a positive weight, e.g. --noise-reg 1e5")
     _image_file(image_path)
-    out = Path(image_path).with_suffix("") if out is None else out
-    for path in projection_paths(out, noise=noise_reg > 0).values():
-        check_new_file(path, f"project --out {out}", force=True)  # a projection replaces the one before it
+    folder = Path(out if out is not None else ".").expanduser()
+    prefix = folder / Path(image_path).stem
+    for path in projection_paths(prefix, noise=noise_reg > 0).values():
+        check_new_file(path, f"project --out {folder}", force=True)  # a projection replaces the one before it
     if slot is not None:
         check_slot(slot)
         check_new_file(Path(bank or "presets") / INDEX, f"project --bank {bank or 'presets'}", force=True)
@@ -150,13 +153,8 @@ def project_command(
     target = load_target(image_path, G.img_resolution)
     encoder = open_encoder(vgg_weights, G.mapping.w_avg.device, "the projection follows pixels more than looks")
     result = project(G, target, steps=steps, encoder=encoder, lr=lr, noise_reg=noise_reg, progress=progress)
-    paths = save_projection(result, out)
-    print(
-        f"projected {image_path} in {result.seconds:.1f} s ({steps} steps on {G.mapping.w_avg.device}): "
-        f"pixel MSE {result.pixel_mse_before:.4f} -> {result.pixel_mse_after:.4f}"
-    )
-    for kind, path in paths.items():
-        print(f"  {kind:<8} {path}")
+    paths = save_projection(result, prefix)
+    stored = ""
     if slot is not None:
         from vjengine.latent.presets import Preset, PresetBank, PresetError
 
@@ -165,5 +163,11 @@ def project_command(
             preset = PresetBank(bank or "presets").store(preset, keep_unsaved=False)
         except PresetError as exc:  # the projection itself is saved: say where, and how to store it again
             raise VJError(f"project --bank {bank or 'presets'}: {exc}; the latents are in {paths['latents']}") from None
-        print(f"  preset   {preset.label} in {Path(bank or 'presets')}")
+        stored = f"; stored as {preset.label} in {Path(bank or 'presets')}"
+    names = [path.name for path in paths.values()]
+    print(
+        f"projected {image_path} in {result.seconds:.1f} s ({steps} steps on {G.mapping.w_avg.device}): "
+        f"pixel MSE {result.pixel_mse_before:.4f} -> {result.pixel_mse_after:.4f}; wrote {', '.join(names)} "
+        f"in {folder.resolve()}{stored}"
+    )
     return 0
