@@ -151,9 +151,8 @@ def _check_model(bundle: zipfile.ZipFile, name: str, path: Path, fix: str) -> No
 
 
 def _junk_before(path: Path, first_entry: int) -> int:
-    """Bytes before the zip's first entry. Google's own bundles start with 2 zero bytes: those are not junk."""
-    if first_entry <= 2:
-        return 0
+    """Bytes of something else before the zip's first entry. Google's own bundles start with 2 zero bytes:
+    those (zero bytes right before the first entry) are the bundle's, not junk."""
     with path.open("rb") as f:
         head = f.read(first_entry)
-    return 0 if not head.strip(b"\0") else first_entry
+    return len(head.rstrip(b"\0"))
