@@ -179,3 +179,18 @@ def test_the_level_meter():
     assert level_meter(0.0) == "[        ]"
     assert level_meter(0.5) == "[####    ]"
     assert level_meter(1.0) == "[########]"
+
+
+def test_the_status_fragment_shows_tempo_peers_and_the_meter():
+    from types import SimpleNamespace
+
+    from vjengine.music import Music
+
+    store = default_store()
+    store.set("tempo.bpm", 128.0)
+    phase = TempoPhase(store, Clock())
+    audio = SimpleNamespace(connected=True, latest=lambda: {"audio.level": 0.5})  # stands in for the analyser
+    music = Music(phase, None, audio=audio, link=SimpleNamespace(peers=2))  # type: ignore[arg-type]
+    assert music.summary() == "tempo 128.0 bpm, link 2 peers, audio [####    ]"
+    audio.connected = False
+    assert music.summary().endswith("audio DOWN")

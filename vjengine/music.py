@@ -58,13 +58,13 @@ class Music:
     def summary(self) -> str:
         """The status line's part: tempo, Link peers, the level meter."""
         bpm = self.phase.store.get("tempo.bpm")
-        parts = [f"{bpm:.1f} bpm" if bpm > 0 else "no tempo"]
+        parts = [f"tempo {bpm:.1f} bpm" if bpm > 0 else "no tempo"]
         if self.link is not None:
             parts.append(f"link {self.link.peers} peer{'s' if self.link.peers != 1 else ''}")
         if self.audio is not None:
             level = self.audio.latest().get("audio.level", 0.0)
-            parts.append(level_meter(level) if self.audio.connected else "audio down")
-        return " ".join(parts)
+            parts.append(f"audio {level_meter(level)}" if self.audio.connected else "audio DOWN")
+        return ", ".join(parts)
 
     def close(self) -> None:
         for part in (self.audio, self.link):
