@@ -1,0 +1,80 @@
+"""The real `vjengine run` with music: a click track through `--audio file:` becomes signals and the tempo
+on OSC out, a missing sound card costs one line, and `--link` shares the tempo with another Link peer."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import soundfile
+from pythonosc.udp_client import SimpleUDPClient
+
+from tests.conftest import FIXTURES, wait_for
+from tests.test_audio import RATE, click_track
+from tests.test_cli_control import Listener, free_port
+from tests.test_link import Peer
+
+
+def run_engine(tmp_path, *extra: str) -> subprocess.Popen:
+    config = tmp_path / "config.toml"
+    config.write_text("[oscquery]\nmdns = false\n")
+    args = ["--config", str(config), "--model", str(FIXTURES / "sg2_64.pkl"), "--source", "pattern"]
+    args += ["--output", "none", "--oscquery-port", "0", "--no-status", "--set", "render.fps=20", *extra]
+    return subprocess.Popen(
+        [sys.executable, "-m", "vjengine", "run", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def stop(process: subprocess.Popen) -> str:
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    return output
+
+
+def test_a_click_track_drives_signals_and_the_tempo_on_osc_out(tmp_path):
+    path = tmp_path / "clicks.wav"
+    soundfile.write(str(path), click_track(4.0)[0], RATE)  # looped: a steady 120 bpm
+    listener = Listener()
+    target = ["--osc-out", f"127.0.0.1:{listener.port}", "--osc-signals", "audio.*", "--osc-port", "0"]
+    process = run_engine(tmp_path, "--audio", f"file:{path}", *target)
+    try:
+        assert listener.wait_for("/vj/signal/audio/onset", lambda v: v[0] > 0.5, timeout=300)
+        assert listener.wait_for("/vj/tempo/bpm", lambda v: abs(v[0] - 120.0) <= 2.0, timeout=120)
+    finally:
+        output = stop(process)
+        listener.sock.close()
+    assert "audio input: file:" in output
+
+
+def test_a_missing_sound_card_is_one_line_and_the_engine_renders_on(tmp_path):
+    process = run_engine(tmp_path, "--audio", "no such card 4711", "--frames", "40", "--osc-port", "0")
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output
+    warnings = [line for line in output.splitlines() if "no such card 4711" in line and "WARNING" in line]
+    assert len(warnings) == 1 and "going on without audio" in warnings[0], output
+    assert "rendered 40 frames" in output
+
+
+def test_link_shares_the_tempo_with_another_peer_both_ways(tmp_path):
+    peer = Peer(100.0)
+    listener = Listener()
+    osc_port = free_port()
+    target = ["--osc-out", f"127.0.0.1:{listener.port}", "--osc-port", str(osc_port)]
+    process = run_engine(tmp_path, "--link", "--set", "tempo.bpm=100", *target)
+    try:
+        assert wait_for(lambda: peer.peers >= 1, timeout=300)  # the engine joined the session
+        peer.set_tempo(133.0)  # the session's tempo changes elsewhere: the engine follows
+        assert listener.wait_for("/vj/tempo/bpm", lambda v: v[0] == 133.0, timeout=120)
+        SimpleUDPClient("127.0.0.1", osc_port).send_message("/vj/tempo/bpm", 141.0)  # set here: goes to the session
+        assert wait_for(lambda: peer.tempo == 141.0, timeout=60)
+    finally:
+        output = stop(process)
+        peer.close()
+        listener.sock.close()
+    assert "Link: joined the session" in output
