@@ -121,6 +121,18 @@ class Generator(nn.Module):
             if module is not self and hasattr(module, "refresh"):
                 module.refresh()
 
+    def _apply(self, fn, recurse=True):  # noqa: ANN001, ANN202 - nn.Module's own signature
+        # After a move or a cast (`.to`, `.cpu()`, `.half()`), derive again on the new device and dtype.
+        before = self._placement()
+        module = super()._apply(fn, recurse)
+        if self._placement() != before:
+            self.refresh()
+        return module
+
+    def _placement(self) -> tuple[torch.device, torch.dtype]:
+        weight = self.mapping.w_avg
+        return weight.device, next(self.parameters()).dtype
+
     @property
     def num_ws(self) -> int:
         """How many w rows the synthesis network reads."""

@@ -20,6 +20,7 @@ from torch import nn
 from vjengine.models.equalized import SQRT2, Dense, StyleLayer
 from vjengine.models.resample import activate, downsample, lowpass_filter, upsample
 from vjengine.models.stylegan2_synthesis import check_noise_mode, kernel_energy, per_sample_weight, runs_half
+from vjengine.models.winograd import applies, winograd_conv3x3, winograd_filters, worthwhile
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,8 @@ class AliasFreeLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros(target.channels))
         self.register_buffer("magnitude_ema", torch.ones([]))
         self.register_buffer("kernel_energy", torch.empty(0), persistent=False)
+        self.register_buffer("winograd_filters", torch.empty(0), persistent=False)
+        self.winograd = kernel == 3 and worthwhile(source.channels, target.channels)
 
         rate = max(source.rate, target.rate) * (1 if is_torgb else options.lrelu_upsampling)
         self.up = int(round(rate / source.rate))
@@ -149,7 +152,8 @@ class AliasFreeLayer(nn.Module):
         down = lowpass_filter(down_taps, target.cutoff, target.half_width, rate, radial=radial)
         self.register_buffer("down_filter", _tensor(down))
 
-        self.refresh()
+        # The Winograd filters wait for the weights the generator loads (`refresh`).
+        self.kernel_energy = kernel_energy(self.weight)
 
         # Pad the upsampled signal so that the down filter's outputs land exactly on target.size.
         total = (target.size - 1) * self.down + 1 - (source.size + kernel - 1) * self.up + up_taps + down_taps - 2
@@ -159,8 +163,11 @@ class AliasFreeLayer(nn.Module):
     @torch.no_grad()
     def refresh(self) -> None:
         """Recompute each kernel's energy, which every frame's demodulation needs (after loading or
-        editing the weight; `G.refresh()` does it for the whole generator)."""
+        editing the weight; `G.refresh()` does it for the whole generator), and on a CPU the
+        weight's Winograd transform, which the widest layers convolve with."""
         self.kernel_energy = kernel_energy(self.weight)
+        on_cpu = self.weight.device.type == "cpu"
+        self.winograd_filters = winograd_filters(self.weight) if self.winograd and on_cpu else self.weight.new_empty(0)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         batch, in_channels = x.shape[:2]
@@ -176,8 +183,13 @@ class AliasFreeLayer(nn.Module):
                 styles = styles * (math.sqrt(styles.numel()) / torch.linalg.vector_norm(styles))
             # The modulated weight's energy per output channel, without building it: sum_i s_i^2 |w_oi|^2.
             energy = styles.square() @ (kernel_energy(weight) if x.dtype == torch.float16 else self.kernel_energy).t()
-            scale = styles.unsqueeze(1) * torch.rsqrt(energy + 1e-8).unsqueeze(2)  # [N, out, in]
-        scale = scale * self.magnitude_ema.rsqrt()
+            demod = torch.rsqrt(energy + 1e-8) * self.magnitude_ema.rsqrt()  # [N, out]
+            if applies(x, self.winograd_filters, styles):
+                x = winograd_conv3x3(x, self.winograd_filters, k - 1, styles, demod, self.bias)
+                return self.filtered_lrelu(x)
+            scale = styles.unsqueeze(1) * demod.unsqueeze(2)  # [N, out, in]
+        if self.is_torgb:
+            scale = scale * self.magnitude_ema.rsqrt()
         # Channels-last weights keep the convolution channels-last, and with it every filter after.
         weight = per_sample_weight(weight, scale).to(x.dtype)
         bias = self.bias.to(x.dtype).repeat(batch)
