@@ -113,7 +113,7 @@ def test_without_a_tempo_the_phase_stands_still():
     phase = TempoPhase(store, clock)
     phase.analyse()
     clock.now = 10.0
-    assert phase.analyse() == {"tempo.beat": 0.0, "tempo.bar": 0.0}
+    assert phase.analyse() == {"tempo.beat": 0.0, "tempo.bar": 0.0, "tempo.count": 0.0}
 
 
 class SharedBeats:
@@ -128,7 +128,8 @@ def test_a_link_session_sets_the_phase():
     store = default_store()
     store.set("tempo.bpm", 120.0)
     phase = TempoPhase(store, Clock(), source=SharedBeats(6.25))
-    assert phase.analyse() == {"tempo.beat": pytest.approx(0.25), "tempo.bar": pytest.approx(2.25 / 4)}
+    signals = phase.analyse()
+    assert signals == {"tempo.beat": pytest.approx(0.25), "tempo.bar": pytest.approx(2.25 / 4), "tempo.count": 6.25}
 
 
 def test_beats_to_the_next_boundary():

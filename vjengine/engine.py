@@ -189,9 +189,7 @@ class Engine:
             self._phase += snapshot["latent.drift"] / 60.0 * dt
             self._corruption_phase += snapshot["corruption.drift"] / 60.0 * dt
             if snapshot["walk.mode"] != "off":
-                self.walk.advance(
-                    dt, step_seconds(snapshot["walk.step"], snapshot["tempo.bpm"], snapshot["walk.beats"])
-                )
+                self._walk(snapshot, dt)
             last = started
             try:
                 self._frame(snapshot, started)
@@ -199,6 +197,17 @@ class Engine:
             except Exception as exc:
                 self._skip_failed_frame(exc, offline=frames is not None)
             next_due = self._pace(snapshot["render.fps"], next_due)
+
+    def _walk(self, snapshot, dt: float) -> None:
+        """Advance the walk; with a tempo, its keys land on every walk.beats-th beat of the beat count
+        (tempo.count: the session's under Link, so keys fall on Ableton Live's bars)."""
+        bpm = snapshot["tempo.bpm"]
+        seconds = step_seconds(snapshot["walk.step"], bpm, snapshot["walk.beats"])
+        self.walk.advance(dt, seconds)
+        count = self.signals.get("tempo.count")  # the last frame's (the walk moves before this frame's analysis)
+        if bpm > 0 and count is not None:
+            now = count + bpm / 60.0 * dt  # that count, moved on to this frame
+            self.walk.lock(now / snapshot["walk.beats"], dt, seconds)
 
     def _skip_failed_frame(self, exc: Exception, offline: bool) -> None:
         """A frame that raises is skipped and said once per kind of failure: the outputs keep the last

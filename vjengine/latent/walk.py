@@ -13,6 +13,8 @@ import numpy as np
 import torch
 
 Keys = TypeVar("Keys", np.ndarray, torch.Tensor)
+LOCK_SECONDS = 0.5  # how fast a walk falls into step with the beat (a time constant)
+MAX_CORRECTION = 0.5  # of the walk's own pace: falling into step never stops or reverses it
 
 
 def closed_spline(keys: Keys, position: float) -> Keys:
@@ -48,4 +50,13 @@ class LatentWalk:
 
     def advance(self, dt: float, seconds_per_step: float) -> float:
         self.position += dt / seconds_per_step
+        return self.position
+
+    def lock(self, target: float, dt: float, seconds_per_step: float) -> float:
+        """Pull the position's place within a step toward `target`'s (keys counted from the tempo's beat
+        count), so that keys land on beats: the walk runs at most half again as fast or half as slow
+        while it falls into step (a glide with a LOCK_SECONDS time constant, never a jump or a reverse)."""
+        error = (target - self.position + 0.5) % 1.0 - 0.5
+        most = MAX_CORRECTION * dt / seconds_per_step
+        self.position += max(-most, min(most, error * min(1.0, dt / LOCK_SECONDS)))
         return self.position

@@ -1,4 +1,5 @@
-"""Where in the beat and the bar the music is, every frame: `tempo.beat` and `tempo.bar` (0..1).
+"""Where in the beat and the bar the music is, every frame: `tempo.beat` and `tempo.bar` (0..1), and
+`tempo.count`, the beats counted (what walks lock their keys to).
 
 Alone, the beat count runs at `tempo.bpm` on the engine's clock. In a Link session the count is the
 session's, so every peer's bar starts together (Ableton Live's downbeat is ours).
@@ -12,7 +13,7 @@ from typing import Any, Protocol
 
 from vjengine.params import ParamStore
 
-SIGNALS = ("tempo.beat", "tempo.bar")
+SIGNALS = ("tempo.beat", "tempo.bar", "tempo.count")
 
 
 class BeatSource(Protocol):
@@ -47,7 +48,7 @@ class TempoPhase:
     def analyse(self, frame: Any = None) -> dict[str, float]:
         beats = self.update()
         quantum = self.store.get("tempo.quantum")
-        return {"tempo.beat": beats % 1.0, "tempo.bar": (beats % quantum) / quantum}
+        return {"tempo.beat": beats % 1.0, "tempo.bar": (beats % quantum) / quantum, "tempo.count": beats}
 
     def beats_to_next(self, unit: str) -> float:
         """Beats from now to the next beat ("beat") or bar ("bar") boundary (0 < result <= one unit)."""
