@@ -138,3 +138,27 @@ def test_a_sound_card_found_by_part_of_its_name_delivers_samples(jack_server):
         assert source.connected and source.name == "system"
     finally:
         analyser.close()
+
+
+def test_the_engine_renders_on_when_its_audio_interface_vanishes(private_server, tmp_path):
+    from tests.test_cli_control import Listener
+    from tests.test_cli_music import run_engine, stop
+
+    name, start, stop_server = private_server
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(RATE) / RATE)).astype(np.float32)
+    player = Player(tone, "tone", server=name)
+    listener = Listener()
+    target = ["--osc-out", f"127.0.0.1:{listener.port}", "--osc-signals", "audio.level", "--osc-port", "0"]
+    process = run_engine(tmp_path, "--audio", "jack:tone:out", *target)  # JACK_DEFAULT_SERVER names our server
+    try:
+        assert listener.wait_for("/vj/signal/audio/level", lambda v: v[0] > 0.5, timeout=300)
+        stop_server()
+        assert listener.wait_for("/vj/signal/audio/level", lambda v: v[0] < 0.01, timeout=120)  # glided to rest
+        assert process.poll() is None  # still rendering
+    finally:
+        output = stop(process)
+        listener.sock.close()
+        del player
+    assert process.returncode == 0, output
+    lost = [line for line in output.splitlines() if "audio input" in line and "lost" in line]
+    assert len(lost) == 1 and lost[0].startswith("WARNING"), output
