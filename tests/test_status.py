@@ -9,8 +9,10 @@ from vjengine.outputs import SinkStats
 from vjengine.status import status_text
 
 
-def engine_with(*sinks, landmarks=None, signals=None):
-    return SimpleNamespace(stats=EngineStats(), sinks=list(sinks), landmarks=landmarks, signals=signals or {})
+def engine_with(*sinks, landmarks=None, signals=None, model_name=""):
+    return SimpleNamespace(
+        stats=EngineStats(), sinks=list(sinks), landmarks=landmarks, signals=signals or {}, model_name=model_name
+    )
 
 
 def sink(name, **stats):
@@ -82,3 +84,8 @@ def test_on_an_80_column_terminal_the_line_fits_and_keeps_fps_and_what_is_down(m
     line = terminal.getvalue().removeprefix("\r").removesuffix("\x1b[K")
     assert len(line) < 80
     assert "fps" in line and "DOWN (retrying): ndi:TD" in line
+
+
+def test_the_model_on_screen_is_named_when_a_bank_switched_to_it():
+    text = status_text(engine_with(model_name="faces"), "ffhq.pkl", "pattern", ["preview"])
+    assert "model faces" in text and "ffhq" not in text

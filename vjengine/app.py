@@ -17,6 +17,7 @@ from vjengine.analysis.signals import check_signal
 from vjengine.analysis.vgg import open_encoder
 from vjengine.analysis.visual import TEXT_CHECKS as VISUAL_CHECKS
 from vjengine.analysis.visual import VisualAnalyser
+from vjengine.bank import BankEntry, ModelBank, parse_entry, unique_names
 from vjengine.config import Config
 from vjengine.control.surfaces import open_controls
 from vjengine.control.web import serve_page
@@ -56,10 +57,12 @@ class Show:
     sinks: list[Sink]
     overlay: list[Sink]
     recorder: Recorder | None
+    models: ModelBank
 
     def close(self) -> None:
         """Stop the engine's threads, close the outputs, the source and the recording (the engine stopped)."""
         self.engine.close()
+        self.models.close()
         self.presets.close()
         _close_all(self.source, self.sinks + self.overlay)
         if self.recorder is not None:
@@ -77,16 +80,19 @@ def build_show(config: Config, store: ParamStore, access: WebAccess | None = Non
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
     prepare_process(device)
-    generator = load_generator(config.model, device)
+    entries = model_entries(config)
+    generator = load_generator(entries[0].spec, device)
     _check_text_params(store, generator)
     log.info(
         "model %s: %s, %d px, on %s (%s)",
-        config.model,
+        entries[0].spec,
         generator.config["arch"],
         generator.img_resolution,
         device,
         dtype,
     )
+    if len(entries) > 1:
+        log.info("model bank: %s (model.slot; the others load when chosen)", _bank_line(entries))
     controls = CameraControls(config.camera_autofocus, config.camera_auto_exposure, config.camera_exposure)
     source = open_source(config.source, config.source_width, config.source_height, config.source_fps, controls)
     source.start()
@@ -96,7 +102,7 @@ def build_show(config: Config, store: ParamStore, access: WebAccess | None = Non
         fps = store.get("render.fps") or 30.0
         sinks = open_sinks(config.outputs, fps=fps, access=access)
         overlay = open_sinks([config.overlay] if config.overlay else [], fps=fps, access=access)
-        return _assemble(config, store, generator, device, dtype, source, sinks, overlay)
+        return _assemble(config, store, entries, generator, device, dtype, source, sinks, overlay)
     except BaseException:
         _close_all(source, sinks + overlay)
         raise
@@ -113,6 +119,7 @@ def _check_text_params(store: ParamStore, generator: torch.nn.Module) -> None:
 def _assemble(
     config: Config,
     store: ParamStore,
+    entries: list[BankEntry],
     generator: torch.nn.Module,
     device: torch.device,
     dtype: str,
@@ -121,26 +128,40 @@ def _assemble(
     overlay: list[Sink],
 ) -> Show:
     """The engine around an open source and outputs: the rig it renders with (the model, presets and
-    directions), analysers, modulation and the recording."""
-    context, force_fp32 = precision(dtype, device)
+    directions) in a bank of the set's models, analysers, modulation and the recording."""
     visual = VisualAnalyser(lambda: open_encoder(config.vgg_weights, device), store, generator.z_dim)  # when used
     recorder = None
     if config.record:
         params = {name: store.get(name) for name in store.params}
-        recorder = Recorder(config.record, config.model, params)
-    presets = PresetPlayer(PresetBank(config.presets), store, model=config.model)
+        recorder = Recorder(config.record, entries[0].spec, params)
+    presets = PresetPlayer(PresetBank(config.presets), store, model=entries[0].spec)
     presets.listen()
     modulation = Modulation(store, config.modulation, check_signal)
-    directions = DirectionOffset(generator, device)
-    directions.prepare(store.snapshot())
-    rig = Rig.build(
-        generator,
-        presets=presets,
-        offsets=[directions],
-        precision=context,
-        force_fp32=force_fp32,
-        synthesis=CompiledSynthesis(generator, device) if config.compile else None,
-    )
+
+    def make_rig(entry: BankEntry, G: torch.nn.Module) -> Rig:
+        """A model's rig: its own composer (the shared presets) and directions, computed on its worker."""
+        context, force_fp32 = precision(dtype, device)  # its own context: a rig may warm up on another thread
+        directions = DirectionOffset(G, device)
+        directions.prepare(store.snapshot())
+        synthesis = CompiledSynthesis(G, device) if config.compile else None
+        return Rig.build(
+            G,
+            presets=presets,
+            offsets=[directions],
+            precision=context,
+            force_fp32=force_fp32,
+            synthesis=synthesis,
+            name=entry.name,
+        )
+
+    def load(entry: BankEntry) -> Rig:  # on the bank's thread, beside the loop
+        rig = make_rig(entry, load_generator(entry.spec, device))
+        rig.warm_up()
+        return rig
+
+    rig = make_rig(entries[0], generator)
+    models = ModelBank(entries, load, store, rig, keep=config.models_keep)
+    models.follow_presets(presets)
     engine = Engine(
         rig,
         store,
@@ -151,8 +172,18 @@ def _assemble(
         modulation=modulation,
         landmarks=_landmarks(config, store),
         overlay_sinks=overlay,
+        models=models,
     )
-    return Show(engine, presets, modulation, source, sinks, overlay, recorder)
+    return Show(engine, presets, modulation, source, sinks, overlay, recorder, models)
+
+
+def model_entries(config: Config) -> list[BankEntry]:
+    """The set's models: `[models] bank` / `--model ...`, else `engine.model` alone."""
+    return unique_names([parse_entry(spec) for spec in (config.models_bank or [config.model])])
+
+
+def _bank_line(entries: list[BankEntry]) -> str:
+    return ", ".join(f"{slot} {entry.name}" for slot, entry in enumerate(entries))
 
 
 def _landmarks(config: Config, store: ParamStore) -> LandmarkAnalyser | None:
@@ -177,7 +208,7 @@ def run(config: Config, store: ParamStore, frames: int | None = None) -> int:
     show = build_show(config, store, access)
     engine = show.engine
     try:
-        controls = open_controls(config, store, show.presets, show.modulation, access=access)
+        controls = open_controls(config, store, show.presets, show.modulation, access=access, models=show.models)
     except BaseException:
         show.close()
         raise

@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from vjengine.errors import VJError
+from vjengine.latent.morph import PresetPlayer
 from vjengine.params import ParamStore
 from vjengine.record import portable_model
 from vjengine.rig import Rig
@@ -140,6 +141,22 @@ class ModelBank:
     def add_listener(self, listener: Callable[[Rig], None]) -> None:
         """Call `listener(rig)` on the render thread whenever the loop starts showing another model."""
         self._listeners.append(listener)
+
+    def follow_presets(self, presets: PresetPlayer) -> None:
+        """Presets remember the model on screen when stored, and recalling one stored with another model
+        shows that model again (with `model.fade`), adding it to the bank if it is not there."""
+        self.add_listener(lambda _rig: setattr(presets, "model", self.entries[self._shown].spec))
+        presets.switch_model = self.select_spec
+
+    def resident(self) -> list[str]:
+        """The names of the models loaded on the device now, least recently shown first."""
+        with self._lock:
+            return [self.entries[slot].name for slot in self._resident]
+
+    def is_resident(self, slot: int) -> bool:
+        """Whether `slot`'s model is loaded (showing it is then instant)."""
+        with self._lock:
+            return slot in self._resident
 
     # ---------------------------------------------------------------- the controllers' side
 

@@ -79,6 +79,16 @@ class Rig:
         """The picture [1, C, H, W] of w+ `ws` (call inside `precision` and inference mode)."""
         return self.synthesis(ws, noise_mode=noise_mode, force_fp32=self.force_fp32, noise_generator=noise)
 
+    def warm_up(self) -> None:
+        """Render one frame (of `w_avg`) and wait for it: the first frame's one-time costs (allocations, kernel
+        choices, `--compile`'s compilation) are paid here, beside the loop, not in the show."""
+        G = self.generator
+        with torch.inference_mode(), self.precision:
+            ws = G.mapping.w_avg.reshape(1, 1, -1).expand(1, G.num_ws, -1)
+            self.render(ws, "const")
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+
     def close(self) -> None:
         """Stop the threads of the offsets (the directions worker); the presets belong to whoever opened them."""
         self.closed = True

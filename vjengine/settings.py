@@ -119,6 +119,7 @@ SECTIONS: dict[str, str] = {
     "midi": "A MIDI controller and its maps, and the MIDI clock.",
     "audio": "The music in, analysed into the audio.* signals (the audio.* parameters shape the analysis).",
     "tempo": "One tempo for the engine; tempo.bpm, tempo.source and tempo.quantum are parameters.",
+    "models": "A set of models to switch between live (model.slot, /vj/model/select) with a crossfade (model.fade).",
     "presets": "The preset bank: presets.json plus one .npy of latents per preset.",
     "modulation": "Analysis signals driving parameters: PARAM = SIGNAL * SCALE + OFFSET sets the value, PARAM += ... "
     "adds to what the controllers set. A binding acts only while its signal exists (e.g. while a hand is tracked).",
@@ -132,8 +133,8 @@ _BUNDLE = (
 SETTINGS: tuple[Setting, ...] = (
     # [engine]
     Setting("engine", "model", str, "random", "the generator: random (built-in, untrained), random:sg3t-256, an "
-            "NVIDIA .pkl, a rosinality .pt, a .safetensors, a zoo name (`vjengine models`) or a URL",
-            attr="model", flag="--model", metavar="SPEC"),
+            "NVIDIA .pkl, a rosinality .pt, a .safetensors, a zoo name (`vjengine models`) or a URL; the one model "
+            "shown when models.bank is empty", attr="model"),
     Setting("engine", "device", str, "auto", "where to render: auto (CUDA, then Apple MPS, then CPU), cpu, cuda, "
             "cuda:N, mps", attr="device", expected="auto, cpu, cuda, cuda:N or mps", flag="--device", metavar="D"),
     Setting("engine", "dtype", str, "auto", "precision: auto (NVIDIA's mixed fp16 on CUDA, else fp32), fp32, fp16 "
@@ -208,6 +209,13 @@ SETTINGS: tuple[Setting, ...] = (
     # [tempo]
     Setting("tempo", "link", bool, False, "join the Ableton Link session: follow its tempo and beat, send tempo "
             "changes made here to the other peers", attr="link", flag="--link"),
+    # [models]
+    Setting("models", "bank", list, [], "the set's models in slot order (model.slot 0, 1, ...): specs as for "
+            "engine.model, or NAME=SPEC to name one (default name: the file's stem); the first shows at start; "
+            "empty = engine.model alone", expected='a list of model specs such as ["faces=ffhq.pkl", "random"]',
+            flag="--model", metavar="[NAME=]SPEC"),
+    Setting("models", "keep", int, 2, "models kept loaded on the device; the least recently shown leaves first "
+            "(a return to one still loaded is instant)", check=positive),
     # [presets]
     Setting("presets", "bank", str, "presets", "the preset bank folder (a file there is refused)", attr="presets",
             flag="--presets", metavar="DIR"),

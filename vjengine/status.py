@@ -50,7 +50,11 @@ def _status_parts(engine: Engine, model: str, source: str, outputs: list[str], c
         parts.append((0, f"SKIPPED {stats.failed} (see the log)"))
     if engine.landmarks is not None and engine.landmarks.enabled.get("hands"):
         parts.append((3, f"hand {'yes' if engine.signals.get('hand.present', 0.0) > 0.5 else 'no'}"))
-    parts += [(6, f"source {source}"), (7, f"model {model}"), (5, f"out {', '.join(outputs) or 'none'}")]
+    parts += [
+        (6, f"source {source}"),
+        (7, f"model {engine.model_name or model}"),
+        (5, f"out {', '.join(outputs) or 'none'}"),
+    ]
     if controls:
         parts.append((3, controls))
     if down:
@@ -70,7 +74,7 @@ def status_fields(engine: Engine, model: str, source: str, outputs: list[str]) -
         "frames": stats.frames,
         "skipped": stats.failed,
         "dropped": sum(sink.stats.dropped for sink in engine.sinks),
-        "model": model,
+        "model": engine.model_name or model,
         "source": source,
         "outputs": outputs,
         "down": [sink.name for sink in engine.sinks if sink.stats.retrying],

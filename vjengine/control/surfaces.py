@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from vjengine.bank import ModelBank
 from vjengine.config import Config
 from vjengine.control.clock import TapTempo
 from vjengine.control.mapping import builtin_map_for_port
@@ -77,7 +78,13 @@ class Controls:
         self._closers.clear()
 
 
-def commands(store: ParamStore, presets: PresetPlayer | None, modulation: Modulation, learn: Callable | None) -> dict:
+def commands(
+    store: ParamStore,
+    presets: PresetPlayer | None,
+    modulation: Modulation,
+    learn: Callable | None,
+    models: ModelBank | None = None,
+) -> dict:
     """OSC addresses that are actions rather than parameters."""
     table: dict[str, Callable[..., Any]] = {
         "/vj/reset": lambda *names: _reset(store, names),
@@ -87,6 +94,9 @@ def commands(store: ParamStore, presets: PresetPlayer | None, modulation: Modula
     if presets is not None:
         table["/vj/preset/store"] = lambda slot, name="": presets.store_preset(_slot(slot), str(name))
         table["/vj/preset/recall"] = lambda slot, seconds=None: presets.recall(_slot(slot), seconds)
+    if models is not None:
+        table["/vj/model/load"] = lambda spec, name="": models.add(str(spec), str(name))
+        table["/vj/model/select"] = lambda name: models.select(str(name))
     table["/vj/learn"] = lambda name: _learn(store, learn, str(name))
     return table
 
@@ -98,6 +108,7 @@ def open_controls(
     modulation: Modulation,
     name: str = "vjengine",
     access: WebAccess | None = None,
+    models: ModelBank | None = None,
 ) -> Controls:
     """Start what the config asks for; surfaces that cannot start are logged and left off.
 
@@ -129,7 +140,7 @@ def open_controls(
             config.osc_host,
             config.osc_port,
             config.osc_allow,
-            commands(store, presets, modulation, learn),
+            commands(store, presets, modulation, learn, models),
             tcp_port=config.osc_tcp_port,
             tcp_framing=config.osc_tcp_framing,
         )
@@ -155,7 +166,7 @@ def open_controls(
             name=name,
             osc_host=osc_host,
             mdns=mdns,
-            commands=commands(store, presets, modulation, learn),
+            commands=commands(store, presets, modulation, learn, models),
             access=guard,
         )
         if _start(server.start, "OSCQuery"):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from vjengine.errors import VJError
 from vjengine.latent.presets import (
     Preset,
     PresetBank,
@@ -65,7 +66,9 @@ class PresetPlayer:
     ) -> None:
         self.bank = bank
         self.store = store
-        self.model = model
+        self.model = model  # the spec of the model on screen: stored with each preset
+        # Called with a recalled preset's model when it is not the one on screen (the model bank switches).
+        self.switch_model: Callable[[str], object] | None = None
         self.clock = clock
         self._lock = threading.Lock()
         self._shown: torch.Tensor | None = None
@@ -131,6 +134,7 @@ class PresetPlayer:
         preset = self.bank.get(slot) if slot != 0 else None
         if preset is not None:
             apply_params(self.store, preset.params, preset.label, immediate=immediate)
+            self._switch_model(preset)
         duration = self.store.get("preset.time") if seconds is None else max(0.0, float(seconds))
         with self._lock:
             if self._shown is not None and duration > 0:
@@ -138,6 +142,15 @@ class PresetPlayer:
         self.store.set_many({"preset.a": slot, "preset.b": slot, "preset.fade": 0.0}, source="preset")
         log.info("recalled %s", preset.label if preset else "the live seed anchor")
         return preset
+
+    def _switch_model(self, preset: Preset) -> None:
+        """A preset stored with another model brings its model back (with `model.fade`), when a bank can."""
+        if self.switch_model is None or not preset.model or preset.model == self.model:
+            return
+        try:
+            self.switch_model(preset.model)
+        except VJError as exc:
+            log.warning("%s: its model %s cannot be shown (%s)", preset.label, preset.model, exc)
 
     def blend(self, anchor: Anchor, snapshot: Mapping) -> torch.Tensor:
         """The frame's base w+ [1, num_ws, w_dim]: the fader blend, inside any running transition."""

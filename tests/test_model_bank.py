@@ -1,0 +1,309 @@
+"""A bank of models: switched over real OSC while the loop renders, loaded beside it, crossfaded, recorded.
+
+The models are small untrained StyleGAN2 generators of different seeds (so each draws its own picture);
+pictures are compared with the same model rendering the same latent the same way (one process, one device,
+batch 1), so they must match exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import threading
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import FrameClock, wait_for
+from pythonosc.udp_client import SimpleUDPClient
+
+from vjengine.bank import BankEntry, ModelBank, parse_entry
+from vjengine.control.osc import OSCReceiver
+from vjengine.control.surfaces import commands
+from vjengine.crossfade import crossfade, fit_picture
+from vjengine.engine import Engine
+from vjengine.errors import VJError
+from vjengine.latent.morph import PresetPlayer
+from vjengine.latent.presets import PresetBank
+from vjengine.models import load_generator, random_generator, save_generator
+from vjengine.outputs import Sink
+from vjengine.outputs.frames import to_frame
+from vjengine.params import default_store
+from vjengine.params.modulation import Modulation
+from vjengine.record import Recorder
+from vjengine.render import render_recording
+from vjengine.rig import Rig
+from vjengine.sources import open_source
+
+SIZE = 8
+
+
+class Keep(Sink):
+    """Keeps every frame it is given, in order."""
+
+    def __init__(self) -> None:
+        super().__init__("keep", buffer=10_000)
+        self.frames: list[np.ndarray] = []
+
+    def _write(self, frame):
+        self.frames.append(frame)
+
+
+@pytest.fixture(scope="module")
+def generators():
+    """Three different models, by spec."""
+    return {name: random_generator("sg2", SIZE, seed=seed) for seed, name in enumerate(("a", "b", "c"))}
+
+
+@pytest.fixture
+def store():
+    store = default_store()
+    for name, value in {"render.fps": 0, "latent.drift": 0.0, "generator.noise": "const", "model.fade": 0.0}.items():
+        store.set(name, value, immediate=True)
+    return store
+
+
+@pytest.fixture
+def pattern():
+    with open_source("pattern", 32, 24, 60).start() as source:
+        source.wait_first(2.0)
+        yield source
+
+
+def bank_of(generators, store, names=("a", "b"), keep=2, build=None) -> ModelBank:
+    entries = [BankEntry(name, name) for name in names]
+    build = build or (lambda entry: Rig.build(generators[entry.spec], name=entry.name))
+    return ModelBank(entries, build, store, build(entries[0]), keep=keep)
+
+
+def picture(G, store) -> torch.Tensor:
+    """What `G` shows for the store's parameters (no drift), at the outputs' size."""
+    rig = Rig.build(G)
+    snapshot = store.snapshot()
+    with torch.inference_mode():
+        ws = rig.composer.compose(snapshot, {}, 0.0)
+        rig.manipulator.apply(snapshot, 0.0)
+        return fit_picture(rig.render(ws, "const"), (SIZE, SIZE))
+
+
+def shows(sink: Sink, G, store) -> bool:
+    return bool(sink.frames) and np.array_equal(sink.frames[-1], to_frame(picture(G, store)))
+
+
+def running(engine: Engine):
+    engine.start()
+    assert wait_for(lambda: engine.stats.frames >= 2, timeout=120)
+    return engine
+
+
+def stop(engine: Engine, *closing) -> None:
+    engine.stop()
+    engine.join(30)
+    engine.close()
+    for part in closing:
+        part.close()
+
+
+def osc_for(store, bank) -> tuple[OSCReceiver, SimpleUDPClient]:
+    receiver = OSCReceiver(store, port=0, commands=commands(store, None, Modulation(store, []), None, bank))
+    receiver.start()
+    return receiver, SimpleUDPClient("127.0.0.1", receiver.port)
+
+
+def test_selecting_a_model_over_osc_switches_the_picture_while_the_loop_renders(generators, store, pattern):
+    bank = bank_of(generators, store)
+    sink = Keep()
+    engine = running(Engine(bank.rig_for(0), store, pattern, [sink], models=bank))
+    osc, client = osc_for(store, bank)
+    try:
+        assert shows(sink, generators["a"], store)
+        client.send_message("/vj/model/select", "b")
+        assert wait_for(lambda: shows(sink, generators["b"], store), timeout=120)
+        assert store.get("model.slot") == 1 and engine.model_name == "b"
+        client.send_message("/vj/model/slot", 0)  # back, by number: still resident, so at the next frame
+        assert wait_for(lambda: shows(sink, generators["a"], store), timeout=120)
+    finally:
+        stop(engine, osc, bank)
+
+
+def test_the_loop_keeps_rendering_the_old_model_while_the_new_one_loads(generators, store, pattern):
+    loading, release = threading.Event(), threading.Event()
+
+    def slow_build(entry: BankEntry) -> Rig:
+        if entry.name == "b":
+            loading.set()
+            release.wait(300)  # held until the test has counted frames rendered meanwhile
+        return Rig.build(generators[entry.spec], name=entry.name)
+
+    bank = bank_of(generators, store, build=slow_build)
+    sink = Keep()
+    engine = running(Engine(bank.rig_for(0), store, pattern, [sink], models=bank))
+    osc, client = osc_for(store, bank)
+    try:
+        client.send_message("/vj/model/slot", 1)
+        assert loading.wait(60)
+        during = len(sink.frames)
+        assert wait_for(lambda: len(sink.frames) >= during + 3, timeout=120), "the loop waited for the load"
+        a = to_frame(picture(generators["a"], store))
+        assert all(np.array_equal(frame, a) for frame in sink.frames[during:])
+        release.set()
+        assert wait_for(lambda: shows(sink, generators["b"], store), timeout=120)
+    finally:
+        release.set()
+        stop(engine, osc, bank)
+
+
+def preloaded(generators, store, names=("a", "b")) -> ModelBank:
+    bank = bank_of(generators, store, names)
+    for name in names[1:]:
+        slot = bank.add(name)
+        assert wait_for(lambda slot=slot: bank.is_resident(slot), timeout=60)
+    return bank
+
+
+def switch_and_render(generators, store, pattern, frames: int, step: float) -> list[np.ndarray]:
+    """`frames` frames of a run that switches from a to b at its first frame, its clock `step` s a frame."""
+    bank = preloaded(generators, store)
+    store.set("model.slot", 1)
+    sink, clock = Keep(), FrameClock(step)
+    engine = Engine(bank.rig_for(0), store, pattern, [sink], models=bank, clock=clock, signal_listeners=[clock.tick])
+    engine.run(frames)
+    engine.close()
+    sink.close()
+    bank.close()
+    assert len(sink.frames) == frames
+    return sink.frames
+
+
+def test_a_crossfades_middle_frame_is_the_blend_of_both_models(generators, store, pattern):
+    store.set("model.fade", 1.0, immediate=True)
+    frames = switch_and_render(generators, store, pattern, 10, step=0.125)  # frame 4 is at 0.5 s of 1 s
+    a, b = picture(generators["a"], store), picture(generators["b"], store)
+    assert np.array_equal(frames[4], to_frame(crossfade(a, b, 0.5)))  # smoothstep(0.5) = 0.5
+    assert not np.array_equal(frames[4], to_frame(a)) and not np.array_equal(frames[4], to_frame(b))
+    assert np.array_equal(frames[0], to_frame(a)) and np.array_equal(frames[9], to_frame(b))
+
+
+def test_model_fade_zero_cuts_at_the_next_frame(generators, store, pattern):
+    frames = switch_and_render(generators, store, pattern, 2, step=0.125)
+    assert np.array_equal(frames[0], to_frame(picture(generators["b"], store)))
+
+
+def test_a_model_that_fails_to_load_is_one_line_and_the_show_goes_on(generators, store, pattern, tmp_path, caplog):
+    class RunsShell:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(pickle.dumps({"G_ema": RunsShell()}))
+
+    def build(entry: BankEntry) -> Rig:
+        G = generators["a"] if entry.spec == "a" else load_generator(entry.spec)
+        return Rig.build(G, name=entry.name)
+
+    bank = ModelBank([BankEntry("a", "a"), BankEntry("evil", str(evil))], build, store, build(BankEntry("a", "a")))
+    sink = Keep()
+    engine = running(Engine(bank.rig_for(0), store, pattern, [sink], models=bank))
+    osc, client = osc_for(store, bank)
+    try:
+        with caplog.at_level(logging.ERROR, logger="vjengine.bank"):
+            client.send_message("/vj/model/select", "evil")
+            assert wait_for(lambda: any("evil" in r.getMessage() for r in caplog.records), timeout=60)
+            assert wait_for(lambda: store.get("model.slot") == 0, timeout=10)  # reads back what is on screen
+            after = len(sink.frames)
+            assert wait_for(lambda: len(sink.frames) >= after + 2, timeout=120)
+        lines = [r.getMessage() for r in caplog.records if "evil" in r.getMessage()]
+        assert len(lines) == 1 and "\n" not in lines[0] and "still showing a" in lines[0]
+        assert engine.error is None and shows(sink, generators["a"], store)
+    finally:
+        stop(engine, osc, bank)
+
+
+def test_models_keep_bounds_the_models_resident_while_switching_among_three(generators, store, pattern):
+    bank = bank_of(generators, store, names=("a", "b", "c"), keep=2)
+    engine = running(Engine(bank.rig_for(0), store, pattern, [Keep()], models=bank))
+    try:
+        for name in ("b", "c", "a", "c", "b"):
+            bank.select(name)
+            assert wait_for(lambda name=name: engine.model_name == name, timeout=120)
+            assert len(bank.resident()) <= 2 and name in bank.resident()
+        assert bank.resident() == ["c", "b"]  # least recently shown first: a left
+    finally:
+        stop(engine, bank)
+
+
+def test_a_model_loaded_over_osc_joins_the_bank_and_is_selected_by_a_unique_prefix(generators, store):
+    bank = bank_of({**generators, "random:sg2-8": generators["c"]}, store, names=("a", "b"))
+    osc, client = osc_for(store, bank)
+    try:
+        client.send_message("/vj/model/load", ["random:sg2-8", "texture"])
+        assert wait_for(lambda: "texture" in bank.resident(), timeout=60)
+        client.send_message("/vj/model/select", "tex")
+        assert wait_for(lambda: store.get("model.slot") == 2, timeout=10)
+    finally:
+        osc.close()
+        bank.close()
+
+
+def test_an_ambiguous_or_unknown_model_name_is_one_line_naming_the_bank(generators, store):
+    bank = bank_of(generators, store, names=("a", "b"))
+    bank.add("ab")
+    with pytest.raises(VJError, match=r"'x' is none of the bank's models: a, b, ab") as error:
+        bank.select("x")
+    assert "\n" not in str(error.value)
+    assert bank.find("a") == 0 and bank.find("2") == 2  # an exact name wins over its prefix; a slot number
+    bank.close()
+
+
+def test_bank_entries_take_a_short_name_or_the_files_stem():
+    assert parse_entry("faces=models/ffhq-1024.pkl") == BankEntry("faces", "models/ffhq-1024.pkl")
+    assert parse_entry("models/ffhq-1024.pkl") == BankEntry("ffhq-1024", "models/ffhq-1024.pkl")
+    assert parse_entry("https://example.org/x/metfaces.pkl?dl=1").name == "metfaces"
+    assert parse_entry("random:sg2-64") == BankEntry("random:sg2-64", "random:sg2-64")
+
+
+def test_recalling_a_preset_stored_with_another_model_switches_to_it(generators, store, pattern, tmp_path):
+    bank = preloaded(generators, store)
+    presets = PresetPlayer(PresetBank(tmp_path / "presets"), store, model="a")
+    bank.follow_presets(presets)
+    engine = Engine(Rig.build(generators["a"], presets=presets, name="a"), store, pattern, [Keep()], models=bank)
+    running(engine)
+    try:
+        bank.select("b")
+        assert wait_for(lambda: engine.model_name == "b", timeout=120)
+        assert presets.store_preset(3).model == "b"
+        bank.select("a")
+        assert wait_for(lambda: engine.model_name == "a", timeout=120)
+        presets.recall(3)
+        assert store.get("model.slot") == 1
+        assert wait_for(lambda: engine.model_name == "b", timeout=120)
+    finally:
+        stop(engine, bank, presets)
+
+
+def test_render_reproduces_a_recording_that_switches_models_with_a_crossfade(generators, store, pattern, tmp_path):
+    specs = {name: str(save_generator(generators[name], tmp_path / f"{name}.safetensors")) for name in ("a", "b")}
+    rigs = {spec: Rig.build(load_generator(spec), name=name) for name, spec in specs.items()}
+    entries = [BankEntry(name, spec) for name, spec in specs.items()]
+    bank = ModelBank(entries, lambda entry: rigs[entry.spec], store, rigs[specs["a"]])
+    bank.add(specs["b"])
+    assert wait_for(lambda: bank.is_resident(1), timeout=60)
+    store.set("model.fade", 0.5, immediate=True)
+    recorder = Recorder(tmp_path / "set.npz", specs["a"], {})
+    sink, clock = Keep(), FrameClock(0.125)
+    engine = Engine(
+        rigs[specs["a"]], store, pattern, [sink], models=bank, recorder=recorder, clock=clock,
+        signal_listeners=[clock.tick, lambda _: clock.now >= 0.5 and store.set("model.slot", 1)],
+    )  # fmt: skip
+    engine.run(12)  # a, a, a, a, then a 4-frame crossfade to b, then b
+    engine.close()
+    sink.close()
+    recorder.close()
+    rendered = tmp_path / "again"
+    assert render_recording(str(tmp_path / "set.npz"), [f"file:{rendered}/%03d.png"], device="cpu") == 12
+    again = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted(rendered.glob("*.png"))]
+    assert len(again) == len(sink.frames) == 12
+    assert all(np.array_equal(live, re) for live, re in zip(sink.frames, again, strict=True))
+    assert not np.array_equal(sink.frames[0], sink.frames[-1])  # the set did switch
+    bank.close()
