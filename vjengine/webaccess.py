@@ -4,19 +4,34 @@ By default everything listens on 127.0.0.1 and answers only this machine. `--rem
 opens the page to the network for a phone or a second laptop, guarded by a random token made at start and
 printed in the log: a request from another machine is answered only when its address carries `token=...`,
 so nothing, not even the picture, reaches someone who merely found the port.
+
+Two more rules keep other web sites out, since any page open in the performer's browser can send requests
+to 127.0.0.1: a request's `Host` must name this machine (so a site whose name a DNS rebinding points at
+127.0.0.1 gets nothing), and a request carrying an `Origin` (a browser's) must come from one of the engine's
+own pages, the ports its previews serve (`add_page`). Programs that send no Origin (OSCQuery apps) pass.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
+import logging
 import secrets
+import socket
+import threading
+from collections.abc import Iterable
 from urllib.parse import parse_qs, urlsplit
 
 LOCAL_HOST = "127.0.0.1"
 ANY_HOST = "0.0.0.0"
 TOKEN_KEY = "token"
 TOKEN_BYTES = 16  # 128 random bits: not guessable over a network, still short enough to type from a log
+WILDCARD_HOSTS = ("", "0.0.0.0", "::")
+REFUSALS_LOGGED = 32  # distinct origins or hosts said in the log; past that a misbehaving page only gets 403s
+
+_page_ports: set[int] = set()  # where this process serves its own pages (the previews, with the control page)
+_page_lock = threading.Lock()
 
 
 def is_loopback(address: str) -> bool:
@@ -71,6 +86,108 @@ class WebAccess:
         return f"http://{host}:{port}{path}?{TOKEN_KEY}={self.token}" if self.remote else f"http://{host}:{port}{path}"
 
 
+def add_page(port: int) -> None:
+    """Note that this process serves its own page on `port` (of this machine): browsers there are trusted."""
+    with _page_lock:
+        _page_ports.add(port)
+
+
+def remove_page(port: int) -> None:
+    with _page_lock:
+        _page_ports.discard(port)
+
+
+def _hostname(authority: str) -> str | None:
+    """The host of a `Host` header or an origin's authority (`127.0.0.1:8080`, `[::1]`), lowercase; None if bad."""
+    try:
+        parts = urlsplit("//" + authority)
+        _ = parts.port  # a port that is not a number is a bad header
+    except ValueError:
+        return None
+    return (parts.hostname or "").rstrip(".") or None
+
+
+def is_this_machine(host: str, listening: str, names: Iterable[str] = ()) -> bool:
+    """Whether `host` (a name or address, no port) reaches this machine's server listening on `listening`.
+
+    Loopback and `localhost` always; the listening address itself; and, listening on every network, any
+    address of this machine and its host name (`.local` too). `names` adds the server's own (its mDNS name).
+    Any other name is what a DNS rebinding looks like: a site's name made to point at this machine.
+    """
+    host = host.lower().rstrip(".")
+    if host == "localhost" or is_loopback(host) or host == listening.lower():
+        return True
+    if host in {name.lower().rstrip(".") for name in names}:
+        return True
+    if listening not in WILDCARD_HOSTS:
+        return False
+    machine = socket.gethostname().lower()
+    if host in (machine, machine.split(".")[0] + ".local"):
+        return True
+    try:
+        ip = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    return ip in _interface_addresses()
+
+
+def host_allowed(headers: list[str], listening: str, names: Iterable[str] = ()) -> bool:
+    """Whether a request's `Host` headers (all of them) name this machine; none: not a browser, nothing to rebind."""
+    if not headers:
+        return True
+    host = _hostname(headers[0]) if len(headers) == 1 else None
+    return host is not None and is_this_machine(host, listening, names)
+
+
+def origin_allowed(headers: list[str], listening: str, names: Iterable[str] = ()) -> bool:
+    """Whether a request's `Origin` headers (all of them) are one of the engine's own pages; none: not a browser's.
+
+    An own page is `http://HOST:PORT` with a PORT a preview of this process serves (`add_page`) and a HOST
+    that is this machine (`is_this_machine`): 127.0.0.1, localhost, or the address a `--remote` link names.
+    """
+    if not headers:
+        return True
+    if len(headers) > 1:
+        return False
+    try:
+        parts = urlsplit(headers[0])
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        return False
+    with _page_lock:
+        own_port = port in _page_ports
+    host = (parts.hostname or "").rstrip(".")
+    return parts.scheme in ("http", "https") and own_port and bool(host) and is_this_machine(host, listening, names)
+
+
+class Refusals:
+    """Logs each refused origin or host once: a page retrying every second must not flood the show's log."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+        self._said: set[str] = set()
+        self._lock = threading.Lock()
+
+    def say(self, key: str, message: str, *args: object) -> None:
+        with self._lock:
+            first = key not in self._said and len(self._said) < REFUSALS_LOGGED
+            if first:
+                self._said.add(key)
+        self.logger.log(logging.WARNING if first else logging.DEBUG, message, *args)
+
+
+def _interface_addresses() -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    import ifaddr
+
+    found = set()
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            address = ip.ip if isinstance(ip.ip, str) else ip.ip[0]  # IPv6 comes as (address, flow, scope)
+            with contextlib.suppress(ValueError):
+                found.add(ipaddress.ip_address(address.split("%")[0]))
+    return found
+
+
 def lan_addresses() -> list[str]:
     """This machine's IPv4 addresses other than loopback, where other devices can reach a `remote` page."""
     import ifaddr
@@ -83,4 +200,7 @@ def lan_addresses() -> list[str]:
     return found
 
 
-__all__ = ["ANY_HOST", "LOCAL_HOST", "WebAccess", "is_loopback", "lan_addresses", "token_in", "without_token"]
+__all__ = [
+    "ANY_HOST", "LOCAL_HOST", "WILDCARD_HOSTS", "Refusals", "WebAccess", "add_page", "host_allowed", "is_loopback",
+    "is_this_machine", "lan_addresses", "origin_allowed", "remove_page", "token_in", "without_token",
+]  # fmt: skip

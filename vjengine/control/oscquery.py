@@ -16,6 +16,9 @@ The browser page (`control/web.py`) is a plain client of this server: it reads t
 name its registry group), LISTENs to every value and sends OSC over the websocket, including the commands
 that are not parameters (`/vj/preset/store`, `/vj/learn`) when `commands` are given. With an `access` rule
 (`--remote`), a request from another machine needs the run's token (`?token=...`), the websocket too.
+Other web sites open in the same browser are kept out (webaccess): a request whose `Host` is not a name of
+this machine (DNS rebinding) or whose `Origin` is not one of the engine's own pages gets 403, said once per
+origin in the log; OSCQuery apps send no Origin and are served as ever.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from websockets.http11 import Request, Response
 from vjengine.control.osc import PREFIX, osc_value
 from vjengine.errors import VJError
 from vjengine.params import Param, ParamError, ParamStore
-from vjengine.webaccess import WebAccess, without_token
+from vjengine.webaccess import WILDCARD_HOSTS, Refusals, WebAccess, host_allowed, origin_allowed, without_token
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +78,7 @@ EXTENSIONS = {
     "PATH_REMOVED": False,
 }
 _TYPE_TAGS = {"float": "f", "int": "i", "bool": "T", "enum": "s", "string": "s"}
-_WILDCARD_HOSTS = {"", "0.0.0.0", "::"}
+_WILDCARD_HOSTS = set(WILDCARD_HOSTS)
 
 
 class OSCQueryError(VJError):
@@ -225,6 +228,9 @@ class OSCQueryServer:
         self._thread: threading.Thread | None = None
         self._bound_port: int | None = None
         self._zeroconf: Any = None
+        self._refusals = Refusals(log)
+        # The name announced over mDNS, never the host's own: a client that connects by it sends it as Host.
+        self._mdns_name = f"{_label(name)}-{_label(socket.gethostname())}.local"
 
     @property
     def port(self) -> int:
@@ -302,8 +308,10 @@ class OSCQueryServer:
     # --- HTTP: the JSON tree ---
 
     def _http(self, connection: ServerConnection, request: Request) -> Response | None:
+        if refused := self._foreign(request):
+            return connection.respond(HTTPStatus.FORBIDDEN, refused)  # the websocket too
         if self.access is not None and not self.access.allows(str(connection.remote_address[0]), request.path):
-            return connection.respond(HTTPStatus.FORBIDDEN, self.access.refusal())  # the websocket too
+            return connection.respond(HTTPStatus.FORBIDDEN, self.access.refusal())
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return None  # go on with the websocket handshake
         status, body = self.answer(request.path)
@@ -311,8 +319,31 @@ class OSCQueryServer:
         if body is not None and status == HTTPStatus.OK:
             del response.headers["Content-Type"]
             response.headers["Content-Type"] = "application/json"
-        response.headers["Access-Control-Allow-Origin"] = "*"  # browser clients (oscqueryhtml) on other origins
+        if origin := request.headers.get("Origin"):  # the engine's own page, on the preview's port
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
         return response
+
+    def _foreign(self, request: Request) -> str | None:
+        """Why a request from another web site is refused (None: it is not): a Host that is not this machine's
+        (DNS rebinding), or an Origin that is not the engine's own page (another site open in the browser)."""
+        hosts, origins = request.headers.get_all("Host"), request.headers.get_all("Origin")
+        if not host_allowed(hosts, self.host, [self._mdns_name]):
+            host = ", ".join(hosts)
+            self._refusals.say(
+                f"host {host}", "OSCQuery refused a request for host %.100r, which is not this machine (a guard "
+                "against DNS rebinding): open it as http://127.0.0.1:%d/ or by this machine's address", host, self.port
+            )  # fmt: skip
+            return "this OSCQuery server answers only requests for its own machine's names and addresses\n"
+        if not origin_allowed(origins, self.host, [self._mdns_name]):
+            origin = ", ".join(origins)
+            self._refusals.say(
+                f"origin {origin}", "OSCQuery refused the web page at %.100r: in a browser only this engine's own "
+                "control page (at the preview's address) may use OSCQuery; open that page, or use an OSCQuery app",
+                origin,
+            )  # fmt: skip
+            return "only this engine's own control page may use its OSCQuery server from a browser\n"
+        return None
 
     def answer(self, target: str) -> tuple[HTTPStatus, str | None]:
         """The HTTP status and body for a request target such as `/vj/truncation/psi?VALUE`."""
@@ -458,7 +489,7 @@ class OSCQueryServer:
         addresses = _advertised_addresses(self.host)
         if not addresses:
             raise OSError("no network address to announce")
-        server = f"{_label(self.name)}-{_label(socket.gethostname())}.local."  # never claim the host's own name
+        server = self._mdns_name + "."  # never claim the host's own name
         osc_addresses = [self.osc_host] if self.osc_host and self.osc_host not in _WILDCARD_HOSTS else addresses
         return [
             ServiceInfo(OSCJSON_SERVICE, f"{self.name}.{OSCJSON_SERVICE}", port=self.port,

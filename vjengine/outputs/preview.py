@@ -1,7 +1,9 @@
 """A browser preview: the output as MJPEG over HTTP on 127.0.0.1 (or the network, with a token: webaccess).
 
 A `Site` served beside the picture (the control page, `control/web.py`) answers the paths it knows first;
-the preview itself knows only frames.
+the preview itself knows only frames. Its port is one of the engine's own pages (`webaccess.add_page`), the
+only origin OSCQuery lets a browser in from; a request for a host name that is not this machine's (DNS
+rebinding) gets 403.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 
 from vjengine.errors import VJError
 from vjengine.outputs.base import Sink, missing_module
-from vjengine.webaccess import WebAccess, token_in
+from vjengine.webaccess import WebAccess, add_page, host_allowed, remove_page, token_in
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
+        if not host_allowed(hosts := self.headers.get_all("Host", []), self.server.access.host):
+            log.debug("preview: refused a request for host %.100r (not this machine)", ", ".join(hosts))
+            self._send(403, "text/plain; charset=utf-8", b"this preview answers only its own machine's addresses\n")
+            return
         if not self.server.access.allows(self.client_address[0], self.path):
             self._send(403, "text/plain; charset=utf-8", self.server.access.refusal().encode())
             return
@@ -175,6 +181,7 @@ class PreviewSink(Sink):
         self._server = _bind(port, self._feed, access) if port is not None else _bind_default(self._feed, access)
         self.port: int = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/"
+        add_page(self.port)  # OSCQuery trusts this page's origin
         self._serving = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"{name} http", daemon=True
         )
@@ -207,6 +214,7 @@ class PreviewSink(Sink):
         self._feed.publish(jpeg.tobytes())
 
     def _close(self) -> None:
+        remove_page(self.port)
         self._feed.close()
         self._server.shutdown()  # returns once serve_forever has stopped (within its poll interval)
         self._server.server_close()
