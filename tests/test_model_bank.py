@@ -8,7 +8,11 @@ batch 1), so they must match exactly.
 from __future__ import annotations
 
 import logging
+import os
 import pickle
+import signal
+import subprocess
+import sys
 import threading
 
 import cv2
@@ -307,3 +311,72 @@ def test_render_reproduces_a_recording_that_switches_models_with_a_crossfade(gen
     assert all(np.array_equal(live, re) for live, re in zip(sink.frames, again, strict=True))
     assert not np.array_equal(sink.frames[0], sink.frames[-1])  # the set did switch
     bank.close()
+
+
+def test_a_run_switches_to_its_second_model_and_render_replays_the_recording(generators, tmp_path):
+    """End to end through the command line: two --model, the second asked for at start (it loads beside
+    the loop), a recording, and `vjengine render` giving back every frame the live output wrote."""
+    specs = [str(save_generator(generators[name], tmp_path / f"{name}.safetensors")) for name in ("a", "b")]
+    live, again, recording = tmp_path / "live", tmp_path / "again", tmp_path / "set.npz"
+    command = [
+        sys.executable, "-m", "vjengine", "run", "--model", specs[0], "--model", f"second={specs[1]}",
+        "--set", "model.slot=1", "--set", "model.fade=0", "--source", "pattern", "--no-status", "--device", "cpu",
+        "--osc-port", "0", "--oscquery-port", "0", "--output", f"file:{live}/%04d.png", "--record", str(recording),
+    ]  # fmt: skip
+    run = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(run.stderr), daemon=True)
+    reader.start()
+    try:
+        assert wait_for(lambda: any("showing model second" in line for line in lines), timeout=300), lines
+        written = len(list(live.glob("*.png")))
+        assert wait_for(lambda: len(list(live.glob("*.png"))) >= written + 2, timeout=120)
+    finally:
+        run.send_signal(signal.SIGINT)
+        assert run.wait(120) == 0, "".join(lines)
+    reader.join(10)
+    assert any("model bank: 0 a, 1 second" in line for line in lines)
+    rendered = subprocess.run(
+        [sys.executable, "-m", "vjengine", "render", str(recording), "--output", f"file:{again}/%04d.png", "--device",
+         "cpu"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert rendered.returncode == 0, rendered.stderr
+    live_frames = [cv2.imread(str(p)) for p in sorted(live.glob("*.png"))]
+    again_frames = [cv2.imread(str(p)) for p in sorted(again.glob("*.png"))]
+    assert len(again_frames) == len(live_frames) >= 3
+    assert all(np.array_equal(a, b) for a, b in zip(live_frames, again_frames, strict=True))
+    assert not np.array_equal(live_frames[0], live_frames[-1])
+
+
+def resident_set_mib() -> float:
+    """This process's resident memory (Linux), MiB."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+def test_memory_stays_bounded_over_many_switches_among_three_models_with_keep_two(store, pattern):
+    """Every switch to a model that left the device builds it anew (new weights in memory): what leaves
+    must be freed, or the resident set would grow by a model per switch."""
+    seeds = {"a": 0, "b": 1, "c": 2}
+    model_mib = sum(p.numel() * 4 for p in random_generator("sg2", SIZE).parameters()) / 2**20
+    bank = ModelBank(
+        [BankEntry(name, name) for name in seeds],
+        lambda entry: Rig.build(random_generator("sg2", SIZE, seed=seeds[entry.spec]), name=entry.name),
+        store,
+        Rig.build(random_generator("sg2", SIZE, seed=0), name="a"),
+        keep=2,
+    )
+    engine = running(Engine(bank.rig_for(0), store, pattern, [Keep()], models=bank))
+    try:
+        measured = []
+        for switch in range(30):
+            name = "abc"[(switch + 1) % 3]  # a -> b -> c -> a ...: with keep = 2, every switch loads a model
+            bank.select(name)
+            assert wait_for(lambda name=name: engine.model_name == name, timeout=120)
+            measured.append(resident_set_mib())
+        growth = measured[-1] - measured[9]
+        assert growth < 3 * model_mib, f"{growth:.0f} MiB more after 20 more switches ({model_mib:.0f} MiB a model)"
+    finally:
+        stop(engine, bank)
