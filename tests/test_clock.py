@@ -125,3 +125,19 @@ def test_a_controller_map_with_the_old_tap_name_binds_the_new_one(caplog):
         controller = parse_map(table, default_store().params)
     assert [b.param.name for b in controller.bindings] == ["tempo.tap"]
     assert any("walk.tap is now tempo.tap" in r.getMessage() for r in caplog.records)
+
+
+def test_the_old_osc_address_still_sets_the_tempo_over_udp():
+    from pythonosc.udp_client import SimpleUDPClient
+
+    from tests.conftest import wait_for
+    from vjengine.control.osc import OSCReceiver
+
+    store = default_store()
+    osc = OSCReceiver(store, port=0)
+    osc.start()
+    try:
+        SimpleUDPClient("127.0.0.1", osc.port).send_message("/vj/walk/bpm", 128.0)
+        assert wait_for(lambda: store.get("tempo.bpm") == 128.0)
+    finally:
+        osc.close()
