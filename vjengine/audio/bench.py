@@ -32,8 +32,7 @@ def click_track(seconds: float, bpm: float = 120.0) -> tuple[np.ndarray, np.ndar
 def bench_audio(file: str | None = None, seconds: float = 60.0) -> dict:
     """Analyse `seconds` of the click track (or of `file`) hop by hop on this thread; cost and latency."""
     if file:
-        samples, rate = read_mono(Path(file).expanduser())
-        samples, clicks = samples[: int(seconds * rate)], None
+        (samples, rate), clicks = read_mono(Path(file).expanduser(), seconds), None
     else:
         (samples, clicks), rate = click_track(seconds), RATE
     features, settings = Features(rate), Settings.from_store(default_store())

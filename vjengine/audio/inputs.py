@@ -98,7 +98,8 @@ class AudioInput:
 
 class FileInput(AudioInput):
     """A sound file (WAV, FLAC, MP3, OGG ...) played in real time and looped: rehearsal without a sound
-    card, and the tests. `realtime=False` hands blocks over as fast as the analysis takes them."""
+    card, and the tests. It is read block by block (an hour's set is never held in memory whole);
+    `realtime=False` hands blocks over as fast as the analysis takes them."""
 
     kind = "file"
 
@@ -106,7 +107,7 @@ class FileInput(AudioInput):
         super().__init__(f"file:{path}")
         self.path = Path(path).expanduser()
         self.realtime, self.clock = realtime, clock
-        self.samples, self.samplerate = read_mono(self.path)
+        self.samplerate = check_sound_file(self.path)
         self.loops = 0  # how many times the file wrapped around
         self._player: threading.Thread | None = None
 
@@ -115,41 +116,56 @@ class FileInput(AudioInput):
         self._player.start()
 
     def _play(self) -> None:
-        position, started = 0, self.clock()
-        played = 0  # samples handed over since the start: the real-time schedule
-        while not self._stop.is_set():
-            if self.realtime:
-                due = int((self.clock() - started) * self.samplerate)
-                if due < played + HOP:
-                    self._stop.wait((played + HOP - due) / self.samplerate)
-                    continue
-            block = self.samples[position : position + HOP]
-            position += len(block)
-            if position >= len(self.samples):
-                position, self.loops = 0, self.loops + 1
-            played += len(block)
-            assert self._deliver is not None
-            self._deliver(block, self.samplerate, wait=not self.realtime)
+        import soundfile
+
+        started, played = self.clock(), 0  # samples handed over since the start: the real-time schedule
+        try:
+            with soundfile.SoundFile(str(self.path)) as sound:
+                while not self._stop.is_set():
+                    if self.realtime:
+                        due = int((self.clock() - started) * self.samplerate)
+                        if due < played + HOP:
+                            self._stop.wait((played + HOP - due) / self.samplerate)
+                            continue
+                    block = sound.read(HOP, dtype="float32", always_2d=True)
+                    if len(block) < HOP:  # the end: from the top again
+                        sound.seek(0)
+                        self.loops += 1
+                    played += len(block)
+                    assert self._deliver is not None
+                    self._deliver(block.mean(axis=1), self.samplerate, wait=not self.realtime)
+        except (RuntimeError, OSError) as exc:  # the file changed or vanished under us: retried like a device
+            log.warning("audio input %s: %s", self.name, exc)
+            self._lost.set()
 
     def _shut(self) -> None:
         if self._player is not None:
             self._player.join(timeout=5)
 
 
-def read_mono(path: Path) -> tuple[np.ndarray, int]:
-    """A sound file's samples mixed to mono float32, and its rate; a VJError saying what is wrong."""
+def check_sound_file(path: Path, option: str = "--audio file:") -> int:
+    """A readable sound file's sample rate; else a VJError naming `option` and saying what is wrong."""
     import soundfile
 
     if not path.is_file():
-        raise VJError(f"--audio file:{path}: no such file; give a WAV, FLAC, OGG or MP3 file")
+        raise VJError(f"{option}{path}: no such file; give a WAV, FLAC, OGG or MP3 file")
     try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        info = soundfile.info(str(path))
     except (RuntimeError, soundfile.LibsndfileError) as exc:
         why = f"cannot read it as sound ({exc})"
-        raise VJError(f"--audio file:{path}: {why}; give a WAV, FLAC, OGG or MP3 file") from None
-    if len(data) < HOP:
-        raise VJError(f"--audio file:{path}: shorter than {HOP} samples; give a longer recording")
-    return np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), int(rate)
+        raise VJError(f"{option}{path}: {why}; give a WAV, FLAC, OGG or MP3 file") from None
+    if info.frames < HOP:
+        raise VJError(f"{option}{path}: shorter than {HOP} samples; give a longer recording")
+    return int(info.samplerate)
+
+
+def read_mono(path: Path, seconds: float) -> tuple[np.ndarray, int]:
+    """The first `seconds` of a sound file mixed to mono float32, and its rate (for `bench audio`)."""
+    import soundfile
+
+    rate = check_sound_file(path, "--file ")
+    data, _ = soundfile.read(str(path), frames=int(seconds * rate), dtype="float32", always_2d=True)
+    return np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), rate
 
 
 class DeviceInput(AudioInput):
