@@ -46,6 +46,14 @@ def test_bench_generator_reports_json(tmp_path):
     assert report["median_ms"] > 0 and report["fps"] > 0 and report["p95_ms"] >= report["median_ms"]
 
 
+def test_bench_generator_compares_direct_convolutions():
+    model = "random:sg3t-16"  # 512 channels: its layers convolve by Winograd on a CPU
+    result = vjengine("bench", "generator", "--model", model, "--device", "cpu", "--frames", "2", "--direct", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["direct_median_ms"] > 0 and report["direct_p95_ms"] >= report["direct_median_ms"]
+
+
 def test_bench_generator_refuses_fp16_without_cuda():
     if torch.cuda.is_available():
         return

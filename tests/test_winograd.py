@@ -10,7 +10,14 @@ import torch
 import torch.nn.functional as F
 
 from vjengine.models import build_generator
-from vjengine.models.winograd import POINTS, _transforms, applies, winograd_conv3x3, winograd_filters
+from vjengine.models.winograd import (
+    POINTS,
+    _transforms,
+    applies,
+    direct_convolutions,
+    winograd_conv3x3,
+    winograd_filters,
+)
 
 
 def close(ours: torch.Tensor, direct: torch.Tensor) -> bool:
@@ -91,6 +98,16 @@ def test_frame_matches_direct_convolution(wide_sg3):
         direct = wide_sg3.synthesis(ws.clone().requires_grad_()).detach()
     assert close(frame, direct)
     assert not torch.equal(frame, direct)  # the two paths are really different computations
+
+
+@torch.no_grad()
+def test_direct_convolutions_switch_winograd_off_for_comparisons(wide_sg3):
+    ws = wide_sg3.mapping(torch.randn(1, wide_sg3.z_dim, generator=torch.Generator().manual_seed(6)), None)
+    frame = wide_sg3.synthesis(ws)
+    with direct_convolutions():
+        direct = wide_sg3.synthesis(ws)
+    assert close(frame, direct) and not torch.equal(frame, direct)
+    assert torch.equal(wide_sg3.synthesis(ws), frame)  # back on after the block
 
 
 @torch.no_grad()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from vjengine.device import precision, prepare_process, resolve_device, resolve_
 from vjengine.errors import VJError
 from vjengine.models import load_generator
 from vjengine.models.compiled import CompiledSynthesis
+from vjengine.models.winograd import direct_convolutions
 
 
 @dataclass
@@ -33,6 +35,8 @@ class GeneratorBench:
     compiled_median_ms: float | None = None
     compiled_p95_ms: float | None = None
     compile_s: float | None = None
+    direct_median_ms: float | None = None
+    direct_p95_ms: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -43,13 +47,19 @@ class GeneratorBench:
             f"median {self.median_ms:.1f} ms/frame, p95 {self.p95_ms:.1f} ms, {self.fps:.2f} fps "
             f"(median of {self.frames} frames)"
         )
-        if self.compiled_median_ms is None:
-            return line
-        return (
-            f"{line}\n  compiled: median {self.compiled_median_ms:.1f} ms/frame, p95 {self.compiled_p95_ms:.1f} ms "
-            f"({self.median_ms / self.compiled_median_ms:.2f}x eager, frames alternating); "
-            f"compiling took {self.compile_s:.1f} s once"
-        )
+        if self.direct_median_ms is not None:
+            line += (
+                f"\n  direct convolutions (no Winograd): median {self.direct_median_ms:.1f} ms/frame, p95 "
+                f"{self.direct_p95_ms:.1f} ms (eager is {self.direct_median_ms / self.median_ms:.2f}x faster, "
+                "frames alternating)"
+            )
+        if self.compiled_median_ms is not None:
+            line += (
+                f"\n  compiled: median {self.compiled_median_ms:.1f} ms/frame, p95 {self.compiled_p95_ms:.1f} ms "
+                f"({self.median_ms / self.compiled_median_ms:.2f}x eager, frames alternating); "
+                f"compiling took {self.compile_s:.1f} s once"
+            )
+        return line
 
 
 def bench_generator(
@@ -60,9 +70,11 @@ def bench_generator(
     warmup: int = 3,
     batch: int = 1,
     compile: bool = False,
+    direct: bool = False,
 ) -> GeneratorBench:
     """Render `frames` frames after `warmup` and report the median and p95 frame time; with
-    `compile`, the compiled synthesis as well (its compile time apart)."""
+    `compile`, the compiled synthesis as well (its compile time apart); with `direct`, eager frames
+    with every convolution direct (no Winograd), for comparison."""
     if frames < 1 or warmup < 0 or batch < 1:
         raise VJError("bench needs --frames >= 1, --warmup >= 0 and --batch >= 1")
     dev = resolve_device(device)
@@ -73,6 +85,8 @@ def bench_generator(
     generator = torch.Generator(device="cpu").manual_seed(0)
     ws = G.mapping(torch.randn([batch, G.z_dim], generator=generator).to(dev), _labels(G, batch, dev))
     renderers = {"eager": G.synthesis}
+    if direct:
+        renderers["direct"] = _direct(G.synthesis)
     compiled = None
     if compile:
         compiled = CompiledSynthesis(G, dev)
@@ -104,7 +118,18 @@ def bench_generator(
         median, p95 = _median_p95(times["compiled"])
         result.compiled_median_ms, result.compiled_p95_ms = round(median, 2), round(p95, 2)
         result.compile_s = round(compiled.compile_seconds, 2)
+    if direct:
+        median, p95 = _median_p95(times["direct"])
+        result.direct_median_ms, result.direct_p95_ms = round(median, 2), round(p95, 2)
     return result
+
+
+def _direct(synthesis: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    def render(*args, **kwargs) -> torch.Tensor:
+        with direct_convolutions():
+            return synthesis(*args, **kwargs)
+
+    return render
 
 
 def _median_p95(times: list[float]) -> tuple[float, float]:

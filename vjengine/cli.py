@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     generator.add_argument(
         "--compile", action="store_true", help="also time the compiled synthesis (compile time reported apart)"
     )
+    generator.add_argument(
+        "--direct", action="store_true", help="also time eager frames with direct convolutions (no Winograd on a CPU)"
+    )
     generator.set_defaults(func=_bench_generator)
     encoder = targets.add_parser("encoder", help="time the camera's VGG16 analysis per frame")
     encoder.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N")
@@ -81,7 +84,31 @@ def build_parser() -> argparse.ArgumentParser:
     audio.add_argument("--seconds", type=float, default=60.0, help="seconds of audio to analyse (default 60)")
     audio.add_argument("--json", action="store_true", help="print one JSON object")
     audio.set_defaults(func=_bench_audio)
+    _add_soak(targets)
     return parser
+
+
+def _add_soak(targets: argparse._SubParsersAction) -> None:
+    soak = targets.add_parser(
+        "soak", help="run the engine for minutes under OSC load, preview viewers and a recording; memory flat?"
+    )
+    soak.add_argument("--minutes", type=float, default=5.0, help="minutes of rendering under load (default 5)")
+    soak.add_argument("--model", default="random:sg2-64", help="model spec (default random:sg2-64)")
+    soak.add_argument("--rate", type=float, default=200.0, help="OSC messages a second, 1 in 10 bad (default 200)")
+    soak.add_argument("--clients", type=int, default=3, help="preview viewers coming and going (default 3)")
+    soak.add_argument("--config", metavar="FILE", help="the engine's config (default: nothing downloaded)")
+    soak.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICE_CHOICES)} or cuda:N")
+    soak.add_argument("--log", metavar="FILE", help="keep the engine's log here")
+    soak.add_argument("--json", action="store_true", help="print one JSON object")
+    soak.set_defaults(func=_bench_soak)
+
+
+def _bench_soak(args: argparse.Namespace) -> int:
+    from vjengine.soak import soak
+
+    report = soak(args.minutes, args.model, args.rate, args.clients, args.config, args.device, args.log)
+    print(json.dumps(report.as_dict()) if args.json else report.summary())
+    return 0 if report.verdict == "pass" else 1
 
 
 def _add_bench_options(parser: argparse.ArgumentParser) -> None:
@@ -383,7 +410,14 @@ def _bench_generator(args: argparse.Namespace) -> int:
     from vjengine.bench import bench_generator
 
     result = bench_generator(
-        args.model, args.device, args.dtype, args.frames, args.warmup, args.batch, compile=args.compile
+        args.model,
+        args.device,
+        args.dtype,
+        args.frames,
+        args.warmup,
+        args.batch,
+        compile=args.compile,
+        direct=args.direct,
     )
     print(json.dumps(result.as_dict()) if args.json else result.summary())
     return 0

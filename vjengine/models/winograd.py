@@ -16,6 +16,8 @@ a direct convolution by about 1e-5 of its range (measured; the interpolation poi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 
 import torch
@@ -81,6 +83,21 @@ def worthwhile(in_channels: int, out_channels: int) -> bool:
     return in_channels * out_channels / (in_channels + out_channels) >= MIN_WIDTH
 
 
+_enabled = True
+
+
+@contextmanager
+def direct_convolutions() -> Iterator[None]:
+    """Within this block every layer convolves directly (for comparisons: `vjengine bench generator
+    --direct`)."""
+    global _enabled
+    previous, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = previous
+
+
 def applies(x: torch.Tensor, filters: torch.Tensor, styles: torch.Tensor) -> bool:
     """Whether to convolve `x`, modulated by `styles`, by Winograd: float32 on a CPU with the filters
     prepared, nothing to differentiate. Under autocast the direct convolution runs in bfloat16, which
@@ -88,7 +105,8 @@ def applies(x: torch.Tensor, filters: torch.Tensor, styles: torch.Tensor) -> boo
     a photo), the direct one is simpler to differentiate."""
     wants_gradients = torch.is_grad_enabled() and (x.requires_grad or styles.requires_grad)
     return (
-        filters.numel() > 0
+        _enabled
+        and filters.numel() > 0
         and x.device.type == "cpu"
         and x.dtype == torch.float32
         and not wants_gradients
