@@ -351,16 +351,16 @@ class DirectionOffset:
         self._warned: set[str] = set()
 
     def __call__(self, ws: torch.Tensor, snapshot: Mapping) -> torch.Tensor:
-        strengths = [float(snapshot.get(f"direction.{k}", 0.0)) for k in range(self.count)]
-        path, user = str(snapshot.get("direction.file", "")), float(snapshot.get("direction.user", 0.0))
+        strengths = [float(snapshot[f"direction.{k}"]) for k in range(self.count)]
+        path, user = str(snapshot["direction.file"]), float(snapshot["direction.user"])
         user_vector = self._result(("file", path)) if path else None  # read (and any error said) once named
         if not any(strengths) and not (user_vector is not None and user):
             return ws
-        rows = self._rows(str(snapshot.get("direction.layers", "all")))
+        rows = self._rows(str(snapshot["direction.layers"]))
         if rows is None:
             return ws
         if any(strengths):
-            steps = self._result(self._directions_key(str(snapshot.get("direction.method", "sefa")), rows))
+            steps = self._result(self._directions_key(str(snapshot["direction.method"]), rows))
             if steps is not None:
                 ws = apply_directions(ws, steps[: self.count], strengths[: len(steps)], rows.start, rows.stop)
         if user_vector is not None and user:
@@ -370,9 +370,9 @@ class DirectionOffset:
     def prepare(self, snapshot: Mapping) -> list[Future]:
         """Start computing what `snapshot` asks for (e.g. at start-up): the directions and, if named,
         `direction.file`. The futures end when each is ready (or has failed)."""
-        rows = self._rows(str(snapshot.get("direction.layers", "all"))) or range(self.G.num_ws)
-        jobs = [self._job(self._directions_key(str(snapshot.get("direction.method", "sefa")), rows))]
-        if path := str(snapshot.get("direction.file", "")):
+        rows = self._rows(str(snapshot["direction.layers"])) or range(self.G.num_ws)
+        jobs = [self._job(self._directions_key(str(snapshot["direction.method"]), rows))]
+        if path := str(snapshot["direction.file"]):
             jobs.append(self._job(("file", path)))
         return jobs
 

@@ -47,7 +47,7 @@ class Manipulator:
     def apply(self, snapshot: Mapping, phase: float) -> None:
         """Bring the generator in line with this frame's parameters (`phase` drives the drift)."""
         if self.const is not None:
-            mode = snapshot.get("corruption.mode", "noise")
+            mode = snapshot["corruption.mode"]
             self._corrupt(snapshot["corruption.gain"], snapshot["corruption.seed"], phase, mode)
         if self.transform is not None:
             key = tuple(snapshot[f"transform.{k}"] for k in ("rotate", "x", "y", "scale"))
