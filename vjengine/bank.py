@@ -117,8 +117,11 @@ class ModelBank:
                     f"{len(self.entries) - 1}); showing {self.entries[self._shown].name}",
                 )
                 return None
-            if slot not in self._jobs and slot not in self._failed:
+            failed = slot in self._failed
+            if not failed and slot not in self._jobs:
                 self._jobs[slot] = self._worker.submit(self._load, slot)
+        if failed:  # said when it failed; /vj/model/load tries again
+            self._back_to_shown(slot)
         return None
 
     def shown(self, slot: int, rig: Rig) -> None:
@@ -182,6 +185,9 @@ class ModelBank:
     def select(self, name: str) -> int:
         """Show the model named `name` (or a unique prefix of a name, or a slot number): sets `model.slot`."""
         slot = self.find(str(name))
+        if slot in self._failed:
+            entry = self.entries[slot]
+            raise VJError(f"model {entry.name} failed to load (see above); /vj/model/load {entry.spec} tries again")
         self._select(slot)
         return slot
 
@@ -241,15 +247,25 @@ class ModelBank:
                 self._failed.add(slot)
                 del self._jobs[slot]
                 shown = self._shown
-            log.error("model %s failed to load (%s); still showing %s", entry.name, reason, self.entries[shown].name)
-            if self.store.get(SLOT) == slot:  # controllers show what is on screen, not the failed choice
-                self.store.set(SLOT, shown, source="models")
+            log.error(
+                "model %s failed to load (%s); still showing %s (/vj/model/load %s tries again)",
+                entry.name,
+                reason,
+                self.entries[shown].name,
+                entry.spec,
+            )
+            self._back_to_shown(slot)
             return
         with self._lock:
             self._resident[slot] = rig
             self._resident.move_to_end(slot, last=False)  # loaded, not shown yet: first to go if unused
             del self._jobs[slot]
         log.info("model %s ready (%s)", entry.name, entry.spec)
+
+    def _back_to_shown(self, failed: int) -> None:
+        """Controllers show what is on screen, not a model that could not be loaded."""
+        if self.store.get(SLOT) == failed:
+            self.store.set(SLOT, self._shown, source="models")
 
     def _say_once(self, slot: int, message: str) -> None:
         if slot not in self._said:
