@@ -17,7 +17,7 @@ from tests.test_cli_control import Listener, free_port
 from tests.test_link import Peer
 
 
-def run_engine(tmp_path, *extra: str) -> subprocess.Popen:
+def run_engine(tmp_path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     config = tmp_path / "config.toml"
     config.write_text("[oscquery]\nmdns = false\n")
     args = ["--config", str(config), "--model", str(FIXTURES / "sg2_64.pkl"), "--source", "pattern"]
@@ -27,7 +27,7 @@ def run_engine(tmp_path, *extra: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
 
 
@@ -59,6 +59,15 @@ def test_a_missing_sound_card_is_one_line_and_the_engine_renders_on(tmp_path):
     warnings = [line for line in output.splitlines() if "no such card 4711" in line and "WARNING" in line]
     assert len(warnings) == 1 and "going on without audio" in warnings[0], output
     assert "rendered 40 frames" in output
+
+
+def test_no_jack_server_is_one_line_without_libjacks_own(tmp_path):
+    no_server = {"JACK_DEFAULT_SERVER": "vjtest-not-running", "JACK_NO_START_SERVER": "1"}
+    process = run_engine(tmp_path, "--audio", "jack", "--frames", "60", "--osc-port", "0", env=no_server)
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output
+    lines = [line for line in output.splitlines() if "server" in line.lower()]  # libjack's all say "server"
+    assert len(lines) == 1 and "no JACK server is running" in lines[0], output
 
 
 def test_link_shares_the_tempo_with_another_peer_both_ways(tmp_path):

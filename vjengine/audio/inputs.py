@@ -342,7 +342,15 @@ def jack_module() -> Any:
         import jack
     except (ImportError, OSError) as exc:
         raise AudioUnavailable(f"JACK is not available ({exc}); install JACK (libjack) or use a sound card") from None
+    # libjack prints its own lines to stderr on every failed connection (each retry while no server runs):
+    # they go to the debug log; what they mean is said once, in our own line.
+    jack.set_error_function(_jack_says)
+    jack.set_info_function(_jack_says)
     return jack
+
+
+def _jack_says(message: str) -> None:
+    log.debug("JACK: %s", message)
 
 
 def open_input(spec: str, realtime: bool = True) -> AudioInput | None:
