@@ -380,3 +380,23 @@ def test_memory_stays_bounded_over_many_switches_among_three_models_with_keep_tw
         assert growth < 3 * model_mib, f"{growth:.0f} MiB more after 20 more switches ({model_mib:.0f} MiB a model)"
     finally:
         stop(engine, bank)
+
+
+def test_model_name_reads_back_the_model_on_screen_and_switches_by_name(generators, store, pattern, caplog):
+    bank = bank_of(generators, store)
+    bank.listen()
+    assert store.get("model.name") == "a"
+    sink = Keep()
+    engine = running(Engine(bank.rig_for(0), store, pattern, [sink], models=bank))
+    osc, client = osc_for(store, bank)
+    try:
+        client.send_message("/vj/model/name", "b")
+        assert wait_for(lambda: shows(sink, generators["b"], store), timeout=120)
+        assert store.get("model.slot") == 1 and store.get("model.name") == "b"
+        with caplog.at_level(logging.WARNING, logger="vjengine.control.osc"):
+            client.send_message("/vj/model/name", "zebra")  # refused as it arrives: no such model
+            client.send_message("/vj/model/slot", 0)
+            assert wait_for(lambda: store.get("model.name") == "a", timeout=120)
+        assert [r for r in caplog.records if "zebra" in r.getMessage() and "a, b" in r.getMessage()]
+    finally:
+        stop(engine, osc, bank)

@@ -162,6 +162,7 @@ def _assemble(
     rig = make_rig(entries[0], generator)
     models = ModelBank(entries, load, store, rig, keep=config.models_keep)
     models.follow_presets(presets)
+    models.listen()
     engine = Engine(
         rig,
         store,

@@ -11,6 +11,7 @@ is on screen. Controllers use `add` (`/vj/model/load`), `select` (`/vj/model/sel
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -28,6 +29,7 @@ from vjengine.rig import Rig
 log = logging.getLogger(__name__)
 
 SLOT = "model.slot"
+NAME = "model.name"
 _NAMED = re.compile(r"(?P<name>[A-Za-z][\w-]*)=(?P<spec>.+)")
 
 
@@ -140,6 +142,27 @@ class ModelBank:
             log.info("model %s left the device (models.keep = %d)", self.entries[old_slot].name, self.keep)
         for listener in self._listeners:
             listener(rig)
+        self.store.set(NAME, self.entries[slot].name, source="models")
+
+    def listen(self) -> None:
+        """`model.name` reads back the model on screen, and setting it (a name, a unique prefix, a slot number)
+        selects one; a name that is none of the bank's is refused when set, a start value (`--set`) too."""
+        self.store.add_check(NAME, self.find)
+        self.store.add_listener(self._name_set)
+        wanted = self.store.get(NAME)
+        if wanted and self.find(wanted) != self._shown:
+            self.select(wanted)
+        else:
+            self.store.set(NAME, self.entries[self._shown].name, source="models")
+
+    def _name_set(self, name: str, value: str, source: str) -> None:
+        if name != NAME or source == "models":
+            return
+        try:
+            self.select(value)
+        except VJError as exc:  # a model that failed to load: said, and the name shows what is on screen
+            log.warning("%s %s: %s", NAME, value, exc)
+            self.store.set(NAME, self.entries[self._shown].name, source="models")
 
     def add_listener(self, listener: Callable[[Rig], None]) -> None:
         """Call `listener(rig)` on the render thread whenever the loop starts showing another model."""
@@ -219,6 +242,8 @@ class ModelBank:
 
     def close(self) -> None:
         """Stop loading and the resident rigs' threads."""
+        with contextlib.suppress(ValueError):  # listen() may not have been called
+            self.store.remove_listener(self._name_set)
         self._worker.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             rigs = list(self._resident.values())

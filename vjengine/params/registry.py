@@ -34,6 +34,14 @@ REGISTRY: tuple[Param, ...] = (
         group="model",
     ),
     Param(
+        "model.name",
+        "string",
+        "",
+        "The name of the model on screen (reads back after a switch); set a name of the bank, a unique prefix "
+        "of one or a slot number to switch to it, as /vj/model/select does.",
+        group="model",
+    ),
+    Param(
         "model.fade",
         "float",
         1.0,
