@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from vjengine.models import build_generator
+from vjengine.models.compiled import CompiledSynthesis
 from vjengine.models.winograd import (
     POINTS,
     _transforms,
@@ -125,6 +126,14 @@ def test_refresh_follows_weights_edited_by_hand(wide_sg3):
         layer.weight.copy_(original)
         G.refresh()
     assert close(G.synthesis(ws), before)
+
+
+@torch.no_grad()
+def test_compiled_winograd_frame_matches_eager(wide_sg3):
+    ws = wide_sg3.mapping(torch.randn(1, wide_sg3.z_dim, generator=torch.Generator().manual_seed(7)), None)
+    torch._dynamo.reset()
+    compiled = CompiledSynthesis(wide_sg3, torch.device("cpu"))
+    assert close(compiled(ws), wide_sg3.synthesis(ws))
 
 
 def test_winograd_frame_traces_as_one_graph(wide_sg3):

@@ -16,7 +16,7 @@ a direct convolution by about 1e-5 of its range (measured; the interpolation poi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 
@@ -157,14 +157,27 @@ def _input_tiles(x: torch.Tensor, padding: int, rows: int, cols: int, in_scale: 
         (SPAN, SPAN, batch, rows, cols, channels),
         (h_stride, w_stride, n_stride, TILE * h_stride, TILE * w_stride, c_stride),
     )
-    gathered = torch.empty((SPAN, SPAN, batch, rows, cols, channels), dtype=x.dtype, device=x.device)
-    if in_scale is None:
-        gathered.copy_(windows)
-    else:  # the style scales the channels while the tiles are gathered: no pass of its own
-        torch.mul(windows, in_scale.to(x.dtype).reshape(1, 1, batch, 1, 1, channels), out=gathered)
+    # The style scales the channels while the tiles are gathered: no pass of its own.
+    scale = torch.ones(1, dtype=x.dtype, device=x.device) if in_scale is None else in_scale.to(x.dtype)
+    scale = scale.reshape(1, 1, -1, 1, 1, scale.shape[-1] if in_scale is not None else 1)
+    gathered = _contiguous(lambda out: torch.mul(windows, scale, out=out), windows.shape, x)
     transform = _matrix(_INPUT, x.device)
     both_axes = torch.kron(transform, transform).to(x.dtype)  # [64, 64]: rows and columns at once
     return (both_axes @ gathered.reshape(SPAN * SPAN, -1)).reshape(SPAN * SPAN, batch * rows * cols, channels)
+
+
+def _contiguous(
+    compute: Callable[[torch.Tensor | None], torch.Tensor], shape: torch.Size, like: torch.Tensor
+) -> torch.Tensor:
+    """`compute(out)` as a contiguous tensor of `shape`. Eagerly it writes into a fresh contiguous
+    `out` (a strided source would otherwise give its result the source's memory order, and the
+    next reshape a copy); compiled, the result is made contiguous, which the compiler fuses into
+    the computation (it does not keep `out=` semantics)."""
+    if torch.compiler.is_compiling():
+        return compute(None).contiguous()
+    out = torch.empty(shape, dtype=like.dtype, device=like.device)
+    compute(out)
+    return out
 
 
 def _output_tiles(
@@ -181,12 +194,8 @@ def _output_tiles(
     both_axes = torch.kron(transform, transform).to(products.dtype)  # [36, 64]
     tiles = (both_axes @ products.reshape(SPAN * SPAN, -1)).reshape(TILE, TILE, batch, rows, cols, out_channels)
     placed = tiles.permute(2, 3, 0, 4, 1, 5)  # [N, rows, 6, cols, 6, out]
-    y = torch.empty(placed.shape, dtype=products.dtype, device=products.device)
-    if out_scale is None and bias is None:
-        y.copy_(placed)
-    else:
-        ones = torch.ones(1, 1, 1, 1, 1, out_channels, dtype=y.dtype, device=y.device)
-        scale = ones if out_scale is None else out_scale.to(y.dtype).reshape(batch, 1, 1, 1, 1, out_channels)
-        offset = ones * 0 if bias is None else bias.to(y.dtype)
-        torch.addcmul(offset, placed, scale, out=y)
+    ones = torch.ones(1, 1, 1, 1, 1, out_channels, dtype=products.dtype, device=products.device)
+    scale = ones if out_scale is None else out_scale.to(products.dtype).reshape(batch, 1, 1, 1, 1, out_channels)
+    offset = ones * 0 if bias is None else bias.to(products.dtype)
+    y = _contiguous(lambda out: torch.addcmul(offset, placed, scale, out=out), placed.shape, products)
     return y.reshape(batch, rows * TILE, cols * TILE, out_channels)
