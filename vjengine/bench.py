@@ -159,6 +159,7 @@ class LoopBench:
     generator_fps: float
     overhead_pct: float
     stages: dict[str, dict[str, float]]
+    audio_cpu_pct: float | None = None  # with --audio: the analysis thread's share of one core while timed
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -168,10 +169,11 @@ class LoopBench:
             f"  {name:<9} median {v['median_ms']:8.2f} ms   p95 {v['p95_ms']:8.2f} ms"
             for name, v in self.stages.items()
         )
+        audio = "" if self.audio_cpu_pct is None else f"\n  audio analysis {self.audio_cpu_pct:.2f}% of a core"
         return (
             f"{self.model} on {self.device} ({self.dtype}), source {self.source}, {self.frames} frames:\n"
             f"  loop {self.loop_fps:.2f} fps, generator alone {self.generator_fps:.2f} fps "
-            f"(loop overhead {self.overhead_pct:+.1f}%)\n{stages}"
+            f"(loop overhead {self.overhead_pct:+.1f}%)\n{stages}{audio}"
         )
 
 
@@ -183,13 +185,15 @@ def bench_loop(
     frames: int = 20,
     warmup: int = 3,
     hands: str | None = None,
+    audio: str | None = None,
 ) -> LoopBench:
     """Time the engine unpaced into a `none` output, frame by frame alternating with `G.synthesis`
     alone, so both see the same machine (on a shared 2-core box, load swings more than the overhead).
 
     The loop carries what a show runs besides the camera's VGG16 analysis: the default modulation
     bindings, a preset player, the direction offsets, and with `hands` (a hand_landmarker.task) the
-    MediaPipe hand tracker."""
+    MediaPipe hand tracker, and with `audio` (an --audio spec) the music's analysis, whose thread's share
+    of a core while the frames are timed is reported."""
     import tempfile
 
     from vjengine.analysis.landmarks import LandmarkAnalyser
@@ -197,6 +201,7 @@ def bench_loop(
     from vjengine.latent.directions import DirectionOffset
     from vjengine.latent.morph import PresetPlayer
     from vjengine.latent.presets import PresetBank
+    from vjengine.music import open_music
     from vjengine.outputs import open_sink
     from vjengine.params import default_store
     from vjengine.params.modulation import DEFAULT_BINDINGS, Modulation
@@ -228,8 +233,14 @@ def bench_loop(
         engine = Engine(
             rig, store, src, [open_sink("none")], modulation=Modulation(store, DEFAULT_BINDINGS), landmarks=landmarks
         )
+        music = open_music(audio, False, store) if audio else None
+        if music is not None:
+            engine.analysers += music.analysers
         ws = rig.composer.compose(store.snapshot(), {}, 0.0)
+        audio_from = (time.perf_counter(), 0.0)
         for i in range(warmup + frames):
+            if i == warmup and music is not None and music.audio is not None:
+                audio_from = (time.perf_counter(), music.audio.busy_seconds)
             with torch.inference_mode(), context:
                 start = time.perf_counter()
                 _sync(G.synthesis(ws, noise_mode="const", force_fp32=force_fp32), dev)
@@ -240,8 +251,11 @@ def bench_loop(
             if i >= warmup:
                 generator_ms.append((generated - start) * 1000)
                 loop_ms.append((time.perf_counter() - generated) * 1000)
+        audio_pct = _audio_share(music, audio_from)
         engine.close()
         presets.close()
+        if music is not None:
+            music.close()
     stages = {
         s: {"median_ms": round(_median_last(engine, s, frames), 3), "p95_ms": round(_p95_last(engine, s, frames), 3)}
         for s in STAGES
@@ -257,7 +271,16 @@ def bench_loop(
         generator_fps=round(generator_fps, 3),
         overhead_pct=round((generator_fps / loop_fps - 1) * 100, 1),
         stages=stages,
+        audio_cpu_pct=audio_pct,
     )
+
+
+def _audio_share(music, since: tuple[float, float]) -> float | None:
+    """The audio analysis thread's CPU seconds per wall second since `since` (wall time, its busy seconds)."""
+    if music is None or music.audio is None:
+        return None
+    wall = time.perf_counter() - since[0]
+    return round(100.0 * (music.audio.busy_seconds - since[1]) / wall, 2) if wall > 0 else None
 
 
 def _check_hands(bundle: str) -> None:

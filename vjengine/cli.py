@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench_options(bench)
     bench.add_argument("--source", default="pattern", help="frame source for the loop (default pattern)")
     bench.add_argument("--hands", metavar="BUNDLE", help="also run MediaPipe's hand tracker (a hand_landmarker.task)")
+    bench.add_argument("--audio", metavar="SPEC", help="also analyse this audio input (as run --audio), e.g. file:PATH")
     bench.set_defaults(func=_bench_loop)
     targets = bench.add_subparsers(dest="target", metavar="TARGET")
     generator = targets.add_parser("generator", help="time G.synthesis alone: ms per frame, median of N")
@@ -295,7 +296,8 @@ def config_from_args(args: argparse.Namespace, store: ParamStore) -> Config:
     for setting in SETTINGS:  # argparse leaves the flags not given None
         value = getattr(args, setting.field, None)
         if setting.flag is not None and value is not None:
-            config.set(setting, value, setting.flag)
+            shown = " ".join(value) if isinstance(value, list) else value
+            config.set(setting, value, f"{setting.flag} {shown}")
     if args.size:
         config.source_width, config.source_height = _parse_size(args.size)
     return config
@@ -378,7 +380,9 @@ def _zoo_hint(args: argparse.Namespace) -> str:
 def _bench_loop(args: argparse.Namespace) -> int:
     from vjengine.bench import bench_loop
 
-    result = bench_loop(args.model, args.source, args.device, args.dtype, args.frames, args.warmup, args.hands)
+    result = bench_loop(
+        args.model, args.source, args.device, args.dtype, args.frames, args.warmup, args.hands, args.audio
+    )
     print(json.dumps(result.as_dict()) if args.json else result.summary())
     return 0
 

@@ -129,7 +129,7 @@ class Features:
         """One hop (exactly `self.hop` float32 samples) in; every signal's value after it out."""
         self.samples += len(hop)
         self._frame = np.concatenate((self._frame[len(hop) :], hop))
-        rms = float(np.sqrt(np.mean(np.square(hop, dtype=np.float64))))
+        rms = math.sqrt(float(hop @ hop) / len(hop))
         self._detect_onset(hop, settings)
         self.beat *= math.exp(-self.dt / BEAT_PULSE_SECONDS)
         if self.samples % (self.hop * SLOW) == 0:
