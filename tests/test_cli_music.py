@@ -87,3 +87,17 @@ def test_link_shares_the_tempo_with_another_peer_both_ways(tmp_path):
         peer.close()
         listener.sock.close()
     assert "Link: joined the session" in output
+
+
+def test_bench_reports_the_audio_analysis_share_of_a_core(tmp_path):
+    import json
+
+    path = tmp_path / "clicks.wav"
+    soundfile.write(str(path), click_track(2.0)[0], RATE)
+    model = str(FIXTURES / "sg2_64.pkl")
+    args = ["bench", "--model", model, "--device", "cpu", "--frames", "5", "--warmup", "1", "--json"]
+    command = [sys.executable, "-m", "vjengine", *args, "--audio", f"file:{path}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    share = json.loads(result.stdout.strip().splitlines()[-1])["audio_cpu_pct"]
+    assert isinstance(share, float) and share >= 0.0
