@@ -23,6 +23,7 @@ from conftest import FrameClock, wait_for
 from pythonosc.udp_client import SimpleUDPClient
 
 from vjengine.bank import BankEntry, ModelBank, parse_entry
+from vjengine.blend import WeightBlend
 from vjengine.control.osc import OSCReceiver
 from vjengine.control.surfaces import commands
 from vjengine.crossfade import crossfade, fit_picture
@@ -88,7 +89,7 @@ def picture(G, store) -> torch.Tensor:
     with torch.inference_mode():
         ws = rig.composer.compose(snapshot, {}, 0.0)
         rig.manipulator.apply(snapshot, 0.0)
-        return fit_picture(rig.render(ws, "const"), (SIZE, SIZE))
+        return fit_picture(rig.render(ws, snapshot["generator.noise"]), (SIZE, SIZE))
 
 
 def shows(sink: Sink, G, store) -> bool:
@@ -400,3 +401,61 @@ def test_model_name_reads_back_the_model_on_screen_and_switches_by_name(generato
         assert [r for r in caplog.records if "zebra" in r.getMessage() and "a, b" in r.getMessage()]
     finally:
         stop(engine, osc, bank)
+
+
+def test_model_blend_one_on_all_layers_renders_the_other_model(generators, store, pattern):
+    store.set("generator.noise", "none", immediate=True)  # each model keeps its own fixed noise maps
+    store.set_many({"model.blend": 1.0, "model.blend.slot": 1}, immediate=True)
+    bank = preloaded(generators, store)
+    sink = Keep()
+    engine = running(Engine(bank.rig_for(0), store, pattern, [sink], models=bank))
+    try:
+        assert wait_for(lambda: shows(sink, generators["b"], store), timeout=120)
+        assert engine.model_name == "a"  # still the model on screen: only its weights moved
+    finally:
+        stop(engine, bank)
+
+
+def test_model_blend_on_coarse_layers_mixes_only_the_layers_reading_coarse_rows(generators, store):
+    a, b = Rig.build(generators["a"], name="a"), Rig.build(generators["b"], name="b")
+    blended = WeightBlend(wait=True).rig(a, b, 0.25, "coarse").generator.state_dict()
+    state_a, state_b = a.generator.state_dict(), b.generator.state_dict()
+    coarse = "synthesis.b4.conv1.weight"  # reads w row 0
+    assert torch.equal(blended[coarse], torch.lerp(state_a[coarse], state_b[coarse], 0.25))
+    for kept in ("mapping.fc0.weight", "synthesis.b4.const", "synthesis.b4.conv1.noise_const"):
+        assert torch.equal(blended[kept], state_a[kept]), kept
+    assert not torch.equal(state_a[coarse], state_b[coarse])  # the models do differ there
+
+
+def test_models_of_other_shapes_do_not_blend_and_say_so_once(generators, caplog):
+    a = Rig.build(generators["a"], name="a")
+    bigger = Rig.build(random_generator("sg2", 2 * SIZE, seed=5), name="bigger")
+    blend = WeightBlend(wait=True)
+    with caplog.at_level(logging.WARNING, logger="vjengine.blend"):
+        assert blend.rig(a, bigger, 0.5, "all") is a and blend.rig(a, bigger, 0.6, "all") is a
+    lines = [r.getMessage() for r in caplog.records if r.name == "vjengine.blend"]
+    assert len(lines) == 1 and "a and bigger do not blend" in lines[0]
+
+
+def test_render_reproduces_a_recording_with_model_blend(generators, store, pattern, tmp_path):
+    specs = {name: str(save_generator(generators[name], tmp_path / f"{name}.safetensors")) for name in ("a", "b")}
+    rigs = {spec: Rig.build(load_generator(spec), name=name) for name, spec in specs.items()}
+    bank = ModelBank([BankEntry(n, s) for n, s in specs.items()], lambda e: rigs[e.spec], store, rigs[specs["a"]])
+    store.set_many({"model.blend": 0.5, "model.blend.layers": "2-3"}, immediate=True)
+    recorder = Recorder(tmp_path / "set.npz", specs["a"], {})
+    sink = Keep()
+    engine = Engine(rigs[specs["a"]], store, pattern, [sink], models=bank, recorder=recorder)
+    a = to_frame(picture(rigs[specs["a"]].generator, store))
+    while engine.stats.frames < 200 and (not sink.frames or np.array_equal(sink.frames[-1], a)):
+        engine.run(engine.stats.frames + 1)  # the blended copy is made beside the loop: a few plain frames first
+        assert wait_for(lambda: len(sink.frames) == engine.stats.frames, timeout=60)
+    engine.close()
+    sink.close()
+    recorder.close()
+    assert not np.array_equal(sink.frames[-1], a)  # the last frame was blended
+    rendered = tmp_path / "again"
+    render_recording(str(tmp_path / "set.npz"), [f"file:{rendered}/%03d.png"], device="cpu")
+    again = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted(rendered.glob("*.png"))]
+    assert len(again) == len(sink.frames)
+    assert all(np.array_equal(live, re) for live, re in zip(sink.frames, again, strict=True))
+    bank.close()

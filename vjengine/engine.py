@@ -24,6 +24,7 @@ from vjengine.analysis.measures import FrameMeasures
 from vjengine.analysis.overlay import draw_overlay
 from vjengine.analysis.visual import VisualAnalyser
 from vjengine.bank import ModelBank
+from vjengine.blend import WeightBlend
 from vjengine.crossfade import ModelFade, crossfade, fit_picture
 from vjengine.latent.visual import VisualDriver
 from vjengine.latent.walk import LatentWalk, step_seconds
@@ -100,6 +101,7 @@ class Engine:
         self.models = models
         self._slot = 0  # the bank slot on screen
         self._fade: ModelFade | None = None
+        self._blend = WeightBlend()  # model.blend: the model on screen with another's weights mixed in
         self._size: tuple[int, int] | None = None  # the outputs' picture size: the first model's
         # Every duration the loop measures (drift, walks, the camera's smoothing, pacing, stage times) reads
         # this clock, so a test can step time frame by frame instead of depending on how busy the machine is.
@@ -126,6 +128,7 @@ class Engine:
         self.recorder = recorder
         self._last_ws: torch.Tensor | None = None
         self._last_noise_seed: int | None = None
+        self._last_mix: tuple = (None, None)
         # Random noise is drawn from a fresh seed each frame, kept in the recording so `render` can draw it again.
         self._noise_seeds = np.random.default_rng()
         self._corruption_phase = 0.0
@@ -165,6 +168,7 @@ class Engine:
         for part in self.analysers:
             if hasattr(part, "close"):
                 part.close()
+        self._blend.close()
         self.rig.close()
 
     def run(self, frames: int | None = None) -> EngineStats:
@@ -236,7 +240,7 @@ class Engine:
             listener(signals)
         times["analyse"], t = self._lap(t)
         if snapshot["render.paused"] and self._last_frame is not None:
-            frames, ws, noise_seed = self._last_frame, self._last_ws, self._last_noise_seed
+            frames, ws, noise_seed, mix = self._last_frame, self._last_ws, self._last_noise_seed, self._last_mix
             times["compose"] = times["generate"] = times["copy"] = 0.0
         else:
             camera_z = self.visual.latest_z() if self.visual is not None else None
@@ -244,17 +248,21 @@ class Engine:
             self._switch(snapshot, started)
             fading = self._fading(started)
             old_ws = self._compose(fading.rig, snapshot, signals, camera_z) if fading else None
-            ws = self._compose(self.rig, snapshot, signals, camera_z)  # last: what presets store is the new model's
+            rig, blend = self._blended(snapshot)
+            ws = self._compose(rig, snapshot, signals, camera_z)  # last: what presets store is the new model's
             times["compose"], t = self._lap(t)
             noise_seed = self._noise_seed(snapshot["generator.noise"])
-            img = self._render(self.rig, ws, snapshot, noise_seed)
+            img = self._render(rig, ws, snapshot, noise_seed)
+            fade = None
             if fading:
                 old = self._render(fading.rig, old_ws, snapshot, noise_seed)
-                img = crossfade(old, img, fading.weight(started))
+                fade = (fading.rig.spec, old_ws, fading.weight(started))
+                img = crossfade(old, img, fade[2])
+            mix = (fade, blend)  # what the recording needs, besides ws, to render this frame again
             times["generate"], t = self._lap(t)
             frames = to_frames(img, self._layouts)
             times["copy"], t = self._lap(t)
-            self._last_frame, self._last_ws, self._last_noise_seed = frames, ws, noise_seed
+            self._last_frame, self._last_ws, self._last_noise_seed, self._last_mix = frames, ws, noise_seed, mix
         if self.overlay_sinks and frame is not None:
             view = self.landmarks.latest_landmarks() if self.landmarks is not None else LandmarkView()
             overlay = draw_overlay(frame.image, view)
@@ -263,8 +271,7 @@ class Engine:
         if self.recorder is not None:
             warp = float(snapshot["corruption.mode"] == "warp")
             state = {**snapshot, "corruption.phase": self._corruption_phase, "corruption.warp": warp}
-            fade = (fading.rig.spec, old_ws, fading.weight(started)) if fading and old_ws is not None else None
-            self.recorder.add(ws, state, started, noise_seed=noise_seed, model=self.rig.spec, fade=fade)
+            self.recorder.add(ws, state, started, noise_seed=noise_seed, model=self.rig.spec, fade=mix[0], blend=mix[1])
         for sink, layout in zip(self.sinks, self._sink_layouts, strict=True):
             sink.send(frames[layout], at=started)  # recordings stamp the frame's real time
         times["publish"], t = self._lap(t)
@@ -286,6 +293,17 @@ class Engine:
         self.rig, self._slot = rig, slot
         self.models.shown(slot, rig)
         log.info("showing model %s%s", self.models.name(slot), f" (a {seconds:g} s crossfade)" if seconds > 0 else "")
+
+    def _blended(self, snapshot) -> tuple[Rig, tuple[str, float, str] | None]:
+        """The rig to render (with `model.blend` > 0, the shown model's weights mixed with another's once that
+        one is loaded and the mixed copy made, both beside the loop), and the blend for the recording."""
+        amount = snapshot["model.blend"] if self.models is not None else 0.0
+        if amount <= 0:
+            return self.rig, None
+        other = self.models.rig_for(snapshot["model.blend.slot"])
+        layers = str(snapshot["model.blend.layers"])
+        rig = self._blend.rig(self.rig, other, amount, layers)
+        return rig, None if rig is self.rig else (other.spec, float(amount), layers)
 
     def _fading(self, now: float) -> ModelFade | None:
         """The crossfade of this frame, None once it is over (or its model left the device)."""

@@ -78,7 +78,8 @@ class Recorder:
 
     A set that switches models also keeps `model` (each frame's index into meta's `models`, each with its
     `num_ws` and `w_dim`; `ws` is zero-padded to the largest), and for frames inside a crossfade the model
-    fading out: `fade_frame`, `fade_model`, `fade_weight` (how much of the new model shows) and `ws_from`."""
+    fading out: `fade_frame`, `fade_model`, `fade_weight` (how much of the new model shows) and `ws_from`; for
+    frames rendered with `model.blend`, `blend_frame`, `blend_model`, `blend_amount` and `blend_layers`."""
 
     def __init__(self, path: str | Path, model: str, params: dict) -> None:
         self.path = Path(path)
@@ -99,6 +100,7 @@ class Recorder:
         self._models: list[dict] = []
         self._model_index: list[int] = []
         self._fades: list[tuple[int, int, float]] = []  # (frame, model, weight of the new model)
+        self._blends: list[tuple[int, int, float, str]] = []  # (frame, model blended toward, amount, layers)
         self._times: list[float] = []
         self._noise: list[str] = []
         self._noise_seeds: list[int] = []
@@ -112,14 +114,18 @@ class Recorder:
         noise_seed: int | None = None,
         model: str = "",
         fade: tuple[str, torch.Tensor, float] | None = None,
+        blend: tuple[str, float, str] | None = None,
     ) -> None:
         """Keep one frame: `ws` [1, num_ws, w_dim] and the state it was rendered with
         (`generator.noise` and the STATE numbers), the seed of its random noise (see `seeded_noise`), the
         `model` that rendered it (default: the one the recording started with) and, inside a crossfade,
-        `fade` = (the model fading out, its w+, how much of the new model shows)."""
+        `fade` = (the model fading out, its w+, how much of the new model shows); with `model.blend`,
+        `blend` = (the model blended toward, the amount, the layers)."""
         if fade is not None:
             self._fades.append((len(self._times), self._index(fade[0], fade[1]), float(fade[2])))
             self._from.add(fade[1])
+        if blend is not None:
+            self._blends.append((len(self._times), self._index(blend[0], ws), float(blend[1]), str(blend[2])))
         self._model_index.append(self._index(model or self._model, ws))
         self._latents.add(ws)
         self._times.append(now)
@@ -164,6 +170,10 @@ class Recorder:
                     fade_model=fades[:, 1].astype(np.int16),
                     fade_weight=fades[:, 2],
                     ws_from=ws_from,
+                    blend_frame=np.asarray([b[0] for b in self._blends], dtype=np.int64),
+                    blend_model=np.asarray([b[1] for b in self._blends], dtype=np.int16),
+                    blend_amount=np.asarray([b[2] for b in self._blends], dtype=np.float64),
+                    blend_layers=np.asarray([b[3] for b in self._blends], dtype=str),
                 )
         except OSError as exc:
             raise VJError(f"--record {self.path}: writing the recording failed ({exc.strerror})") from None
@@ -190,6 +200,10 @@ class Recording:
     fade_model: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
     fade_weight: np.ndarray = field(default_factory=lambda: np.zeros(0))
     ws_from: np.ndarray | None = None
+    blend_frame: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    blend_model: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
+    blend_amount: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    blend_layers: np.ndarray = field(default_factory=lambda: np.zeros(0, str))
 
     @property
     def models(self) -> list[dict]:
@@ -206,6 +220,14 @@ class Recording:
         """Frame i's w+ [num_ws, w_dim] as its model takes it (without the padding of a mixed set)."""
         shape = self.models[self.frame_model(i)]
         return self.ws[i, : shape["num_ws"], : shape["w_dim"]]
+
+    def frame_blend(self, i: int) -> tuple[int, float, str] | None:
+        """With `model.blend`: (the model blended toward, the amount, the layers) of frame i, else None."""
+        rows = np.flatnonzero(self.blend_frame == i)
+        if len(rows) == 0:
+            return None
+        row = int(rows[0])
+        return int(self.blend_model[row]), float(self.blend_amount[row]), str(self.blend_layers[row])
 
     def frame_fade(self, i: int) -> tuple[int, np.ndarray, float] | None:
         """Inside a crossfade: (the model fading out, its w+, how much of frame i's model shows), else None."""
@@ -243,7 +265,17 @@ class Recording:
         ]
         seeds = None if self.noise_seed is None else self.noise_seed[index]  # a frame between keeps the one before's
         fades = _resampled_fades(self, index)
-        return Recording(ws, times, self.noise[index], state, self.meta, seeds, models, *fades)
+        blends = _resampled_blends(self, index)
+        return Recording(ws, times, self.noise[index], state, self.meta, seeds, models, *fades, *blends)
+
+
+def _resampled_blends(recording: Recording, index: np.ndarray) -> tuple:
+    """The blend columns for new frames that each take recorded frame `index[j]`'s blend."""
+    row_of = {int(frame): row for row, frame in enumerate(recording.blend_frame)}
+    new = [(j, row_of[int(i)]) for j, i in enumerate(index) if int(i) in row_of]
+    frames = np.asarray([j for j, _ in new], dtype=np.int64)
+    rows = np.asarray([r for _, r in new], dtype=np.int64)
+    return frames, recording.blend_model[rows], recording.blend_amount[rows], recording.blend_layers[rows]
 
 
 def _resampled_fades(recording: Recording, index: np.ndarray) -> tuple:
@@ -281,6 +313,9 @@ def load_recording(path: str | Path) -> Recording:
                 recording.model = data["model"]
                 recording.fade_frame, recording.fade_model = data["fade_frame"], data["fade_model"]
                 recording.fade_weight, recording.ws_from = data["fade_weight"], data["ws_from"]
+            if "blend_frame" in data.files:  # a set recorded since models could blend
+                recording.blend_frame, recording.blend_model = data["blend_frame"], data["blend_model"]
+                recording.blend_amount, recording.blend_layers = data["blend_amount"], data["blend_layers"]
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise VJError(f"{path} is not a vjengine recording ({exc})") from None
     seeds = recording.noise_seed

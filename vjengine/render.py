@@ -8,6 +8,7 @@ import time
 import numpy as np
 import torch
 
+from vjengine.blend import WeightBlend
 from vjengine.crossfade import crossfade, fit_picture
 from vjengine.device import precision, prepare_process, resolve_device, resolve_dtype
 from vjengine.errors import ModelError, VJError
@@ -55,10 +56,14 @@ def render_recording(
     rate = fps or _recorded_fps(recording.time)
     sinks = [open_sink(spec, fps=rate) for spec in outputs]
     size = None  # the first frame's, as live: a set's outputs keep one size
+    blend = WeightBlend(wait=True)
     try:
         with torch.inference_mode(), context:
             for i in range(len(recording.time)):
-                img = _picture(recording, i, rigs[recording.frame_model(i)], recording.frame_ws(i), dev)
+                rig = rigs[recording.frame_model(i)]
+                if (blended := recording.frame_blend(i)) is not None:  # model.blend: another model's weights mixed in
+                    rig = blend.rig(rig, rigs[blended[0]], blended[1], blended[2])
+                img = _picture(recording, i, rig, recording.frame_ws(i), dev)
                 size = size or (img.shape[-2], img.shape[-1])
                 img = fit_picture(img, size)
                 if (fade := recording.frame_fade(i)) is not None:  # inside a crossfade between two models
@@ -69,6 +74,7 @@ def render_recording(
                 for sink in sinks:  # at the recorded times (or the --fps grid): as long as the take
                     _send_without_dropping(sink, frame, float(recording.time[i]))
     finally:
+        blend.close()
         for sink in sinks:
             sink.close()
     failed = [f"{s.name}: {s.stats.failed}" for s in sinks if s.stats.failed]

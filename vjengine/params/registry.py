@@ -42,6 +42,34 @@ REGISTRY: tuple[Param, ...] = (
         group="model",
     ),
     Param(
+        "model.blend",
+        "float",
+        0.0,
+        "Blend the weights of the model on screen toward model.blend.slot's (fine-tunes of one model: same "
+        "architecture and shapes); 0 = the model on screen, 1 = the other.",
+        min=0.0,
+        max=1.0,
+        smoothing=0.1,
+        group="model",
+    ),
+    Param(
+        "model.blend.slot",
+        "int",
+        1,
+        "The bank's model that model.blend blends toward (loaded beside the loop when first needed).",
+        min=0,
+        max=63,
+        group="model",
+    ),
+    Param(
+        "model.blend.layers",
+        "string",
+        "all",
+        "Which layers model.blend blends: all, or the synthesis layers reading coarse, middle, fine or a-b w rows "
+        "(e.g. coarse: the other model's shapes with this one's colours).",
+        group="model",
+    ),
+    Param(
         "model.fade",
         "float",
         1.0,
