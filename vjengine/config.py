@@ -38,12 +38,13 @@ class Config:
             setattr(self, setting.field, copy.deepcopy(setting.default))
         self.params: dict[str, Any] = {}
 
-    def set(self, setting: Setting, value: Any, where: str) -> None:
-        """Set `setting` to `value` if allowed, else a one-line ConfigError starting with `where`."""
+    def set(self, setting: Setting, value: Any, what: str) -> None:
+        """Set `setting` to `value` if allowed, else a one-line ConfigError starting with `what`, the value
+        as the user wrote it (`config.toml: osc.port = 70000`, `--osc-port 70000`)."""
         problem = setting.problem(value)
         if problem is not None:
             complaint = problem if problem.startswith("is ") else f"is not allowed; expected {problem}"
-            raise ConfigError(f"{where} = {value!r} {complaint}")
+            raise ConfigError(f"{what} {complaint}")
         setattr(self, setting.field, float(value) if setting.kind is float else value)
 
     @property
@@ -92,7 +93,7 @@ def _apply(config: Config, section: str, key: str, value: Any, origin: str) -> N
     known = _SECTIONS[section]
     if key not in known:
         raise ConfigError(f"{origin}: unknown key {section}.{key}; allowed in [{section}]: {', '.join(known)}")
-    config.set(known[key], value, f"{origin}: {section}.{key}")
+    config.set(known[key], value, f"{origin}: {section}.{key} = {value!r}")
 
 
 def _params(table: Any, store: ParamStore, origin: str, prefix: str = "") -> dict[str, Any]:
