@@ -208,3 +208,14 @@ def test_a_setting_added_to_the_table_is_a_key_a_flag_and_a_documented_line(monk
     assert Config().models_keep == 2
     assert "\n[models]\n" in config_toml() and "\nkeep = 2\n" in config_toml()
     assert "| `models.bank` | `--bank-model SPEC` | `[]` |" in settings_markdown()
+
+
+def test_a_flag_is_checked_as_its_config_key_and_said_as_typed(store):
+    from vjengine import cli
+
+    args = cli.build_parser().parse_args(["run", "--osc-port", "70000"])
+    with pytest.raises(ConfigError, match=r"^--osc-port 70000 is not allowed; expected a port from 0 to 65535"):
+        cli.config_from_args(args, store)
+    args = cli.build_parser().parse_args(["run", "--no-status", "--osc-out", "a:1", "--osc-out", "b:2"])
+    config = cli.config_from_args(args, store)
+    assert config.status is False and config.osc_targets == ["a:1", "b:2"]
