@@ -67,6 +67,7 @@ class Music:
         return ", ".join(parts)
 
     def close(self) -> None:
+        """Close the audio input and leave the Link session."""
         for part in (self.audio, self.link):
             if part is not None:
                 part.close()

@@ -50,16 +50,19 @@ class AudioAnalyser:
         self._thread = threading.Thread(target=self._run, name="audio-analysis", daemon=True)
 
     def start(self) -> None:
+        """Start the analysis thread, then the input that feeds it."""
         self._thread.start()
         self.source.start(self.feed)
 
     def close(self) -> None:
+        """Close the input, then stop the analysis thread."""
         self.source.close()
         self._stop.set()
         self._thread.join(timeout=5)
 
     @property
     def connected(self) -> bool:
+        """Whether the input is open and delivering (the status line's "audio DOWN")."""
         return self.source.connected
 
     def feed(self, samples: np.ndarray, samplerate: int, wait: bool = False) -> None:
@@ -74,6 +77,7 @@ class AudioAnalyser:
         return self._signals if self.store.get("audio.enabled") else dict(REST)
 
     def latest(self) -> dict[str, float]:
+        """The newest signals whatever audio.enabled says (the status line's meter)."""
         return self._signals
 
     def _run(self) -> None:

@@ -72,6 +72,7 @@ class Follower:
         self.value = 0.0
 
     def step(self, target: float, dt: float, attack: float, release: float) -> float:
+        """Move `dt` seconds toward `target`: with `attack` rising, `release` falling (0 = jump)."""
         tau = attack if target > self.value else release
         self.value += (target - self.value) * (1.0 - math.exp(-dt / tau) if tau > 0 else 1.0)
         return self.value
@@ -86,6 +87,7 @@ class AutoGain:
         self.reference = floor
 
     def normalise(self, value: float, dt: float, adapt: float) -> float:
+        """`value` over the loudest recent one (`adapt` 0: as it is); the reference decays `dt` seconds."""
         if adapt <= 0:  # off: full scale is full scale
             return value
         self.reference = max(value, self.floor, self.reference * math.exp(-dt / adapt))

@@ -55,6 +55,7 @@ class AudioInput:
         self._thread.start()
 
     def close(self) -> None:
+        """Stop watching and close the input (waits for the watcher thread)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -43,6 +43,7 @@ class Lfos:
         self._start = clock()
 
     def analyse(self, frame: Any = None) -> dict[str, float]:
+        """Every LFO's value now, from the beat count (in beats) or the clock (in Hz)."""
         seconds = self.clock() - self._start
         signals = {}
         for k in range(1, COUNT + 1):

@@ -64,6 +64,7 @@ class LinkSession:
         self._poller.start()
 
     def close(self) -> None:
+        """Leave the session and stop its threads."""
         self._stop.set()
         self.store.remove_listener(self._changed)
         if self._poller is not None:
@@ -75,10 +76,12 @@ class LinkSession:
 
     @property
     def peers(self) -> int:
+        """Other peers in the session now (the status line shows them)."""
         return int(self._link.num_peers) if self._link is not None else 0
 
     @property
     def tempo(self) -> float:
+        """The session's tempo now (bpm)."""
         return float(self._link.tempo) if self._link is not None else 0.0
 
     def beats(self) -> float | None:

@@ -19,7 +19,9 @@ SIGNALS = ("tempo.beat", "tempo.bar", "tempo.count")
 class BeatSource(Protocol):
     """Something that knows the beat count itself (a Link session)."""
 
-    def beats(self) -> float | None: ...
+    def beats(self) -> float | None:
+        """The beat count now, or None while it has none."""
+        ...
 
 
 class TempoPhase:
@@ -46,6 +48,7 @@ class TempoPhase:
         return self.beats
 
     def analyse(self, frame: Any = None) -> dict[str, float]:
+        """The phase signals after advancing to now."""
         beats = self.update()
         quantum = self.store.get("tempo.quantum")
         return {"tempo.beat": beats % 1.0, "tempo.bar": (beats % quantum) / quantum, "tempo.count": beats}
