@@ -236,3 +236,18 @@ def test_bench_audio_reports_every_click_and_its_latency():
     result = bench_audio(seconds=6.0)
     assert result["onsets"] == result["clicks"] == 12
     assert 0.0 <= result["onset_delay_ms_median"] <= result["onset_delay_ms_max"] < 30.0
+
+
+def test_a_failing_analysis_is_said_once_and_keeps_the_last_signals(tmp_path, caplog):
+    store = default_store()
+    analyser = AudioAnalyser(FileInput(write(tmp_path, "tone.wav", tone(440.0, 1.0)), realtime=False), store)
+    analyser.start()
+    try:
+        assert wait_for(lambda: analyser.latest()["audio.level"] > 0.3)
+        with caplog.at_level(logging.ERROR, logger="vjengine.audio"):
+            analyser.features.process = None  # the analysis itself breaks (a stand-in for a library fault)
+            assert wait_for(lambda: analyser.failures >= 2, timeout=60)
+        assert analyser.latest()["audio.level"] > 0.3
+        assert len([r for r in caplog.records if "audio analysis failed" in r.getMessage()]) == 1
+    finally:
+        analyser.close()

@@ -43,6 +43,7 @@ class AudioAnalyser:
         self.features: Features | None = None
         self.dropped = 0  # blocks dropped because the analysis fell behind
         self.busy_seconds = 0.0  # CPU time the analysis thread spent: its cost
+        self.failures = 0  # blocks whose analysis raised (said once)
         self._signals: dict[str, float] = dict(REST)
         self._queue: queue.Queue[tuple[np.ndarray, int]] = queue.Queue(maxsize=QUEUE_BLOCKS)
         self._pending = np.zeros(0, dtype=np.float32)
@@ -96,7 +97,9 @@ class AudioAnalyser:
             try:
                 self._analyse(samples, rate)
             except Exception as exc:  # a broken analysis keeps its last signals; the show goes on
-                log.error("audio analysis failed (%s); keeping the last signals", exc)
+                self.failures += 1
+                if self.failures == 1:
+                    log.error("audio analysis failed (%s); keeping the last signals", exc)
                 self._stop.wait(1.0)
             self.busy_seconds += time.thread_time() - started
 
