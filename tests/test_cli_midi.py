@@ -111,4 +111,4 @@ def test_midi_clock_from_another_port_sets_the_walk_tempo(jack_server, tmp_path)
     finally:
         output = stop(process)
         daw.close()
-    assert f"MIDI clock: {name} sets walk.bpm" in output
+    assert f"MIDI clock: {name} sets tempo.bpm" in output

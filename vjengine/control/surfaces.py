@@ -201,7 +201,7 @@ def _open_clock(port: str, store: ParamStore) -> MidiControl | None:
     clock = MidiControl(store, port, follow_clock=True)
     if not _start(clock.start, "MIDI clock"):
         return None
-    log.info("MIDI clock: %s sets walk.bpm (waits for the port if it is not there yet)", port)
+    log.info("MIDI clock: %s sets tempo.bpm (waits for the port if it is not there yet)", port)
     return clock
 
 
