@@ -459,3 +459,16 @@ def test_render_reproduces_a_recording_with_model_blend(generators, store, patte
     assert len(again) == len(sink.frames)
     assert all(np.array_equal(live, re) for live, re in zip(sink.frames, again, strict=True))
     bank.close()
+
+
+def test_frames_paused_while_recording_are_recorded_as_the_frame_they_repeat(generators, store, pattern, tmp_path):
+    bank = bank_of(generators, store)
+    recorder = Recorder(tmp_path / "set.npz", "a", {})
+    pause = lambda _signals: store.set("render.paused", True)  # noqa: E731 - from the second frame on
+    engine = Engine(bank.rig_for(0), store, pattern, [], models=bank, recorder=recorder, signal_listeners=[pause])
+    engine.run(3)
+    engine.close()
+    bank.close()
+    assert engine.error is None and engine.stats.failed == 0
+    recorded = np.load(recorder.close())
+    assert len(recorded["ws"]) == 3 and (recorded["ws"][1:] == recorded["ws"][0]).all()
