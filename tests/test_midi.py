@@ -426,6 +426,18 @@ def test_midi_clock_sets_the_walk_tempo(midi, controller, store):
     assert control.status()["bpm"] == 128.0
 
 
+def test_midi_clock_counts_beats_from_start_for_the_beat_phase(midi, controller, store):
+    from vjengine.tempo.arbiter import arbiter_for
+
+    midi(MIX_ON_CC7, follow_clock=True, clock=TickClock(128))
+    controller.port.send(mido.Message("start"))
+    play_clock(controller.port, 8)
+    eventually(lambda: arbiter_for(store).anchors().get("clock", (0.0,))[0] == pytest.approx(191 / 24))
+    controller.port.send(mido.Message("start"))  # the song starts again: the next tick is its first beat
+    play_clock(controller.port, 1)
+    eventually(lambda: arbiter_for(store).anchors()["clock"][0] == pytest.approx(23 / 24))
+
+
 def test_midi_clock_is_ignored_unless_followed(midi, controller, store):
     control = midi(MIX_ON_CC7, clock=TickClock(128))
     play_clock(controller.port, 2)

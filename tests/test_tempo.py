@@ -132,6 +132,26 @@ def test_a_link_session_sets_the_phase():
     assert signals == {"tempo.beat": pytest.approx(0.25), "tempo.bar": pytest.approx(2.25 / 4), "tempo.count": 6.25}
 
 
+def test_a_leading_midi_clock_sets_the_phase_from_its_count():
+    store, clock = default_store(), Clock()
+    arbiter = TempoArbiter(store, clock)
+    arbiter.propose("clock", 120.0)
+    arbiter.anchor("clock", 4.0, at=0.0)  # the clock's tick at its fifth beat (the next bar's downbeat)
+    phase = TempoPhase(store, clock, leader=arbiter)
+    clock.now = 0.125  # a quarter beat later at 120 bpm
+    signals = phase.analyse()
+    assert signals["tempo.count"] == pytest.approx(4.25)
+    assert signals["tempo.bar"] == pytest.approx(0.25 / 4)
+
+
+def test_a_count_is_not_taken_from_a_source_that_does_not_lead():
+    store, clock = default_store(), Clock()
+    store.set("tempo.source", "audio")
+    arbiter = TempoArbiter(store, clock)
+    arbiter.anchor("clock", 4.0, at=0.0)
+    assert arbiter.beats() is None
+
+
 def test_beats_to_the_next_boundary():
     store, clock = default_store(), Clock()
     store.set("tempo.bpm", 60.0)

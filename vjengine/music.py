@@ -83,7 +83,7 @@ def open_music(audio_spec: str, link: bool, store: ParamStore, clock: Callable[[
     """Start the music's parts for a run (`--audio SPEC`, `--link`); a bad file spec is a VJError."""
     arbiter = arbiter_for(store)
     session = _join_link(store, arbiter) if link else None
-    phase = TempoPhase(store, clock, source=session)
+    phase = TempoPhase(store, clock, source=session, leader=arbiter)
     quantizer = BeatQuantizer(store, phase)
     music = Music(phase, quantizer, link=session, analysers=[phase, Lfos(store, phase, clock), quantizer])
     source = open_input(audio_spec)

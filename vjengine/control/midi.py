@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 
 import mido
 
-from vjengine.control.clock import TempoFollower
+from vjengine.control.clock import TICKS_PER_BEAT, TempoFollower
 from vjengine.control.mapping import (
     Binding,
     Control,
@@ -268,6 +268,7 @@ class MidiControl:
         self.store = store
         self._now = clock
         self.clock = TempoFollower() if follow_clock else None
+        self._ticks = -1  # clock ticks since the last Start: tick 0 is the downbeat
         maps = [load_map(resolve_map(spec), store.params) for spec in mapping_files]
         self.learn_file = Path(learn_file).expanduser() if learn_file else None
         self._learned = ControllerMap(name="learned")
@@ -485,12 +486,18 @@ class MidiControl:
                     self._apply(live, event)
 
     def _follow_clock(self, message: mido.Message) -> None:
+        tempo = arbiter_for(self.store)
         if message.type != "clock":
             self.clock.restart()
-        elif (bpm := self.clock.tick(message.time)) is not None:
-            arbiter_for(self.store).propose("clock", bpm)
+            if message.type == "start":  # the next tick is the song's first beat
+                self._ticks = -1
+            return
+        self._ticks += 1
+        tempo.anchor("clock", self._ticks / TICKS_PER_BEAT, message.time)  # the beat phase follows the clock
+        if (bpm := self.clock.tick(message.time)) is not None:
+            tempo.propose("clock", bpm)
         else:  # a steady clock publishes no new tempo, yet it is running: it keeps its rank (tempo.source auto)
-            arbiter_for(self.store).present("clock")
+            tempo.present("clock")
 
     def _apply(self, live: _Live, event: Event) -> None:
         binding = live.binding

@@ -29,6 +29,7 @@ class TempoArbiter:
         self._last: dict[str, float] = {}  # source -> the last tempo it measured
         self._lock = threading.Lock()
         self.accepted = dict.fromkeys(RANK, 0)  # proposals that set the tempo, per source
+        self._anchors: dict[str, tuple[float, float]] = {}  # source -> (its beat count, when), for the phase
 
     def propose(self, source: str, bpm: float) -> bool:
         """`source` (link, clock, audio) has measured `bpm`; True when it holds tempo.bpm now."""
@@ -56,6 +57,23 @@ class TempoArbiter:
         return not any(
             RANK[other] > RANK[source] and now - heard < HOLD_SECONDS for other, heard in self._heard.items()
         )
+
+    def anchor(self, source: str, beats: float, at: float) -> None:
+        """`source` counted `beats` beats at time `at` (this arbiter's clock): a MIDI clock's ticks since Start."""
+        self._anchors[source] = (beats, at)
+
+    def anchors(self) -> dict[str, tuple[float, float]]:
+        """Each counting source's last (beat count, time), e.g. {"clock": (7.96, 12.3)}."""
+        return dict(self._anchors)
+
+    def beats(self) -> float | None:
+        """The leading source's beat count extrapolated to now at tempo.bpm, or None when the leader keeps
+        no count (the music) or nothing leads."""
+        anchor = self._anchors.get(self.leader())
+        if anchor is None:
+            return None
+        beats, at = anchor
+        return beats + (self.clock() - at) * self.store.get("tempo.bpm") / 60.0
 
     def leader(self) -> str:
         """The automatic source holding the tempo now, or "" (for the status line)."""

@@ -2,7 +2,8 @@
 `tempo.count`, the beats counted (what walks lock their keys to).
 
 Alone, the beat count runs at `tempo.bpm` on the engine's clock. In a Link session the count is the
-session's, so every peer's bar starts together (Ableton Live's downbeat is ours).
+session's, so every peer's bar starts together (Ableton Live's downbeat is ours); following a MIDI clock
+it is the clock's ticks since its Start (the DAW's or mixer's downbeat).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ SIGNALS = ("tempo.beat", "tempo.bar", "tempo.count")
 
 
 class BeatSource(Protocol):
-    """Something that knows the beat count itself (a Link session)."""
+    """Something that knows the beat count itself (a Link session, the arbiter's leading clock)."""
 
     def beats(self) -> float | None:
         """The beat count now, or None while it has none."""
@@ -30,9 +31,15 @@ class TempoPhase:
     name = "tempo"
 
     def __init__(
-        self, store: ParamStore, clock: Callable[[], float] = time.monotonic, source: BeatSource | None = None
+        self,
+        store: ParamStore,
+        clock: Callable[[], float] = time.monotonic,
+        source: BeatSource | None = None,
+        leader: BeatSource | None = None,
     ) -> None:
-        self.store, self.clock, self.source = store, clock, source
+        # `source` counts the beats whenever it is there (Link); `leader` only while the source leading the
+        # tempo keeps a count (the arbiter: a MIDI clock's ticks).
+        self.store, self.clock, self.source, self.leader = store, clock, source, leader
         self.beats = 0.0  # beats counted since the start (or the session's count under Link)
         self._last: float | None = None
 
@@ -40,6 +47,8 @@ class TempoPhase:
         """Advance to now and return the beat count."""
         now = self.clock()
         shared = self.source.beats() if self.source is not None else None
+        if shared is None and self.leader is not None:
+            shared = self.leader.beats()
         if shared is not None:
             self.beats = shared
         elif self._last is not None:
