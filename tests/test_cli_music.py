@@ -101,3 +101,13 @@ def test_bench_reports_the_audio_analysis_share_of_a_core(tmp_path):
     assert result.returncode == 0, result.stderr
     share = json.loads(result.stdout.strip().splitlines()[-1])["audio_cpu_pct"]
     assert isinstance(share, float) and share >= 0.0
+
+
+def test_a_missing_audio_file_stops_the_start_with_one_line(tmp_path):
+    from tests.conftest import one_line_error
+
+    model = str(FIXTURES / "sg2_64.pkl")
+    args = ["run", "--model", model, "--source", "pattern", "--output", "none", "--osc-port", "0"]
+    args += ["--oscquery-port", "0", "--no-status", "--frames", "1", "--audio", f"file:{tmp_path / 'set.flac'}"]
+    result = subprocess.run([sys.executable, "-m", "vjengine", *args], capture_output=True, text=True, timeout=300)
+    assert "set.flac: no such file" in one_line_error(result)
