@@ -31,6 +31,11 @@ class CompiledSynthesis:
         self.device = device
         mode = "reduce-overhead" if device.type == "cuda" else "default"
         self.mode = mode
+        if device.type == "cpu" and generator.arch == "stylegan3":
+            log.warning(
+                "--compile: on a CPU StyleGAN3 renders faster without it (its Winograd convolutions run "
+                "best eagerly; see docs/performance.md); compiling as asked"
+            )
         self._compiled = torch.compile(self.synthesis, fullgraph=True, dynamic=False, mode=mode)
         self._noise = torch.zeros(2, device=device)
         self.compile_seconds: float | None = None
