@@ -29,7 +29,7 @@ from vjengine.latent.directions import DirectionOffset
 from vjengine.latent.directions import text_checks as direction_checks
 from vjengine.latent.morph import PresetPlayer
 from vjengine.latent.presets import PresetBank
-from vjengine.models import load_generator
+from vjengine.models import check_spec, load_generator
 from vjengine.models.compiled import CompiledSynthesis
 from vjengine.music import open_music
 from vjengine.outputs import Sink, check_distinct_files, open_sinks, service_main_thread
@@ -81,6 +81,8 @@ def build_show(config: Config, store: ParamStore, access: WebAccess | None = Non
     dtype = resolve_dtype(config.dtype, device)
     prepare_process(device)
     entries = model_entries(config)
+    for entry in entries[1:]:  # loaded when chosen, but a typo is said now, before the show
+        check_spec(entry.spec)
     generator = load_generator(entries[0].spec, device)
     _check_text_params(store, generator)
     log.info(

@@ -23,7 +23,14 @@ from vjengine.models import zoo
 from vjengine.models.build import build_generator, load_weights
 from vjengine.models.checkpoint import read_model_file, save_generator
 
-__all__ = ["load_generator", "save_generator", "build_generator", "random_generator", "RANDOM_ARCHS"]
+__all__ = [
+    "load_generator",
+    "check_spec",
+    "save_generator",
+    "build_generator",
+    "random_generator",
+    "RANDOM_ARCHS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +66,15 @@ def load_generator(spec: str | Path = "random", device: str | torch.device = "cp
     generator.source = spec
     generator.untrained = bool(match)
     return generator.to(device)
+
+
+def check_spec(spec: str | Path) -> None:
+    """What can be said about a spec without loading it: a local file that is not there is a ModelError now
+    (a model bank checks every model at start, though it loads them later). Zoo names and URLs are checked
+    when loaded."""
+    spec = str(spec).strip()
+    if not _RANDOM_SPEC.fullmatch(spec) and not zoo.is_remote(spec):
+        _local_path(spec)
 
 
 def random_generator(arch: str = "sg2", resolution: int = 256, seed: int = 0) -> nn.Module:
