@@ -10,11 +10,11 @@ import pytest
 import torch
 from conftest import FIXTURES, wait_for
 
+from vjengine.commands.directions import directions_command, preview_strips
+from vjengine.commands.pictures import render_images
 from vjengine.downloads import cache_dir
 from vjengine.errors import VJError
 from vjengine.latent import directions as dirs
-from vjengine.commands.directions import directions_command, preview_strips
-from vjengine.commands.pictures import render_images
 from vjengine.latent.directions import (
     DirectionOffset,
     apply_directions,
