@@ -60,7 +60,8 @@ def engine(tmp_path):
     config = tmp_path / "config.toml"
     query_port = free_port(socket.SOCK_STREAM)
     config.write_text(f'[osc]\ntargets = ["127.0.0.1:{listener.port}"]\nrate = 60\n[oscquery]\nmdns = false\n')
-    args = ["--config", str(config), "--model", str(FIXTURES / "sg2_64.pkl"), "--source", "pattern"]
+    args = ["--config", str(config), "--model", str(FIXTURES / "sg2_64.pkl"), "--model", "second=random:sg2-8"]
+    args += ["--source", "pattern"]
     args += ["--output", "none", "--osc-port", str(osc_port), "--oscquery-port", str(query_port), "--no-status"]
     args += ["--presets", str(tmp_path / "bank"), "--set", "render.fps=30"]
     for name in ("anchor.npy", "direction.npy"):  # the STRINGS files, found from the engine's folder
@@ -170,11 +171,19 @@ STRINGS = {  # valid, non-default text values (the engine refuses files that are
     "direction.layers": "0-1",
     "direction.file": "direction.npy",
     "preset.style": "fine",
+    "model.name": "second",  # the bank's second model (the fixture's is named sg2_64, its file's stem)
+    "model.blend.layers": "coarse",
 }
+
+
+# model.slot and model.name are two views of one choice (setting a name sets the slot): values that agree.
+NUMBERS = {"model.slot": 1}
 
 
 def _other_value(param):
     """A valid value different from the default, exactly representable as an OSC float32."""
+    if param.name in NUMBERS:
+        return NUMBERS[param.name]
     if param.kind == "bool":
         return not param.default
     if param.kind == "enum":

@@ -159,7 +159,9 @@ class ModelBank:
         if name != NAME or source == "models":
             return
         try:
-            self.select(value)
+            slot = self.select(value)
+            if value != self.entries[slot].name:  # a prefix or a slot number: it reads back the whole name
+                self.store.set(NAME, self.entries[slot].name, source="models")
         except VJError as exc:  # a model that failed to load: said, and the name shows what is on screen
             log.warning("%s %s: %s", NAME, value, exc)
             self.store.set(NAME, self.entries[self._shown].name, source="models")
