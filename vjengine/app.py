@@ -221,7 +221,8 @@ def run(config: Config, store: ParamStore, frames: int | None = None) -> int:
         controls.close()
         show.close()
         raise
-    engine.analysers += music.analysers  # the music's signals, before the modulation reads them
+    for analyser in music.analysers:  # the music's signals, before the modulation reads them
+        engine.add_analyser(analyser)
     show.presets.defer = music.quantizer.defer  # preset.quantize: recalls land on the beat
     for listener in [*controls.signal_listeners(), *music.signal_listeners]:
         engine.add_signal_listener(listener)

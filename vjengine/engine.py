@@ -155,6 +155,10 @@ class Engine:
     def stop(self) -> None:
         self.stop_event.set()
 
+    def add_analyser(self, analyser: Analyser | AsyncAnalyser) -> None:
+        """Run `analyser` on every frame too (its signals reach the modulation); add before `start()`."""
+        self.analysers.append(analyser)
+
     def add_signal_listener(self, listener: Callable[[Signals], None]) -> None:
         """Call `listener` with every frame's signals, on the render thread (so it must only record and return)."""
         self.signal_listeners.append(listener)
