@@ -472,3 +472,18 @@ def test_frames_paused_while_recording_are_recorded_as_the_frame_they_repeat(gen
     assert engine.error is None and engine.stats.failed == 0
     recorded = np.load(recorder.close())
     assert len(recorded["ws"]) == 3 and (recorded["ws"][1:] == recorded["ws"][0]).all()
+
+
+def test_a_model_of_another_size_or_grayscale_is_fitted_to_the_outputs_size_in_rgb():
+    bigger = torch.linspace(-1, 1, 16 * 16).reshape(1, 1, 16, 16)  # a 16 px grayscale model's picture
+    fitted = fit_picture(bigger, (SIZE, SIZE))
+    assert fitted.shape == (1, 3, SIZE, SIZE)
+    assert torch.equal(fitted[:, 0], fitted[:, 2])  # gray stays gray
+    area = torch.nn.functional.avg_pool2d(bigger, 2)[:, 0]  # shrinking averages, it does not pick pixels
+    assert torch.allclose(fitted[:, 0], area, atol=1e-6)
+
+
+def test_a_crossfade_starts_at_the_old_picture_and_ends_at_the_new_one():
+    old, new = torch.zeros(1, 3, SIZE, SIZE), torch.ones(1, 3, SIZE, SIZE)
+    assert torch.equal(crossfade(old, new, 0.0), old) and torch.equal(crossfade(old, new, 1.0), new)
+    assert torch.allclose(crossfade(old, new, 0.25), torch.full_like(old, 0.25))
