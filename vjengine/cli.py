@@ -361,7 +361,14 @@ def _about_model(args: argparse.Namespace, message: str) -> str:
 
 def _model_spec(args: argparse.Namespace) -> str | None:
     spec = getattr(args, "model", None) or getattr(args, "input", None)
-    return spec if isinstance(spec, str) else None
+    if isinstance(spec, str):
+        return spec
+    bank = getattr(args, "models_bank", None)  # run's --model, repeatable: the one model, when one is given
+    if isinstance(bank, list) and len(bank) == 1:
+        from vjengine.bank import parse_entry
+
+        return parse_entry(bank[0]).spec
+    return None
 
 
 def _zoo_hint(args: argparse.Namespace) -> str:
