@@ -73,8 +73,8 @@ class LatentComposer:
         self.device = device
         self._anchor: tuple[int, torch.Tensor] | None = None
         self._cached: tuple[tuple, tuple[torch.Tensor, np.ndarray]] | None = None
-        c_dim = generator.c_dim
-        self._label = torch.eye(c_dim, device=device)[:1] if c_dim else None
+        self._label: torch.Tensor | None = None
+        self._label_class: int | None = None
         self._assignment: tuple[str, int, list[range]] | None = None
         self._bad_assignment: str | None = None
         self._saved: tuple[str, torch.Tensor | None] | None = None
@@ -102,6 +102,7 @@ class LatentComposer:
         """w+ for one frame; `phase` (in loops) places the anchor on its drift circle, `walk` (in keys)
         places it on the latent walk when `walk.mode` is on, and `camera_z` ([regions, z_dim]) are the
         camera's latents, None when the camera drives nothing."""
+        self._use_class(snapshot["latent.class"])
         anchor = self.anchor_for(snapshot, phase, walk)
         ws = anchor.ws
         if self.presets is not None:
@@ -115,6 +116,18 @@ class LatentComposer:
             plain = ws is anchor.ws and snapshot["walk.mode"] == "off"
             self.presets.shown(ws, snapshot["truncation.psi"], anchor.z if plain else None)
         return ws
+
+    def _use_class(self, wanted: int) -> None:
+        """A conditional model's one-hot label for `latent.class` (its last class above it); the
+        anchor's and the walk's cached mappings go with a change of class."""
+        c_dim = self.G.c_dim
+        chosen = min(int(wanted), c_dim - 1) if c_dim else None
+        if chosen == self._label_class and (self._label is not None or not c_dim):
+            return
+        self._label_class = chosen
+        self._label = None if chosen is None else torch.eye(c_dim, device=self.device)[chosen : chosen + 1]
+        self._cached = None
+        self._walk_keys = None
 
     def anchor_for(self, snapshot: Mapping, phase: float, walk: float = 0.0) -> Anchor:
         """The frame's anchor before presets, directions and camera: a walk, a saved w or the seed."""

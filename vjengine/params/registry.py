@@ -82,6 +82,16 @@ REGISTRY: tuple[Param, ...] = (
     # latent: where in the generator's latent space the picture comes from
     Param("latent.seed", "int", 0, "Seed of the anchor latent z.", min=0, max=2**31 - 1, group="latent"),
     Param(
+        "latent.class",
+        "int",
+        0,
+        "The class a conditional model renders (its label); above its last class, the last. Unconditional "
+        "models ignore it.",
+        min=0,
+        max=999,
+        group="latent",
+    ),
+    Param(
         "latent.anchor",
         "string",
         "",
