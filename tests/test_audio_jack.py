@@ -67,18 +67,22 @@ def test_a_click_track_played_into_the_jack_port_gives_onsets_and_the_tempo(jack
 
 
 @pytest.fixture
-def private_server(jack_server, monkeypatch):
+def private_server(jack_server, monkeypatch, tmp_path):
     """A JACK server of the test's own (dummy driver), which the test may stop and start again."""
     if shutil.which("jackd") is None:
         pytest.skip("jackd is not installed")
     name = f"vjtest-{uuid.uuid4().hex[:6]}"
     monkeypatch.setenv("JACK_DEFAULT_SERVER", name)  # the engine's input finds this server by name
     servers: list[subprocess.Popen] = []
+    log = tmp_path / "jackd.log"
 
     def start() -> None:
         command = ["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", str(RATE)]
-        servers.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        assert wait_for(lambda: _answers(name), timeout=30)
+        with log.open("ab") as output:
+            servers.append(subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT))
+        # jackd's own words when it cannot start (e.g. "Too many servers already active": JACK keeps at
+        # most 8, and a server killed without a chance to clean up keeps its place until reboot).
+        assert wait_for(lambda: _answers(name), timeout=30), log.read_text(errors="replace")[-400:]
 
     def stop() -> None:
         servers[-1].terminate()
@@ -88,8 +92,12 @@ def private_server(jack_server, monkeypatch):
     yield name, start, stop
     for server in servers:
         if server.poll() is None:
-            server.kill()
-            server.wait(timeout=30)
+            server.terminate()  # a clean stop frees the server's place in JACK's registry; a kill would not
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=30)
 
 
 def _answers(name: str) -> bool:

@@ -10,8 +10,6 @@ or a discarded sample. All shapes are static: the whole graph traces under `torc
 from __future__ import annotations
 
 import numpy as np
-import scipy.signal
-import scipy.special
 import torch
 import torch.nn.functional as F
 
@@ -31,6 +29,10 @@ def lowpass_filter(taps: int, cutoff: float, half_width: float, rate: float, rad
     """
     if taps <= 1:
         return None
+    # Imported here: scipy.signal takes seconds to import, and only StyleGAN3 layers being built need it.
+    import scipy.signal
+    import scipy.special
+
     if not radial:
         return scipy.signal.firwin(numtaps=taps, cutoff=cutoff, width=half_width * 2, fs=rate)
     offsets = (np.arange(taps) - (taps - 1) / 2) / rate
