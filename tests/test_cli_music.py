@@ -77,13 +77,16 @@ def test_link_shares_the_tempo_with_another_peer_both_ways(tmp_path):
     target = ["--osc-out", f"127.0.0.1:{listener.port}", "--osc-port", str(osc_port)]
     process = run_engine(tmp_path, "--link", "--set", "tempo.bpm=100", *target)
     try:
-        assert wait_for(lambda: peer.peers >= 1, timeout=300)  # the engine joined the session
+        # The engine joined the session (or one of the two processes is gone: then say which, at once).
+        assert wait_for(lambda: peer.peers >= 1 or process.poll() is not None or peer.process.poll() is not None, 300)
+        assert peer.peers >= 1, f"engine exit {process.poll()}, peer exit {peer.process.poll()}"
         peer.set_tempo(133.0)  # the session's tempo changes elsewhere: the engine follows
         assert listener.wait_for("/vj/tempo/bpm", lambda v: v[0] == 133.0, timeout=120)
         SimpleUDPClient("127.0.0.1", osc_port).send_message("/vj/tempo/bpm", 141.0)  # set here: goes to the session
         assert wait_for(lambda: peer.tempo == 141.0, timeout=60)
     finally:
         output = stop(process)
+        print(output)  # the engine's log, shown with a failure
         peer.close()
         listener.sock.close()
     assert "Link: joined the session" in output
