@@ -53,8 +53,10 @@ class Peer:
     def _read(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
-            tempo, peers = line.split()
-            self.tempo, self.peers = float(tempo), int(peers)
+            fields = line.split()
+            if len(fields) != 2:  # anything else the library prints must not end the reading
+                continue
+            self.tempo, self.peers = float(fields[0]), int(fields[1])
 
     def set_tempo(self, bpm: float) -> None:
         assert self.process.stdin is not None
