@@ -67,8 +67,14 @@ def _inverse(matrix: list[list[Fraction]]) -> list[list[Fraction]]:
 _INPUT, _FILTER, _OUTPUT = _transforms(POINTS, TILE, 3)
 
 
-def _matrix(rows: list[list[Fraction]], device: torch.device) -> torch.Tensor:
-    return torch.tensor([[float(v) for v in row] for row in rows], dtype=torch.float64, device=device)
+def _both_axes(rows: list[list[Fraction]]) -> torch.Tensor:
+    """A 1-D transform applied along rows and columns at once (its Kronecker square), in float32."""
+    matrix = torch.tensor([[float(v) for v in row] for row in rows], dtype=torch.float64)
+    return torch.kron(matrix, matrix).to(torch.float32)
+
+
+# Built once: every wide layer uses them every frame (on the CPU, where Winograd runs).
+_INPUT_BOTH, _FILTER_BOTH, _OUTPUT_BOTH = _both_axes(_INPUT), _both_axes(_FILTER), _both_axes(_OUTPUT)
 
 
 # Below this (half the harmonic mean of the channel counts) the transforms, which grow with the
@@ -117,8 +123,7 @@ def applies(x: torch.Tensor, filters: torch.Tensor, styles: torch.Tensor) -> boo
 def winograd_filters(weight: torch.Tensor) -> torch.Tensor:
     """[64, in, out]: a [out, in, 3, 3] weight in the transformed domain, one matrix per tile position."""
     out_channels, in_channels = weight.shape[:2]
-    g = _matrix(_FILTER, weight.device)
-    both_axes = torch.kron(g, g).to(torch.float32)  # [64, 9]: rows and columns at once
+    both_axes = _FILTER_BOTH.to(weight.device)  # [64, 9]
     kernels = weight.detach().float().reshape(out_channels * in_channels, 9)
     filters = (both_axes @ kernels.t()).reshape(SPAN * SPAN, out_channels, in_channels)
     return filters.transpose(1, 2).contiguous()
@@ -161,8 +166,7 @@ def _input_tiles(x: torch.Tensor, padding: int, rows: int, cols: int, in_scale: 
     scale = torch.ones(1, dtype=x.dtype, device=x.device) if in_scale is None else in_scale.to(x.dtype)
     scale = scale.reshape(1, 1, -1, 1, 1, scale.shape[-1] if in_scale is not None else 1)
     gathered = _contiguous(lambda out: torch.mul(windows, scale, out=out), windows.shape, x)
-    transform = _matrix(_INPUT, x.device)
-    both_axes = torch.kron(transform, transform).to(x.dtype)  # [64, 64]: rows and columns at once
+    both_axes = _INPUT_BOTH.to(x.device, x.dtype)  # [64, 64]
     return (both_axes @ gathered.reshape(SPAN * SPAN, -1)).reshape(SPAN * SPAN, batch * rows * cols, channels)
 
 
@@ -190,8 +194,7 @@ def _output_tiles(
 ) -> torch.Tensor:
     """The 6x6 output tiles from the products, scaled, biased and put in place: [N, H', W', out]."""
     out_channels = products.shape[2]
-    transform = _matrix(_OUTPUT, products.device)
-    both_axes = torch.kron(transform, transform).to(products.dtype)  # [36, 64]
+    both_axes = _OUTPUT_BOTH.to(products.device, products.dtype)  # [36, 64]
     tiles = (both_axes @ products.reshape(SPAN * SPAN, -1)).reshape(TILE, TILE, batch, rows, cols, out_channels)
     placed = tiles.permute(2, 3, 0, 4, 1, 5)  # [N, rows, 6, cols, 6, out]
     ones = torch.ones(1, 1, 1, 1, 1, out_channels, dtype=products.dtype, device=products.device)
