@@ -187,18 +187,18 @@ def test_directions_beyond_the_parameters_are_not_labelled_as_parameters(tmp_pat
     assert "(#8 and later have no parameter: direction.0-7 play the first 8)" in result.stdout
 
 
-def test_the_readme_names_preset_files_as_the_bank_writes_them(tmp_path):
+def test_the_docs_name_preset_files_as_the_bank_writes_them(tmp_path):
     import numpy as np
 
     from vjengine.latent.presets import Preset, PresetBank
 
     PresetBank(tmp_path).store(Preset(3, np.zeros((8, 4), np.float32), {}, "sunset"))
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    presets_page = (Path(__file__).parent.parent / "docs" / "presets.md").read_text()
     assert "003-sunset.npy" in {p.name for p in tmp_path.iterdir()}
-    assert "`003-NAME.npy`" in readme
+    assert "`003-NAME.npy`" in presets_page
 
 
-def test_datagrams_that_are_not_osc_are_dropped_without_a_line_as_the_readme_says(caplog):
+def test_datagrams_that_are_not_osc_are_dropped_without_a_line_as_the_docs_say(caplog):
     import socket
 
     from pythonosc.udp_client import SimpleUDPClient
@@ -217,8 +217,8 @@ def test_datagrams_that_are_not_osc_are_dropped_without_a_line_as_the_readme_say
     finally:
         receiver.close()
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    assert "Datagrams that are not OSC at all are dropped without a\nline (`--verbose` logs them)" in readme
+    osc_page = (Path(__file__).parent.parent / "docs" / "osc.md").read_text()
+    assert "Datagrams that are not OSC at all are dropped without a\nline (`--verbose` logs them)" in osc_page
 
 
 def test_offline_a_zoo_model_not_in_the_cache_is_an_error_without_a_download(tmp_path, monkeypatch):

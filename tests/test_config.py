@@ -155,8 +155,8 @@ def test_the_documented_config_sets_every_key_to_its_default(tmp_path, store):
     assert load_config(write(tmp_path, examples), store).camera_exposure == -6.0
 
 
-def test_the_readme_settings_table_is_written_from_the_declarations():
-    assert settings_markdown() in (ROOT / "README.md").read_text(), "run: vjengine settings --markdown"
+def test_the_settings_table_in_the_docs_is_written_from_the_declarations():
+    assert settings_markdown() in (ROOT / "docs" / "settings.md").read_text(), "run: vjengine settings --markdown"
 
 
 def test_a_new_config_holds_every_declared_default_in_a_list_of_its_own():

@@ -215,14 +215,14 @@ def _add_params(commands: argparse._SubParsersAction) -> None:
     params = commands.add_parser("params", help="list every parameter with its OSC address, range and default")
     form = params.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="machine-readable")
-    form.add_argument("--markdown", action="store_true", help="the README's table")
+    form.add_argument("--markdown", action="store_true", help="the table in docs/parameters.md")
     params.set_defaults(func=_params)
 
 
 def _add_settings(commands: argparse._SubParsersAction) -> None:
     settings = commands.add_parser("settings", help="list every setting of run with its config key, flag and default")
     form = settings.add_mutually_exclusive_group()
-    form.add_argument("--markdown", action="store_true", help="the README's table")
+    form.add_argument("--markdown", action="store_true", help="the table in docs/settings.md")
     form.add_argument("--toml", action="store_true", help="a config file documenting every key (config.toml)")
     settings.set_defaults(func=_settings)
 

@@ -1,4 +1,4 @@
-"""The settings as text, derived from `vjengine.settings.SETTINGS`: `run --help`, config.toml and the README table."""
+"""The settings as text, derived from `vjengine.settings.SETTINGS`: `run --help`, config.toml and docs/settings.md."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ _EXAMPLE_PARAMS = (
 
 
 def plain(text: str) -> str:
-    """Help text without the README's code marks."""
+    """Help text without Markdown's code marks."""
     return text.replace("`", "")
 
 
@@ -52,7 +52,7 @@ def cli_help(setting: Setting) -> str:
 
 
 def settings_markdown() -> str:
-    """The README's settings table: every setting with its config key, flag, default and meaning."""
+    """The settings table of docs/settings.md (tests compare it): every setting's config key, flag, default, meaning."""
     lines = ["| config key | `run` option | default | meaning |", "| --- | --- | --- | --- |"]
     for s in SETTINGS:
         key = f"`{s.name}`" if s.section else ""

@@ -29,7 +29,7 @@ def check_signal(name: str) -> str:
         return name
     close = difflib.get_close_matches(name, [*SIGNALS, "visual.region.0.norm"], n=3)
     hint = f"did you mean {', '.join(close)}?" if close else f"signals: {_families()}, {REGION_FORM}"
-    raise VJError(f"unknown signal {name!r}; {hint} (the README's Modulation lists them)")
+    raise VJError(f"unknown signal {name!r}; {hint} (docs/modulation.md lists them)")
 
 
 def _families() -> str:

@@ -408,7 +408,7 @@ def save_map(controller_map: ControllerMap, path: str | os.PathLike) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(
-        "# vjengine MIDI map, written by MIDI learn; edit freely (format: see the README)\n" + tomli_w.dumps(document)
+        "# vjengine MIDI map, written by MIDI learn; edit freely (format: see docs/midi.md)\n" + tomli_w.dumps(document)
     )
     os.replace(temporary, path)
 

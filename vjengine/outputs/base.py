@@ -70,7 +70,7 @@ class Sink:
 
     kind: ClassVar[str] = ""
     usage: ClassVar[str] = ""  # how to write the spec, e.g. "preview[:PORT]"
-    description: ClassVar[str] = ""  # usage, then what it does: one line for --help and the README
+    description: ClassVar[str] = ""  # usage, then what it does: one line for --help and the docs
     live: ClassVar[bool] = False
     retry_on_failure: ClassVar[bool] = False
     retry_first_s: ClassVar[float] = 1.0

@@ -1,4 +1,4 @@
-"""The parameter list as text: for `vjengine params` and the README's table."""
+"""The parameter list as text: for `vjengine params` and the table in docs/parameters.md."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def params_json(params: Iterable[Param]) -> str:
 
 
 def params_markdown(params: Iterable[Param]) -> str:
-    """The README's parameter table."""
+    """The parameter table of docs/parameters.md (tests compare it; paste this output between its markers)."""
     lines = ["| parameter | OSC address | type | range | default | description |", "|" + " --- |" * 6]
     for p in params:
         unit = f" {p.unit}" if p.unit else ""

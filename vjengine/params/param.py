@@ -22,7 +22,7 @@ class ParamError(VJError):
 class Param:
     """A named, typed, bounded control of the engine, declared once in the registry.
 
-    Everything else (OSC addresses, OSCQuery, MIDI, config keys, `vjengine params`, the README table)
+    Everything else (OSC addresses, OSCQuery, MIDI, config keys, `vjengine params`, docs/parameters.md)
     is derived from these fields.
     """
 

@@ -1,6 +1,6 @@
 """Every parameter of the engine, declared once. OSC, MIDI, OSCQuery, config and docs derive from here.
 
-Names are `stage.thing`; the stage groups them in `vjengine params` and the README.
+Names are `stage.thing`; the stage groups them in `vjengine params` and docs/parameters.md.
 """
 
 from __future__ import annotations
