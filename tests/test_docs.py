@@ -39,11 +39,15 @@ def broken_links(page: Path, root: Path = ROOT) -> list[str]:
             continue
         path_text, _, anchor = target.partition("#")
         path = (page.parent / path_text).resolve() if path_text else page
-        if not path.exists() or root.resolve() not in [path, *path.parents]:
-            broken.append(target)
-        elif anchor and (path.suffix != ".md" or anchor not in anchors(path.read_text())):
+        if not _leads_somewhere(path, anchor, root):
             broken.append(target)
     return broken
+
+
+def _leads_somewhere(path: Path, anchor: str, root: Path) -> bool:
+    if not path.exists() or root.resolve() not in [path, *path.parents]:
+        return False
+    return not anchor or (path.suffix == ".md" and anchor in anchors(path.read_text()))
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(ROOT)))
@@ -71,3 +75,9 @@ def test_the_link_check_sees_a_missing_file_a_missing_heading_and_leaves_code_an
     )
     (tmp_path.parent / "outside.md").write_text("# Outside the repository\n")
     assert broken_links(page, root=tmp_path) == ["gone.md", "other.md#no-such-heading", "#nowhere", "../outside.md"]
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    command = ci[ci.index("# The README's test command, verbatim.") + 1]
+    assert f"```sh\n{command}\n```" in (ROOT / "README.md").read_text()
