@@ -9,7 +9,8 @@ import torch
 from tests.conftest import FIXTURES, FrameClock, wait_for
 from vjengine.analysis.vgg import VGGEncoder
 from vjengine.analysis.visual import VisualAnalyser
-from vjengine.engine import Engine
+from vjengine.engine import assemble_engine
+from vjengine.engine.sensing import CameraLatent
 from vjengine.latent.visual import VisualDriver
 from vjengine.models import load_generator
 from vjengine.params import default_store
@@ -46,8 +47,8 @@ def store_for(layout: str = "left/right", assign: str = "coarse,middle"):
 def camera_ws(generator, encoder, store, frame) -> torch.Tensor:
     analyser = VisualAnalyser(encoder, store, generator.z_dim)
     analyser.analyse(frame)
-    engine = Engine(Rig.build(generator), store, open_source("pattern", 32, 32), [])
-    return engine.rig.composer.compose(store.snapshot(), {}, 0.0, analyser.latest_z())[0]
+    rig = Rig.build(generator)
+    return rig.composer.compose(store.snapshot(), {}, 0.0, analyser.latest_z())[0]
 
 
 def test_one_latent_per_region(generator, encoder):
@@ -185,8 +186,14 @@ def test_a_static_video_gives_a_stable_picture(tmp_path, generator):
     clock = FrameClock(1 / 30)
     with open_source(f"video:{path}").start() as source:
         source.wait_first(30)
-        engine = Engine(
-            Rig.build(generator), store, source, [Keep()], visual=analyser, signal_listeners=[clock.tick], clock=clock
+        engine = assemble_engine(
+            Rig.build(generator),
+            store,
+            source,
+            [Keep()],
+            camera=CameraLatent(analyser),
+            listeners=[clock.tick],
+            clock=clock,
         )
         engine.start()
         assert wait_for(lambda: len(frames) >= 75 or engine.done.is_set(), timeout=300), "too slow to settle"
@@ -219,15 +226,15 @@ def test_a_saved_w_can_be_the_anchor(tmp_path, generator):
     np.save(tmp_path / "look.npy", w)
     store = store_for()
     store.set_many({"latent.anchor": str(tmp_path / "look.npy"), "truncation.psi": 1.0}, immediate=True)
-    engine = Engine(Rig.build(generator), store, open_source("pattern", 32, 32), [])
-    assert np.array_equal(engine.rig.composer.compose(store.snapshot(), {}, 0.0)[0].numpy(), w)
+    rig = Rig.build(generator)
+    assert np.array_equal(rig.composer.compose(store.snapshot(), {}, 0.0)[0].numpy(), w)
 
 
 def test_an_unusable_anchor_file_falls_back_to_the_seed(tmp_path, generator, caplog):
     np.save(tmp_path / "wrong.npy", np.zeros((3, 7), np.float32))
     store = store_for()
-    engine = Engine(Rig.build(generator), store, open_source("pattern", 32, 32), [])
-    seed_ws = engine.rig.composer.compose(store.snapshot(), {}, 0.0)
+    rig = Rig.build(generator)
+    seed_ws = rig.composer.compose(store.snapshot(), {}, 0.0)
     store.set("latent.anchor", str(tmp_path / "wrong.npy"))
-    assert torch.equal(engine.rig.composer.compose(store.snapshot(), {}, 0.0), seed_ws)
+    assert torch.equal(rig.composer.compose(store.snapshot(), {}, 0.0), seed_ws)
     assert "cannot be used" in caplog.text
