@@ -45,7 +45,8 @@ def store_for(layout: str = "left/right", assign: str = "coarse,middle"):
 
 
 def camera_ws(generator, encoder, store, frame) -> torch.Tensor:
-    analyser = VisualAnalyser(encoder, store, generator.z_dim)
+    analyser = VisualAnalyser(encoder, generator.z_dim)
+    analyser.configure(store.snapshot())
     analyser.analyse(frame)
     rig = Rig.build(generator)
     return rig.composer.compose(store.snapshot(), {}, 0.0, analyser.latest_z())[0]
@@ -53,7 +54,8 @@ def camera_ws(generator, encoder, store, frame) -> torch.Tensor:
 
 def test_one_latent_per_region(generator, encoder):
     store = store_for("quadrants")
-    analyser = VisualAnalyser(encoder, store, generator.z_dim)
+    analyser = VisualAnalyser(encoder, generator.z_dim)
+    analyser.configure(store.snapshot())
     signals = analyser.analyse(frame_with_left_blob(0, 0))
     assert analyser.latest_z().shape == (4, 512)
     assert sorted(signals) == [f"visual.region.{i}.norm" for i in range(4)]
@@ -61,7 +63,8 @@ def test_one_latent_per_region(generator, encoder):
 
 def test_a_change_in_the_left_region_moves_only_its_latent(generator, encoder):
     store = store_for()
-    analyser = VisualAnalyser(encoder, store, generator.z_dim)
+    analyser = VisualAnalyser(encoder, generator.z_dim)
+    analyser.configure(store.snapshot())
     analyser.analyse(frame_with_left_blob(0, 0))
     before = analyser.latest_z().clone()
     analyser.analyse(frame_with_left_blob(20, 1))
@@ -110,11 +113,13 @@ def test_vgg16_is_opened_only_once_the_camera_analysis_runs(generator):
 
     store = store_for()
     store.set("visual.enabled", False, immediate=True)
-    analyser = VisualAnalyser(open_encoder, store, generator.z_dim)
+    analyser = VisualAnalyser(open_encoder, generator.z_dim)
+    analyser.configure(store.snapshot())
     for index in range(3):
         assert analyser.analyse(frame_with_left_blob(0, index)) == {}
     assert opened == []
     store.set("visual.enabled", True, immediate=True)
+    analyser.configure(store.snapshot())
     analyser.analyse(frame_with_left_blob(0, 3))
     analyser.analyse(frame_with_left_blob(0, 4))
     assert len(opened) == 1 and analyser.latest_z() is not None
@@ -122,8 +127,10 @@ def test_vgg16_is_opened_only_once_the_camera_analysis_runs(generator):
 
 def test_a_bad_layout_is_logged_and_the_last_good_one_kept(generator, encoder, caplog):
     store = store_for()
-    analyser = VisualAnalyser(encoder, store, generator.z_dim)
+    analyser = VisualAnalyser(encoder, generator.z_dim)
+    analyser.configure(store.snapshot())
     store.set("visual.layout", "hexagons")
+    analyser.configure(store.snapshot())
     analyser.analyse(frame_with_left_blob(0, 0))
     assert analyser.latest_z().shape[0] == 2 and "hexagons" in caplog.text
 
@@ -169,7 +176,7 @@ def test_a_static_video_gives_a_stable_picture(tmp_path, generator):
     writer.release()
     store = store_for()
     store.set_many({"render.fps": 0.0, "visual.size": 96}, immediate=True)
-    analyser = VisualAnalyser(VGGEncoder(None), store, 512)
+    analyser = VisualAnalyser(VGGEncoder(None), 512)
     frames = []
 
     class Keep:
@@ -212,7 +219,8 @@ def test_several_layers_weigh_into_one_z(generator, encoder):
     def z_for(**values):
         store = store_for()
         store.set_many(values, immediate=True)
-        analyser = VisualAnalyser(encoder, store, generator.z_dim)
+        analyser = VisualAnalyser(encoder, generator.z_dim)
+        analyser.configure(store.snapshot())
         analyser.analyse(frame)
         return analyser.latest_z()
 

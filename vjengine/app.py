@@ -175,7 +175,7 @@ def _assemble(
 ) -> Show:
     """The engine around an open source and outputs: the rig it renders with (the model, presets and
     directions) in a bank of the set's models, analysers, modulation and the recording."""
-    visual = VisualAnalyser(lambda: open_encoder(config.vgg_weights, device), store, generator.z_dim)  # when used
+    visual = VisualAnalyser(lambda: open_encoder(config.vgg_weights, device), generator.z_dim)  # when used
     recorder = None
     if config.record:
         params = {name: store.get(name) for name in store.params}

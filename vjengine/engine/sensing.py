@@ -68,6 +68,10 @@ class CameraLatent(AnalyserStage):
         super().__init__(AsyncAnalyser(visual, max_rate=rate))
         self.visual = visual
 
+    def update(self, frame: Frame | None, snapshot: Mapping[str, Any], now: float) -> Signals:
+        self.visual.configure(snapshot)  # read on the analysis thread with the next frame handed over
+        return super().update(frame, snapshot, now)
+
     def latest_z(self) -> torch.Tensor | None:
         return self.visual.latest_z()
 
