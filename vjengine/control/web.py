@@ -27,7 +27,7 @@ from vjengine.webaccess import WebAccess, lan_addresses
 
 log = logging.getLogger(__name__)
 
-OSC_IN, OSCQUERY = "OSC in", "OSCQuery"  # the surfaces the page's notice speaks of, as `open_controls` names them
+OSCQUERY = "OSCQuery"  # the surface the page needs, as `open_controls` names it among those that are off
 
 
 def _asset(name: str) -> str:
@@ -48,17 +48,16 @@ def page_html(oscquery_port: int, notice: str = "", name: str = "vjengine") -> s
 
 
 def controls_notice(oscquery: OSCQueryServer | None, off: Mapping[str, Exception]) -> str:
-    """Why the page's controls are missing or reach less than they should ("" when OSC and OSCQuery are up).
+    """Why the page's controls are missing or reach less than they should ("" when every surface is up).
 
-    `off` holds the surfaces that could not start, by name, with their one-line error (which says what
-    to pass instead); OSCQuery None without an error is OSCQuery turned off (`--oscquery-port 0`)."""
+    `off` holds the surfaces that could not start ("OSCQuery", "OSC in", "MIDI" ...), each with its one-line
+    error, which says what to pass instead; OSCQuery None without an error is OSCQuery turned off (port 0)."""
     parts = []
     if OSCQUERY in off:
         parts.append(f"controls unavailable: {off[OSCQUERY]}")
     elif oscquery is None:
         parts.append("controls off: OSCQuery is off (--oscquery-port 0), so only the picture is shown")
-    if OSC_IN in off:
-        parts.append(f"OSC apps cannot reach this engine: {off[OSC_IN]}")
+    parts += [f"{what} is off: {why}" for what, why in off.items() if what != OSCQUERY]
     return "; ".join(parts)
 
 
