@@ -54,8 +54,9 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 class Engine:
     """`vjengine run` in the background, its log collected line by line."""
 
-    def __init__(self, tmp: Path, *extra: str, oscquery: int | None = None) -> None:
-        self.preview, self.osc, self.oscquery = free_port(), free_port(socket.SOCK_DGRAM), oscquery or free_port()
+    def __init__(self, tmp: Path, *extra: str, osc: int | None = None, oscquery: int | None = None) -> None:
+        self.preview, self.osc = free_port(), osc or free_port(socket.SOCK_DGRAM)
+        self.oscquery = oscquery or free_port()
         self.presets = tmp / "presets"
         config = tmp / "quiet.toml"  # no trackers: nothing to download, a quicker start
         config.write_text(
@@ -123,10 +124,10 @@ class Engine:
 
 
 @contextmanager
-def started(tmp: Path, *extra: str, oscquery: int | None = None) -> Iterator[Engine]:
+def started(tmp: Path, *extra: str, osc: int | None = None, oscquery: int | None = None) -> Iterator[Engine]:
     """An engine that has rendered (its pushed status counts frames), or with `oscquery`, a port someone else
     holds, one that serves its page (there is no status to ask then)."""
-    running = Engine(tmp, *extra, oscquery=oscquery)
+    running = Engine(tmp, *extra, osc=osc, oscquery=oscquery)
 
     def rendering() -> bool:
         if oscquery is not None:
@@ -285,16 +286,20 @@ def test_the_status_line_is_pushed_not_polled(page):
     assert not [url for url in requests if "status" in url]  # nothing fetched for it
 
 
-def test_a_taken_oscquery_port_is_said_on_the_page_and_in_the_log(browser, tmp_path):
-    with socket.create_server(("0.0.0.0", 0)) as taken:  # another program holds the OSCQuery port
-        port = taken.getsockname()[1]
-        with started(tmp_path, oscquery=port) as engine:
-            warning = f"controls unavailable: OSCQuery port {port} is in use"
-            assert wait_for(lambda: engine.said(warning)), "".join(engine.log)
+def test_taken_control_ports_are_said_on_the_page_and_in_the_log(browser, tmp_path):
+    """Another program holds the OSCQuery port (TCP) and the OSC port (UDP): the page says so, and what to pass."""
+    with socket.create_server(("0.0.0.0", 0)) as oscquery, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as osc:
+        osc.bind(("127.0.0.1", 0))
+        ports = {"oscquery": oscquery.getsockname()[1], "osc": osc.getsockname()[1]}
+        with started(tmp_path, **ports) as engine:
+            unavailable = f"controls unavailable: OSCQuery port {ports['oscquery']} is in use"
+            osc_off = f"OSC in is off: cannot listen for OSC on 127.0.0.1:{ports['osc']}"
+            assert wait_for(lambda: engine.said(unavailable) and engine.said(osc_off)), "".join(engine.log)
             browser.get(f"http://127.0.0.1:{engine.preview}/")
             notice = browser.find_element(By.ID, "notice")
-            assert wait_for(lambda: notice.is_displayed() and warning in notice.text)
-            assert "start with --oscquery-port N" in notice.text
+            assert wait_for(lambda: notice.is_displayed() and unavailable in notice.text)
+            assert "start with --oscquery-port N" in notice.text and osc_off in notice.text
+            assert "--osc-port" in notice.text
             assert browser.find_element(By.ID, "status").text == "no controls"
 
 
