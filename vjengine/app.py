@@ -262,7 +262,7 @@ def run(config: Config, store: ParamStore, frames: int | None = None) -> int:
     def page_status() -> dict:
         return {**status_fields(show, config.model, show.source.name, outputs), **controls.page_status()}
 
-    serve_page(previews, controls.oscquery.port if controls.oscquery else 0, page_status, access)
+    serve_page(previews, controls.oscquery, page_status, access, controls.off)
     log.info("source: %s; outputs: %s", show.source.name, ", ".join(outputs) or "none")
     with _stop_on_signals(engine):
         engine.start(frames)
