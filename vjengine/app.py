@@ -63,7 +63,6 @@ class Show:
         """Stop the engine's threads, close the outputs, the source and the recording (the engine stopped)."""
         self.engine.close()
         self.models.close()
-        self.presets.close()
         _close_all(self.source, self.sinks + self.overlay)
         if self.recorder is not None:
             self.recorder.close()
@@ -137,7 +136,6 @@ def _assemble(
         params = {name: store.get(name) for name in store.params}
         recorder = Recorder(config.record, entries[0].spec, params)
     presets = PresetPlayer(PresetBank(config.presets), store, model=entries[0].spec)
-    presets.listen()
     modulation = Modulation(store, config.modulation, check_signal)
 
     def make_rig(entry: BankEntry, G: torch.nn.Module) -> Rig:
@@ -223,7 +221,7 @@ def run(config: Config, store: ParamStore, frames: int | None = None) -> int:
         raise
     for analyser in music.analysers:  # the music's signals, before the modulation reads them
         engine.add_analyser(analyser)
-    show.presets.defer = music.quantizer.defer  # preset.quantize: recalls land on the beat
+    controls.actions.defer = music.quantizer.defer  # preset.quantize: recalls and selects land on the beat
     for listener in [*controls.signal_listeners(), *music.signal_listeners]:
         engine.add_signal_listener(listener)
     outputs = [s.name for s in show.sinks]

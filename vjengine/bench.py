@@ -253,7 +253,6 @@ def bench_loop(
                 loop_ms.append((time.perf_counter() - generated) * 1000)
         audio_pct = _audio_share(music, audio_from)
         engine.close()
-        presets.close()
         if music is not None:
             music.close()
     stages = {

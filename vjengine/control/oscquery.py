@@ -13,8 +13,8 @@ mDNS (`_oscjson._tcp` and `_osc._udp`, through zeroconf) is announced in the bac
 a debug log where multicast does not work.
 
 The browser page (`control/web.py`) is a plain client of this server: it reads the tree (each node's TAGS
-name its registry group), LISTENs to every value and sends OSC over the websocket, including the commands
-that are not parameters (`/vj/preset/store`, `/vj/learn`) when `commands` are given. With an `access` rule
+name its registry group), LISTENs to every value and sends OSC over the websocket, including the actions
+(`/vj/preset/store`, `/vj/learn`, `vjengine.control.actions`) when `actions` are given. With an `access` rule
 (`--remote`), a request from another machine needs the run's token (`?token=...`), the websocket too.
 Other web sites open in the same browser are kept out (webaccess): a request whose `Host` is not a name of
 this machine (DNS rebinding) or whose `Origin` is not one of the engine's own pages gets 403, said once per
@@ -30,9 +30,9 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from pythonosc import osc_packet
@@ -45,6 +45,9 @@ from vjengine.control.osc import PREFIX, osc_value
 from vjengine.errors import VJError
 from vjengine.params import Param, ParamError, ParamStore
 from vjengine.webaccess import WILDCARD_HOSTS, Refusals, WebAccess, host_allowed, origin_allowed, without_token
+
+if TYPE_CHECKING:
+    from vjengine.control.actions import Actions
 
 log = logging.getLogger(__name__)
 
@@ -205,11 +208,12 @@ class OSCQueryServer:
         name: str = "vjengine",
         osc_host: str | None = None,
         mdns: bool = True,
-        commands: Mapping[str, Callable[..., Any]] | None = None,
+        actions: Actions | None = None,
         access: WebAccess | None = None,
     ) -> None:
         self.store = store
-        self.commands = dict(commands or {})
+        self.actions = actions
+        self._actions = {action.address for action in actions.declared} if actions is not None else set()
         self.access = access
         self.host = host
         self.requested_port = port
@@ -420,8 +424,8 @@ class OSCQueryServer:
             log.debug("OSCQuery: dropped a malformed OSC packet from a websocket: %s", exc)
             return
         for message in messages:
-            if message.address in self.commands:
-                self._run_command(message.address, tuple(message.params))
+            if message.address in self._actions:  # the page's pads and keys: the same actions as over UDP
+                self.actions.invoke(message.address, tuple(message.params), source="oscquery")
                 continue
             param = self._by_address.get(message.address)
             if param is None:
@@ -431,14 +435,6 @@ class OSCQueryServer:
                 self.store.set(param.name, osc_value(param, tuple(message.params)), source="oscquery")
             except ParamError as exc:
                 log.debug("OSCQuery: %s", exc)
-
-    def _run_command(self, address: str, args: tuple) -> None:
-        """A command (store a preset, arm MIDI learn) sent over the websocket: a failure is logged in one line."""
-        try:
-            self.commands[address](*args)
-        except Exception as exc:  # a command that fails is said, whatever failed; the server goes on
-            why = exc if isinstance(exc, (VJError, ValueError, TypeError)) else f"{type(exc).__name__}: {exc}"
-            log.warning("OSCQuery %s %s: %s; ignored", address, list(args), why)
 
     def _changed(self, name: str, value: Any, source: str) -> None:
         """Store listener, on the writer's thread: note the newest value and wake the loop once."""
