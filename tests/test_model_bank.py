@@ -24,8 +24,8 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from vjengine.bank import BankEntry, ModelBank, parse_entry
 from vjengine.blend import WeightBlend
+from vjengine.control.actions import Actions, Targets
 from vjengine.control.osc import OSCReceiver
-from vjengine.control.surfaces import commands
 from vjengine.crossfade import crossfade, fit_picture
 from vjengine.engine import Engine
 from vjengine.errors import VJError
@@ -35,7 +35,6 @@ from vjengine.models import load_generator, random_generator, save_generator
 from vjengine.outputs import Sink
 from vjengine.outputs.frames import to_frame
 from vjengine.params import default_store
-from vjengine.params.modulation import Modulation
 from vjengine.record import Recorder
 from vjengine.render import render_recording
 from vjengine.rig import Rig
@@ -111,7 +110,7 @@ def stop(engine: Engine, *closing) -> None:
 
 
 def osc_for(store, bank) -> tuple[OSCReceiver, SimpleUDPClient]:
-    receiver = OSCReceiver(store, port=0, commands=commands(store, None, Modulation(store, []), None, bank))
+    receiver = OSCReceiver(store, port=0, actions=Actions(Targets(store, models=bank)))
     receiver.start()
     return receiver, SimpleUDPClient("127.0.0.1", receiver.port)
 

@@ -16,6 +16,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from tests.conftest import wait_for
+from vjengine.control.actions import Actions, Targets
 from vjengine.control.oscquery import OSCQueryServer
 from vjengine.control.web import ControlPage
 from vjengine.outputs.preview import PreviewSink
@@ -69,8 +70,8 @@ def test_a_preview_without_remote_does_not_listen_on_the_network():
 def server():
     calls: list[tuple] = []
     store = default_store()
-    commands = {"/vj/preset/store": lambda slot, name="": calls.append(("store", slot, name))}
-    server = OSCQueryServer(store, port=0, mdns=False, commands=commands)
+    actions = Actions(Targets(store, learn=lambda name: calls.append(("learn", name))))
+    server = OSCQueryServer(store, port=0, mdns=False, actions=actions)
     server.start()
     server.calls = calls
     yield server
@@ -89,11 +90,11 @@ def test_an_attribute_query_works_beside_the_token(server):
 
 
 def test_a_command_sent_over_the_websocket_runs(server):
-    message = OscMessageBuilder("/vj/preset/store")
-    message.add_arg(7)
+    message = OscMessageBuilder("/vj/learn")
+    message.add_arg("visual.mix")
     with connect(f"ws://127.0.0.1:{server.port}/", open_timeout=30) as websocket:
         websocket.send(message.build().dgram)
-        assert wait_for(lambda: server.calls == [("store", 7, "")])
+        assert wait_for(lambda: server.calls == [("learn", "visual.mix")])
 
 
 def test_the_page_is_told_where_oscquery_answers():
@@ -159,11 +160,11 @@ def test_a_websocket_from_this_machine_on_a_port_that_is_no_page_is_refused(serv
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 def test_a_websocket_from_the_engines_own_page_plays(server, preview, host):
-    message = OscMessageBuilder("/vj/preset/store")
-    message.add_arg(3)
+    message = OscMessageBuilder("/vj/learn")
+    message.add_arg("visual.mix")
     with connect(f"ws://127.0.0.1:{server.port}/", origin=f"http://{host}:{preview.port}", open_timeout=30) as ws:
         ws.send(message.build().dgram)
-        assert wait_for(lambda: server.calls == [("store", 3, "")])
+        assert wait_for(lambda: server.calls == [("learn", "visual.mix")])
 
 
 def test_a_websocket_without_origin_plays_as_an_oscquery_app_does(server):
