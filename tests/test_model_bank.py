@@ -283,7 +283,7 @@ def test_recalling_a_preset_stored_with_another_model_switches_to_it(generators,
         assert store.get("model.slot") == 1
         assert wait_for(lambda: engine.model_name == "b", timeout=120)
     finally:
-        stop(engine, bank, presets)
+        stop(engine, bank)
 
 
 def test_render_reproduces_a_recording_that_switches_models_with_a_crossfade(generators, store, pattern, tmp_path):
