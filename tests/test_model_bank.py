@@ -24,8 +24,8 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from vjengine.bank import BankEntry, ModelBank, parse_entry
 from vjengine.blend import WeightBlend
+from vjengine.control.actions import Actions, Targets
 from vjengine.control.osc import OSCReceiver
-from vjengine.control.surfaces import commands
 from vjengine.crossfade import crossfade, fit_picture
 from vjengine.engine import Engine, assemble_engine
 from vjengine.errors import VJError
@@ -35,7 +35,6 @@ from vjengine.models import load_generator, random_generator, save_generator
 from vjengine.outputs import Sink
 from vjengine.outputs.frames import to_frame
 from vjengine.params import default_store
-from vjengine.params.modulation import Modulation
 from vjengine.record import Recorder
 from vjengine.render import render_recording
 from vjengine.rig import Rig
@@ -114,7 +113,7 @@ def stop(engine: Engine, *closing) -> None:
 
 
 def osc_for(store, bank) -> tuple[OSCReceiver, SimpleUDPClient]:
-    receiver = OSCReceiver(store, port=0, commands=commands(store, None, Modulation(store, []), None, bank))
+    receiver = OSCReceiver(store, port=0, actions=Actions(Targets(store, models=bank)))
     receiver.start()
     return receiver, SimpleUDPClient("127.0.0.1", receiver.port)
 
@@ -289,7 +288,7 @@ def test_recalling_a_preset_stored_with_another_model_switches_to_it(generators,
         assert store.get("model.slot") == 1
         assert wait_for(lambda: engine.model_name == "b", timeout=120)
     finally:
-        stop(engine, bank, presets)
+        stop(engine, bank)
 
 
 def test_render_reproduces_a_recording_that_switches_models_with_a_crossfade(generators, store, pattern, tmp_path):

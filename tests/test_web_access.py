@@ -18,6 +18,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from tests.conftest import wait_for
+from vjengine.control.actions import Actions, Targets
 from vjengine.control.oscquery import STATUS_COMMAND, OSCQueryError, OSCQueryServer
 from vjengine.control.web import controls_notice, page_html, serve_page
 from vjengine.errors import VJError
@@ -74,12 +75,23 @@ def access():
     return WebAccess()
 
 
+class StoringPresets:
+    """Notes the presets stored, as the run's preset player would store them."""
+
+    def __init__(self, calls: list[tuple]) -> None:
+        self.calls = calls
+
+    def store_preset(self, slot: int, name: str = "") -> None:
+        self.calls.append(("store", slot, name))
+
+
 @pytest.fixture
 def server(access):
     calls: list[tuple] = []
     store = default_store()
-    commands = {"/vj/preset/store": lambda slot, name="": calls.append(("store", slot, name))}
-    server = OSCQueryServer(store, port=0, mdns=False, commands=commands, access=access)
+    presets = StoringPresets(calls)
+    actions = Actions(Targets(store, presets=presets, learn=lambda name: calls.append(("learn", name))))
+    server = OSCQueryServer(store, port=0, mdns=False, actions=actions, access=access)
     server.start()
     server.calls = calls
     yield server
@@ -106,11 +118,11 @@ def test_an_attribute_query_works_beside_the_token(server):
 
 
 def test_a_command_sent_over_the_websocket_runs(server):
-    message = OscMessageBuilder("/vj/preset/store")
-    message.add_arg(7)
+    message = OscMessageBuilder("/vj/learn")
+    message.add_arg("visual.mix")
     with connect(f"ws://127.0.0.1:{server.port}/", open_timeout=30) as websocket:
         websocket.send(message.build().dgram)
-        assert wait_for(lambda: server.calls == [("store", 7, "")])
+        assert wait_for(lambda: server.calls == [("learn", "visual.mix")])
 
 
 # --- the page itself, and what it says when its controls cannot work ---
@@ -357,6 +369,14 @@ def test_a_closed_preview_is_no_longer_a_page(server, access):
     assert websocket_status(server.port, origin=origin)[0] == 101
     sink.close()
     assert websocket_status(server.port, origin=origin)[0] == 403
+
+
+def test_a_websocket_from_the_engines_own_page_plays(server, preview, host):
+    message = OscMessageBuilder("/vj/learn")
+    message.add_arg("visual.mix")
+    with connect(f"ws://127.0.0.1:{server.port}/", origin=f"http://{host}:{preview.port}", open_timeout=30) as ws:
+        ws.send(message.build().dgram)
+        assert wait_for(lambda: server.calls == [("learn", "visual.mix")])
 
 
 def test_a_websocket_without_origin_plays_as_an_oscquery_app_does(server):

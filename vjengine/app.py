@@ -89,7 +89,6 @@ class Show:
                 part.close()
         self.engine.close()
         self.models.close()
-        self.presets.close()
         _close_all(self.source, self.sinks + self.overlay)
         if self.recorder is not None:
             self.recorder.close()
@@ -149,7 +148,7 @@ def _play(show: Show, config: Config, store: ParamStore, access: WebAccess | Non
     sensing = show.engine.sensing
     for stage in show.music.analysers:  # the music's signals, before the modulation reads them
         sensing.add_stage(stage)
-    show.presets.defer = show.music.quantizer.defer  # preset.quantize: recalls land on the beat
+    show.controls.actions.defer = show.music.quantizer.defer  # preset.quantize: recalls and selects on the beat
     for listener in [*show.controls.signal_listeners(), *show.music.signal_listeners]:
         sensing.add_listener(listener)
 
@@ -181,7 +180,6 @@ def _assemble(
         params = {name: store.get(name) for name in store.params}
         recorder = Recorder(config.record, entries[0].spec, params)
     presets = PresetPlayer(PresetBank(config.presets), store, model=entries[0].spec)
-    presets.listen()
     modulation = Modulation(store, config.modulation, check_signal)
 
     def make_rig(entry: BankEntry, G: torch.nn.Module) -> Rig:

@@ -13,7 +13,6 @@ import statistics
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 
@@ -63,22 +62,15 @@ def tempo(times: Sequence[float]) -> float:
 
 
 class TapTempo:
-    """Sets `tempo.bpm` from presses of `tempo.tap`: the median interval of the last taps, so one early
-    or late tap does not throw the tempo. Resets `tempo.tap` to false, so every press is a new tap."""
+    """Sets `tempo.bpm` from taps (`tap`, the `tempo.tap` action): the median interval of the last taps, so one
+    early or late tap does not throw the tempo."""
 
     def __init__(self, store: ParamStore, clock: Callable[[], float] = time.monotonic) -> None:
         self.store, self.clock = store, clock
         self._taps: deque[float] = deque(maxlen=TAPS_KEPT)
 
-    def listen(self) -> None:
-        self.store.add_listener(self._changed)
-
-    def close(self) -> None:
-        self.store.remove_listener(self._changed)
-
-    def _changed(self, name: str, value: Any, source: str) -> None:
-        if name != "tempo.tap" or not value:
-            return
+    def tap(self) -> None:
+        """One tap, now; from the second on, `tempo.bpm` follows."""
         now = self.clock()
         if self._taps and now - self._taps[-1] > TAP_TIMEOUT:
             self._taps.clear()
@@ -86,4 +78,3 @@ class TapTempo:
         if len(self._taps) >= 2:
             gaps = [b - a for a, b in zip(self._taps, list(self._taps)[1:], strict=False)]
             self.store.set("tempo.bpm", round(60.0 / statistics.median(gaps), 1), source="tap")
-        self.store.set("tempo.tap", False, source="tap")

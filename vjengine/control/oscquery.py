@@ -13,8 +13,8 @@ mDNS (`_oscjson._tcp` and `_osc._udp`, through zeroconf) is announced in the bac
 a debug log where multicast does not work.
 
 The browser page (`control/web.py`) is a plain client of this server: it reads the tree (each node's TAGS
-name its registry group), LISTENs to every value and sends OSC over the websocket, including the commands
-that are not parameters (`/vj/preset/store`, `/vj/learn`) when `commands` are given. One extension serves
+name its registry group), LISTENs to every value and sends OSC over the websocket, including the actions
+(`/vj/preset/store`, `/vj/learn`, `vjengine.control.actions`) when `actions` are given. One extension serves
 it: a client that sends `{"COMMAND": "VJENGINE_STATUS"}` is pushed the run's status (fps, model, outputs,
 MIDI, preset slots: `publish_status`) as a text message whenever it changes, at most STATUS_RATE times a
 second; other clients never see it. Every request, the websocket's too, goes through the run's one access
@@ -32,9 +32,9 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from pythonosc import osc_packet
@@ -47,6 +47,9 @@ from vjengine.control.osc import PREFIX, osc_value
 from vjengine.errors import VJError
 from vjengine.params import Param, ParamError, ParamStore
 from vjengine.webaccess import WILDCARD_HOSTS, WebAccess, WebRequest, without_token
+
+if TYPE_CHECKING:
+    from vjengine.control.actions import Actions
 
 log = logging.getLogger(__name__)
 
@@ -222,12 +225,13 @@ class OSCQueryServer:
         name: str = "vjengine",
         osc_host: str | None = None,
         mdns: bool = True,
-        commands: Mapping[str, Callable[..., Any]] | None = None,
+        actions: Actions | None = None,
         access: WebAccess | None = None,
         guarded: bool = False,
     ) -> None:
         self.store = store
-        self.commands = dict(commands or {})
+        self.actions = actions
+        self._actions = {action.address for action in actions.declared} if actions is not None else set()
         self.access = access or WebAccess()
         self.guarded = guarded
         self.host = host
@@ -437,8 +441,8 @@ class OSCQueryServer:
             log.debug("OSCQuery: dropped a malformed OSC packet from a websocket: %s", exc)
             return
         for message in messages:
-            if message.address in self.commands:
-                self._run_command(message.address, tuple(message.params))
+            if message.address in self._actions:  # the page's pads and keys: the same actions as over UDP
+                self.actions.invoke(message.address, tuple(message.params), source="oscquery")
                 continue
             param = self._by_address.get(message.address)
             if param is None:
@@ -448,14 +452,6 @@ class OSCQueryServer:
                 self.store.set(param.name, osc_value(param, tuple(message.params)), source="oscquery")
             except ParamError as exc:
                 log.debug("OSCQuery: %s", exc)
-
-    def _run_command(self, address: str, args: tuple) -> None:
-        """A command (store a preset, arm MIDI learn) sent over the websocket: a failure is logged in one line."""
-        try:
-            self.commands[address](*args)
-        except Exception as exc:  # a command that fails is said, whatever failed; the server goes on
-            why = exc if isinstance(exc, (VJError, ValueError, TypeError)) else f"{type(exc).__name__}: {exc}"
-            log.warning("OSCQuery %s %s: %s; ignored", address, list(args), why)
 
     def _changed(self, name: str, value: Any, source: str) -> None:
         """Store listener, on the writer's thread: note the newest value and wake the loop once."""

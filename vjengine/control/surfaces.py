@@ -12,9 +12,10 @@ from typing import Any
 
 from vjengine.bank import ModelBank
 from vjengine.config import Config
+from vjengine.control.actions import Actions, Targets
 from vjengine.control.clock import TapTempo
 from vjengine.control.mapping import builtin_map_for_port
-from vjengine.control.midi import MidiControl, learnable
+from vjengine.control.midi import MidiControl
 from vjengine.control.osc import OSCReceiver, OSCSender
 from vjengine.control.oscquery import OSCQueryServer
 from vjengine.errors import VJError
@@ -37,6 +38,7 @@ class Controls:
         self.clock: MidiControl | None = None  # a clock-only input (a DAW's bus, a DJ mixer)
         self.presets: PresetPlayer | None = None
         self.off: dict[str, VJError] = {}  # surfaces asked for that could not start ("OSC in", "OSCQuery", ...)
+        self.actions: Actions | None = None  # every action, whoever asks; `actions.defer` waits for the beat
         self._closers: list[Callable[[], None]] = []
 
     def summary(self) -> str:
@@ -79,29 +81,6 @@ class Controls:
         self._closers.clear()
 
 
-def commands(
-    store: ParamStore,
-    presets: PresetPlayer | None,
-    modulation: Modulation,
-    learn: Callable | None,
-    models: ModelBank | None = None,
-) -> dict:
-    """OSC addresses that are actions rather than parameters."""
-    table: dict[str, Callable[..., Any]] = {
-        "/vj/reset": lambda *names: _reset(store, names),
-        "/vj/bind": lambda binding: _bind(modulation, str(binding)),
-        "/vj/unbind": lambda param, signal=None: _unbind(modulation, str(param), signal and str(signal)),
-    }
-    if presets is not None:
-        table["/vj/preset/store"] = lambda slot, name="": presets.store_preset(_slot(slot), str(name))
-        table["/vj/preset/recall"] = lambda slot, seconds=None: presets.recall(_slot(slot), seconds)
-    if models is not None:
-        table["/vj/model/load"] = lambda spec, name="": models.add(str(spec), str(name))
-        table["/vj/model/select"] = lambda name: models.select(str(name))
-    table["/vj/learn"] = lambda name: _learn(store, learn, str(name))
-    return table
-
-
 def open_controls(
     config: Config,
     store: ParamStore,
@@ -117,9 +96,6 @@ def open_controls(
     config already opened it (`[osc] host`): then it stays as open as asked, as OSC over UDP is."""
     controls = Controls()
     controls.presets = presets
-    tap = TapTempo(store)
-    tap.listen()
-    controls._closers.append(tap.close)
     if config.midi_port or config.midi_mappings:
         controls.midi = _open_midi(config, store)
         if controls.midi is not None:
@@ -135,13 +111,17 @@ def open_controls(
         log.warning("--learn %s: MIDI learn needs a controller; give --midi NAME or --mapping", config.learn)
     elif config.learn and learn is not None:
         learn(config.learn)
+    targets = Targets(store, presets, modulation, models, learn, TapTempo(store).tap)
+    actions = controls.actions = Actions(targets)
+    actions.listen()  # MIDI pads, triggers and `--set` write preset.recall and tempo.tap: the same actions
+    controls._closers.append(actions.close)
     if config.osc_port:
         receiver = OSCReceiver(
             store,
             config.osc_host,
             config.osc_port,
             config.osc_allow,
-            commands(store, presets, modulation, learn, models),
+            actions,
             tcp_port=config.osc_tcp_port,
             tcp_framing=config.osc_tcp_framing,
         )
@@ -167,7 +147,7 @@ def open_controls(
             name=name,
             osc_host=osc_host,
             mdns=mdns,
-            commands=commands(store, presets, modulation, learn, models),
+            actions=actions,
             access=access,
             guarded=guarded,
         )
@@ -216,37 +196,3 @@ def _start(start: Callable[[], None], what: str, off: dict[str, VJError] | None 
         if off is not None:
             off[what] = exc  # the page says it too
         return False
-
-
-def _slot(value: Any) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f"a preset slot is a whole number, got {value!r}")
-    return value
-
-
-def _learn(store: ParamStore, learn: Callable[[str], None] | None, name: str) -> None:
-    if name:
-        learnable(store, name)  # the parameter's own mistake first, whether or not MIDI is on
-    if learn is None:
-        raise VJError(f"MIDI learn of {name or 'nothing'}: MIDI is off; start with --midi NAME (see vjengine devices)")
-    learn(name)
-
-
-def _bind(modulation: Modulation, text: str) -> None:
-    log.info("modulation: bound %s", modulation.bind(text))  # the sender hears nothing back: the log says it acts
-
-
-def _unbind(modulation: Modulation, param: str, signal: str | None) -> None:
-    if not modulation.unbind(param, signal):
-        raise VJError(
-            f"no modulation drives {param!r}" + (f" from {signal!r}" if signal else "") + "; nothing to unbind"
-        )
-
-
-def _reset(store: ParamStore, names: tuple) -> None:
-    if not names:
-        store.reset(source="osc")
-    for name in names:
-        store.reset(str(name), source="osc")
