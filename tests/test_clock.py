@@ -7,7 +7,8 @@ import logging
 import numpy as np
 import pytest
 
-from vjengine.control.clock import PUBLISH_INTERVAL, TICKS_PER_BEAT, TapTempo, TempoFollower, tempo
+from vjengine.tempo.midiclock import PUBLISH_INTERVAL, TICKS_PER_BEAT, TempoFollower, tempo
+from vjengine.tempo.tap import TapTempo
 from vjengine.params import default_store
 
 

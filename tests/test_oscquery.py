@@ -12,7 +12,7 @@ from pythonosc.udp_client import SimpleUDPClient
 from websockets.sync.client import connect
 
 from tests.conftest import finishes, wait_for
-from vjengine.control.clock import TapTempo
+from vjengine.tempo.tap import TapTempo
 from vjengine.control.osc import OSCReceiver
 from vjengine.control.oscquery import OSCQueryError, OSCQueryServer
 from vjengine.latent.morph import PresetPlayer

@@ -9,8 +9,7 @@ import pytest
 from vjengine.latent.morph import PresetPlayer
 from vjengine.latent.presets import Preset, PresetBank
 from vjengine.params import default_store
-from vjengine.tempo.phase import TempoPhase
-from vjengine.tempo.quantize import BeatQuantizer
+from vjengine.tempo.service import Tempo
 
 
 class Clock:
@@ -28,17 +27,15 @@ def rig(tmp_path):
     store.set("tempo.bpm", 120.0)
     PresetBank(tmp_path).store(Preset(5, np.zeros((8, 16)), {"corruption.gain": 0.5}, "drop"))
     player = PresetPlayer(PresetBank(tmp_path), store)
-    phase = TempoPhase(store, clock)
-    quantizer = BeatQuantizer(store, phase)
-    player.defer = quantizer.defer
+    tempo = Tempo(store, clock)
+    player.defer = tempo.defer
     player.listen()
 
-    def frame() -> None:  # what the render loop does once a frame: the phase, then what is due
+    def frame() -> None:  # what the render loop does once a frame: the tempo's tick with the frame's snapshot
         clock.now += 0.05
-        phase.analyse()
-        quantizer.analyse()
+        tempo.update(None, store.snapshot(clock.now), clock.now)
 
-    return store, frame, phase
+    return store, frame, tempo.count
 
 
 def frames_until_recalled(store, frame, limit: int = 200) -> int:

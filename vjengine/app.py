@@ -40,6 +40,7 @@ from vjengine.record import Recorder
 from vjengine.rig import Rig
 from vjengine.sources import CameraControls, Source, open_source
 from vjengine.status import StatusDisplay, status_fields
+from vjengine.tempo.service import Tempo
 from vjengine.webaccess import WebAccess
 
 log = logging.getLogger("vjengine")
@@ -210,21 +211,24 @@ def run(config: Config, store: ParamStore, frames: int | None = None) -> int:
     access = WebAccess(config.web_remote)
     show = build_show(config, store, access)
     engine = show.engine
+    tempo = Tempo(store)  # the run's one tempo: MIDI's clock, taps, the music and Link feed it, the loop ticks it
     try:
-        controls = open_controls(config, store, show.presets, show.modulation, access=access, models=show.models)
+        controls = open_controls(
+            config, store, show.presets, show.modulation, access=access, models=show.models, tempo=tempo
+        )
     except BaseException:
         show.close()
         raise
     try:
-        music = open_music(config.audio, config.link, store)
+        music = open_music(config.audio, config.link, store, tempo)
     except BaseException:
         controls.close()
         show.close()
         raise
     for analyser in music.analysers:  # the music's signals, before the modulation reads them
         engine.add_analyser(analyser)
-    show.presets.defer = music.quantizer.defer  # preset.quantize: recalls land on the beat
-    for listener in [*controls.signal_listeners(), *music.signal_listeners]:
+    show.presets.defer = tempo.defer  # preset.quantize: recalls land on the beat
+    for listener in controls.signal_listeners():
         engine.add_signal_listener(listener)
     outputs = [s.name for s in show.sinks]
 

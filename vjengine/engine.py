@@ -345,6 +345,8 @@ class Engine:
             if isinstance(analyser, AsyncAnalyser):
                 analyser.submit(frame)
                 signals.update(analyser.latest())
+            elif hasattr(analyser, "update"):  # a stage (the tempo): the snapshot and the loop's clock, not the store
+                signals.update(analyser.update(frame, snapshot, self.clock()))
             else:
                 signals.update(analyser.analyse(frame))
         return signals
