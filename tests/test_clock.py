@@ -7,9 +7,9 @@ import logging
 import numpy as np
 import pytest
 
+from vjengine.params import default_store
 from vjengine.tempo.midiclock import PUBLISH_INTERVAL, TICKS_PER_BEAT, TempoFollower, tempo
 from vjengine.tempo.tap import TapTempo
-from vjengine.params import default_store
 
 
 def ticks(bpm: float, seconds: float, start: float = 0.0) -> np.ndarray:
