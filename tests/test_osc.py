@@ -227,7 +227,7 @@ def test_a_bad_osc_target_is_a_one_line_error(store):
 
 def test_a_burst_does_not_stall_the_render_loop(store):
     from tests.conftest import FIXTURES
-    from vjengine.engine import Engine
+    from vjengine.engine import assemble_engine
     from vjengine.models import load_generator
     from vjengine.rig import Rig
     from vjengine.sources import open_source
@@ -236,7 +236,7 @@ def test_a_burst_does_not_stall_the_render_loop(store):
     osc = OSCReceiver(store, port=0)
     osc.start()
     with open_source("pattern", 64, 48, 30).start() as source:
-        engine = Engine(Rig.build(load_generator(FIXTURES / "sg2_64.pkl")), store, source, [])
+        engine = assemble_engine(Rig.build(load_generator(FIXTURES / "sg2_64.pkl")), store, source, [])
         engine.start()
         try:
             assert wait_for(lambda: engine.stats.frames >= 3, timeout=30)

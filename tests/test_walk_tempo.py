@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import FIXTURES, FrameClock
-from vjengine.engine import Engine
+from vjengine.engine import assemble_engine
 from vjengine.latent.walk import LatentWalk
 from vjengine.models import load_generator
 from vjengine.outputs.null import NullSink
@@ -46,17 +46,17 @@ def walk_position(generator, lock: bool) -> tuple[float, float]:
     tempo.count.beats = 1.5  # the set was already playing when the walk started
     with open_source("pattern", 64, 48, 60).start() as source:
         source.wait_first(2.0)
-        engine = Engine(
+        engine = assemble_engine(
             Rig.build(generator),
             store,
             source,
             [NullSink("none")],
-            analysers=[tempo] if lock else [],  # the engine ticks it as a stage: update(frame, snapshot, now)
-            signal_listeners=[clock.tick],
+            stages=[tempo] if lock else [],  # the engine ticks it as a stage: update(frame, snapshot, now)
+            listeners=[clock.tick],
             clock=clock,
         )
         engine.run(60)
-    return engine.walk.position, tempo.count.beats
+    return engine.director.walk.position, tempo.count.beats
 
 
 def test_walk_keys_land_on_the_beat_count(generator):

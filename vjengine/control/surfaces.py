@@ -36,6 +36,7 @@ class Controls:
         self.midi: MidiControl | None = None
         self.clock: MidiControl | None = None  # a clock-only input (a DAW's bus, a DJ mixer)
         self.presets: PresetPlayer | None = None
+        self.off: dict[str, VJError] = {}  # surfaces asked for that could not start ("OSC in", "OSCQuery", ...)
         self._closers: list[Callable[[], None]] = []
 
     def summary(self) -> str:
@@ -144,7 +145,7 @@ def open_controls(
             tcp_port=config.osc_tcp_port,
             tcp_framing=config.osc_tcp_framing,
         )
-        if _start(receiver.start, "OSC in"):
+        if _start(receiver.start, "OSC in", controls.off):
             controls.osc_in = receiver
             controls._closers.append(receiver.close)
             log.info("OSC in on udp://%s:%d (addresses: vjengine params)", config.osc_host, receiver.port)
@@ -153,11 +154,11 @@ def open_controls(
                 log.info("OSC in on tcp://%s:%d (%s framing)", config.osc_host, receiver.tcp_port, framing)
     if config.oscquery_port:
         osc_port = controls.osc_in.port if controls.osc_in is not None else config.osc_port
-        host, mdns, guard, osc_host = config.osc_host, config.oscquery_mdns, None, None
+        host, mdns, guarded, osc_host = config.osc_host, config.oscquery_mdns, False, None
         if access is not None and access.remote and is_loopback(host):
             # Opened for the page only: every request from elsewhere needs the token, so announcing it to
             # OSCQuery apps on the network (which cannot send one) would only lead them to a refusal.
-            host, mdns, guard, osc_host = access.host, False, access, config.osc_host
+            host, mdns, guarded, osc_host = access.host, False, True, config.osc_host
         server = OSCQueryServer(
             store,
             host,
@@ -167,9 +168,10 @@ def open_controls(
             osc_host=osc_host,
             mdns=mdns,
             commands=commands(store, presets, modulation, learn, models),
-            access=guard,
+            access=access,
+            guarded=guarded,
         )
-        if _start(server.start, "OSCQuery"):
+        if _start(server.start, "OSCQuery", controls.off):
             controls.oscquery = server
             controls._closers.append(server.close)
             log.info("OSCQuery on %s", server.url)
@@ -205,12 +207,14 @@ def _open_clock(port: str, store: ParamStore, tempo: Tempo) -> MidiControl | Non
     return clock
 
 
-def _start(start: Callable[[], None], what: str) -> bool:
+def _start(start: Callable[[], None], what: str, off: dict[str, VJError] | None = None) -> bool:
     try:
         start()
         return True
     except VJError as exc:
         log.warning("%s is off: %s", what, exc)
+        if off is not None:
+            off[what] = exc  # the page says it too
         return False
 
 
