@@ -11,13 +11,13 @@ import torch
 
 from vjengine.bank import BankEntry, ModelBank
 from vjengine.control.actions import ACTIONS, Actions, Targets, find
-from vjengine.control.clock import TapTempo
 from vjengine.latent.morph import PresetPlayer
 from vjengine.latent.presets import Preset, PresetBank
 from vjengine.models import random_generator
 from vjengine.params import default_store
 from vjengine.params.modulation import Modulation
 from vjengine.rig import Rig
+from vjengine.tempo.tap import TapTempo
 
 
 class Held:

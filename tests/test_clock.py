@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from vjengine.control.actions import Actions, Targets
-from vjengine.control.clock import PUBLISH_INTERVAL, TICKS_PER_BEAT, TapTempo, TempoFollower, tempo
 from vjengine.params import default_store
+from vjengine.tempo.midiclock import PUBLISH_INTERVAL, TICKS_PER_BEAT, TempoFollower, tempo
+from vjengine.tempo.tap import TapTempo
 
 
 def ticks(bpm: float, seconds: float, start: float = 0.0) -> np.ndarray:

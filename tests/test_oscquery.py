@@ -13,12 +13,12 @@ from websockets.sync.client import connect
 
 from tests.conftest import finishes, wait_for
 from vjengine.control.actions import Actions, Targets
-from vjengine.control.clock import TapTempo
 from vjengine.control.osc import OSCReceiver
 from vjengine.control.oscquery import OSCQueryError, OSCQueryServer
 from vjengine.latent.morph import PresetPlayer
 from vjengine.latent.presets import PresetBank
 from vjengine.params import REGISTRY, default_store
+from vjengine.tempo.tap import TapTempo
 
 # The attribute names of the OSCQuery proposal (github.com/Vidvox/OSCQueryProposal).
 NODE_ATTRIBUTES = {

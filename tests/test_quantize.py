@@ -2,7 +2,7 @@
 boundary of the engine's tempo, whoever asked (here the dispatcher and the `preset.recall` parameter; each
 control surface in test_quantize_paths.py). The beat count runs on an injected clock moved once a frame.
 
-`QuantizedRig` is the part of a run these tests need: the tempo phase and quantizer on a frame clock, a
+`QuantizedRig` is the part of a run these tests need: the tempo service on a frame clock, a
 preset bank with slot 5 stored, and the actions handing quantized ones to the quantizer."""
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from vjengine.control.actions import Actions, Targets
 from vjengine.latent.morph import PresetPlayer
 from vjengine.latent.presets import Preset, PresetBank
 from vjengine.params import ParamStore, default_store
-from vjengine.tempo.phase import TempoPhase
-from vjengine.tempo.quantize import BeatQuantizer
+from vjengine.tempo.service import Tempo
 
 FRAME_S = 0.05  # at 120 bpm a frame is 0.1 beat
 SLOT = 5
@@ -34,8 +33,7 @@ class QuantizedRig:
         self.store = store or default_store()
         self.store.set("tempo.bpm", 120.0)
         self.clock = FrameClock(FRAME_S)
-        self.phase = TempoPhase(self.store, self.clock)
-        self.quantizer = BeatQuantizer(self.store, self.phase)
+        self.tempo = Tempo(self.store, self.clock)
         self.landed: list[float] = []
         self.requested = threading.Event()
         self.store.add_listener(self._changed)
@@ -43,22 +41,21 @@ class QuantizedRig:
         self.actions.listen()
 
     def _defer(self, action) -> None:
-        self.quantizer.defer(action)
+        self.tempo.defer(action)
         self.requested.set()
 
     def _changed(self, name: str, value, source: str) -> None:
         if name == "preset.a" and value == SLOT:
-            self.landed.append(self.phase.beats)
+            self.landed.append(self.tempo.count.beats)
             self.requested.set()
 
     def frame(self) -> None:
-        """What the render loop does once a frame: the clock moves, the phase, then what is due."""
+        """What the render loop does once a frame: the clock moves, then the tempo's tick (beats, what is due)."""
         self.clock.tick({})
-        self.phase.analyse()
-        self.quantizer.analyse()
+        self.tempo.update(None, self.store.snapshot(), self.clock.now)
 
     def play_to(self, beats: float) -> None:
-        while self.phase.beats < beats - 1e-6:
+        while self.tempo.count.beats < beats - 1e-6:
             self.frame()
 
     def wait_requested(self) -> None:

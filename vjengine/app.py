@@ -41,6 +41,7 @@ from vjengine.record import Recorder
 from vjengine.rig import Rig
 from vjengine.sources import CameraControls, Source, open_source
 from vjengine.status import StatusDisplay, status_fields
+from vjengine.tempo.service import Tempo
 from vjengine.webaccess import WebAccess
 
 log = logging.getLogger("vjengine")
@@ -143,13 +144,16 @@ def build_show(config: Config, store: ParamStore, access: WebAccess | None = Non
 
 def _play(show: Show, config: Config, store: ParamStore, access: WebAccess | None) -> None:
     """Start the show's controls (OSC, OSCQuery, MIDI: whatever the config opens) and its music."""
-    show.controls = open_controls(config, store, show.presets, show.modulation, access=access, models=show.models)
-    show.music = open_music(config.audio, config.link, store)
+    tempo = Tempo(store)  # the run's one tempo: MIDI's clock, taps, the music and Link feed it, the loop ticks it
+    show.controls = open_controls(
+        config, store, show.presets, show.modulation, access=access, models=show.models, tempo=tempo
+    )
+    show.music = open_music(config.audio, config.link, store, tempo)
     sensing = show.engine.sensing
-    for stage in show.music.analysers:  # the music's signals, before the modulation reads them
+    for stage in show.music.analysers:  # the music's signals and the tempo's tick, before the modulation
         sensing.add_stage(stage)
-    show.controls.actions.defer = show.music.quantizer.defer  # preset.quantize: recalls and selects on the beat
-    for listener in [*show.controls.signal_listeners(), *show.music.signal_listeners]:
+    show.controls.actions.defer = tempo.defer  # preset.quantize: recalls and selects land on the beat
+    for listener in show.controls.signal_listeners():
         sensing.add_listener(listener)
 
 

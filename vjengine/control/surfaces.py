@@ -13,7 +13,6 @@ from typing import Any
 from vjengine.bank import ModelBank
 from vjengine.config import Config
 from vjengine.control.actions import Actions, Targets
-from vjengine.control.clock import TapTempo
 from vjengine.control.mapping import builtin_map_for_port
 from vjengine.control.midi import MidiControl
 from vjengine.control.osc import OSCReceiver, OSCSender
@@ -22,6 +21,7 @@ from vjengine.errors import VJError
 from vjengine.latent.morph import PresetPlayer
 from vjengine.params import ParamStore
 from vjengine.params.modulation import Modulation
+from vjengine.tempo.service import Tempo
 from vjengine.webaccess import WebAccess, is_loopback
 
 log = logging.getLogger(__name__)
@@ -89,19 +89,22 @@ def open_controls(
     name: str = "vjengine",
     access: WebAccess | None = None,
     models: ModelBank | None = None,
+    tempo: Tempo | None = None,
 ) -> Controls:
-    """Start what the config asks for; surfaces that cannot start are logged and left off.
+    """Start what the config asks for; surfaces that cannot start are logged and left off. A MIDI clock
+    goes to `tempo`, the run's tempo (a new one when left out).
 
     `access` (`--remote`) opens OSCQuery to the network for the browser page, token required, unless the
     config already opened it (`[osc] host`): then it stays as open as asked, as OSC over UDP is."""
     controls = Controls()
     controls.presets = presets
+    tempo = tempo or Tempo(store)
     if config.midi_port or config.midi_mappings:
-        controls.midi = _open_midi(config, store)
+        controls.midi = _open_midi(config, store, tempo)
         if controls.midi is not None:
             controls._closers.append(controls.midi.close)
     if config.midi_clock.strip().lower() not in ("auto", "off", ""):
-        controls.clock = _open_clock(config.midi_clock, store)
+        controls.clock = _open_clock(config.midi_clock, store, tempo)
         if controls.clock is not None:
             controls._closers.append(controls.clock.close)
     learn = controls.midi.learn if controls.midi is not None else None
@@ -111,7 +114,7 @@ def open_controls(
         log.warning("--learn %s: MIDI learn needs a controller; give --midi NAME or --mapping", config.learn)
     elif config.learn and learn is not None:
         learn(config.learn)
-    targets = Targets(store, presets, modulation, models, learn, TapTempo(store).tap)
+    targets = Targets(store, presets, modulation, models, learn, tempo.tap.tap)
     actions = controls.actions = Actions(targets)
     actions.listen()  # MIDI pads, triggers and `--set` write preset.recall and tempo.tap: the same actions
     controls._closers.append(actions.close)
@@ -164,23 +167,23 @@ def open_controls(
     return controls
 
 
-def _open_midi(config: Config, store: ParamStore) -> MidiControl | None:
+def _open_midi(config: Config, store: ParamStore, tempo: Tempo) -> MidiControl | None:
     """The MIDI controller; a bad map stops the start (a user mistake), a missing port only warns."""
     mappings = config.midi_mappings
     if config.midi_port and not mappings:
         mappings = [builtin_map_for_port(config.midi_port)]
         log.info("MIDI map: %s (chosen by the port name; --mapping FILE chooses another)", mappings[0])
-    follow_clock = config.midi_clock.strip().lower() == "auto"
-    midi = MidiControl(store, config.midi_port or None, mappings, config.midi_learn_file, follow_clock=follow_clock)
+    clock_to = tempo if config.midi_clock.strip().lower() == "auto" else None
+    midi = MidiControl(store, config.midi_port or None, mappings, config.midi_learn_file, tempo=clock_to)
     if not _start(midi.start, "MIDI"):
         return None
     log.info("MIDI: %s (waits for the port if it is not plugged in yet)", midi.name)
     return midi
 
 
-def _open_clock(port: str, store: ParamStore) -> MidiControl | None:
+def _open_clock(port: str, store: ParamStore, tempo: Tempo) -> MidiControl | None:
     """An input that only follows the MIDI clock; it waits for its port like a controller does."""
-    clock = MidiControl(store, port, follow_clock=True)
+    clock = MidiControl(store, port, tempo=tempo)
     if not _start(clock.start, "MIDI clock"):
         return None
     log.info("MIDI clock: %s sets tempo.bpm (waits for the port if it is not there yet)", port)
