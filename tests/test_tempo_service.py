@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from vjengine.control.actions import Actions, Targets
 from vjengine.params import default_store
 from vjengine.tempo.arbiter import JITTER_BPM, TempoArbiter, is_tempo_change
 from vjengine.tempo.link import LinkSession
@@ -193,16 +194,15 @@ def test_a_chosen_source_is_the_only_one_the_tick_listens_to():
     assert store.get("tempo.bpm") == 90.0
 
 
-def test_taps_reach_tempo_bpm_once_the_service_is_started():
+def test_taps_from_the_tempo_tap_action_set_tempo_bpm_on_the_services_clock():
     store, clock = default_store(), Clock()
     tempo = Tempo(store, clock)
-    tempo.start()
+    actions = Actions(Targets(store, tap=tempo.tap.tap))  # as a run wires it: the action taps the service
+    actions.listen()
     try:
         for t in (0.0, 0.5, 1.0):
             clock.now = t
             store.set("tempo.tap", True, source="osc")
-        assert store.get("tempo.bpm") == 120.0
+        assert store.get("tempo.bpm") == 120.0 and store.get("tempo.tap") is False
     finally:
-        tempo.close()
-    store.set("tempo.tap", True, source="osc")  # closed: a tap is no longer heard, so it reads back true
-    assert store.get("tempo.tap") is True
+        actions.close()
