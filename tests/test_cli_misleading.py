@@ -24,15 +24,15 @@ def test_a_binding_to_a_misspelt_signal_in_the_config_stops_the_start(tmp_path):
 
 
 def test_vj_bind_refuses_a_misspelt_signal_and_says_bound_on_success(caplog):
-    from vjengine.control.surfaces import commands
+    from vjengine.control.actions import Actions, Targets
 
     store = default_store()
     modulation = Modulation(store, (), check_signal)
-    bind = commands(store, None, modulation, learn=None)["/vj/bind"]
-    with pytest.raises(ParamError, match="unknown signal 'hand.distnce'"):
-        bind("corruption.gain += hand.distnce")
+    actions = Actions(Targets(store, modulation=modulation))
     with caplog.at_level(logging.INFO, logger="vjengine"):
-        bind("corruption.gain += hand.distance * 1.5")
+        assert not actions.invoke("/vj/bind", ["corruption.gain += hand.distnce"], source="osc")
+        assert "unknown signal 'hand.distnce'" in caplog.text
+        assert actions.invoke("/vj/bind", ["corruption.gain += hand.distance * 1.5"], source="osc")
     assert "bound corruption.gain += hand.distance * 1.5" in caplog.text
     assert [b.signal for b in modulation.bindings] == ["hand.distance"]
 
@@ -86,16 +86,17 @@ def test_learn_of_an_unknown_parameter_names_it_before_the_model_loads():
     assert "--learn nosuch.param: unknown parameter 'nosuch.param'" in error
 
 
-def test_vj_learn_without_midi_says_midi_is_off_not_no_such_parameter():
-    from vjengine.control.surfaces import commands
-    from vjengine.errors import VJError
+def test_vj_learn_without_midi_says_midi_is_off_not_no_such_parameter(caplog):
+    from vjengine.control.actions import Actions, Targets
 
-    store = default_store()
-    learn = commands(store, None, Modulation(store), learn=None)["/vj/learn"]
-    with pytest.raises(VJError, match="MIDI learn of visual.mix: MIDI is off; start with --midi NAME"):
-        learn("visual.mix")
-    with pytest.raises(ParamError, match="unknown parameter 'visual.mixx'"):
-        learn("visual.mixx")
+    actions = Actions(Targets(default_store()))
+    with caplog.at_level(logging.WARNING, logger="vjengine"):
+        actions.invoke("/vj/learn", ["visual.mix"], source="osc")
+        actions.invoke("/vj/learn", ["visual.mixx"], source="osc")
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2, said
+    assert "MIDI learn of visual.mix: MIDI is off; start with --midi NAME" in said[0]
+    assert "unknown parameter 'visual.mixx'" in said[1]
 
 
 @pytest.fixture

@@ -7,8 +7,10 @@ import logging
 import numpy as np
 import pytest
 
-from vjengine.control.clock import PUBLISH_INTERVAL, TICKS_PER_BEAT, TapTempo, TempoFollower, tempo
+from vjengine.control.actions import Actions, Targets
 from vjengine.params import default_store
+from vjengine.tempo.midiclock import PUBLISH_INTERVAL, TICKS_PER_BEAT, TempoFollower, tempo
+from vjengine.tempo.tap import TapTempo
 
 
 def ticks(bpm: float, seconds: float, start: float = 0.0) -> np.ndarray:
@@ -79,10 +81,10 @@ def tap_at(store, clock, *times: float) -> None:
 @pytest.fixture
 def tapping():
     store, clock = default_store(), Clock()
-    tapper = TapTempo(store, clock)
-    tapper.listen()
+    actions = Actions(Targets(store, tap=TapTempo(store, clock).tap))  # tempo.tap asks for the tap action
+    actions.listen()
     yield store, clock
-    tapper.close()
+    actions.close()
 
 
 def test_taps_set_the_tempo_from_their_median_interval(tapping):

@@ -11,7 +11,8 @@ import torch
 
 from tests.conftest import FIXTURES, FrameClock
 from vjengine.analysis import AsyncAnalyser
-from vjengine.engine import MAX_FAILING_FRAMES_OFFLINE, Engine
+from vjengine.engine import assemble_engine
+from vjengine.engine.loop import MAX_FAILING_FRAMES_OFFLINE
 from vjengine.models import load_generator
 from vjengine.outputs import Sink
 from vjengine.outputs.frames import to_frame, to_frames
@@ -59,7 +60,7 @@ def fast_store():
 
 def test_frames_reach_the_sinks_as_rgb_bytes(generator, pattern):
     sink = Collect()
-    Engine(Rig.build(generator), fast_store(), pattern, [sink]).run(5)
+    assemble_engine(Rig.build(generator), fast_store(), pattern, [sink]).run(5)
     sink.close()
     assert len(sink.frames) >= 1
     frame = sink.frames[-1]
@@ -80,7 +81,7 @@ class Keep(Sink):
 def render(generator, store, source, frames: int, step: float) -> list[np.ndarray]:
     """`frames` frames of a run whose clock moves `step` seconds a frame, as the sink received them."""
     clock, sink = FrameClock(step), Keep()
-    Engine(Rig.build(generator), store, source, [sink], signal_listeners=[clock.tick], clock=clock).run(frames)
+    assemble_engine(Rig.build(generator), store, source, [sink], listeners=[clock.tick], clock=clock).run(frames)
     sink.close()
     assert len(sink.frames) == frames
     return sink.frames
@@ -114,7 +115,7 @@ def test_without_drift_the_picture_holds_still(generator, pattern):
 def test_truncation_zero_renders_the_average_latent(generator, pattern):
     store = fast_store()
     store.set("truncation.psi", 0.0, immediate=True)
-    ws = Engine(Rig.build(generator), store, pattern, []).rig.composer.compose(store.snapshot(), {}, 0.3)
+    ws = Rig.build(generator).composer.compose(store.snapshot(), {}, 0.3)
     assert np.allclose(ws[0].numpy(), generator.mapping.w_avg.numpy()[None], atol=1e-6)
 
 
@@ -123,12 +124,12 @@ def test_seed_zero_matches_nvidia_seed_convention(generator, pattern):
 
     store = fast_store()
     store.set_many({"truncation.psi": 1.0, "latent.drift": 0.0}, immediate=True)
-    ws = Engine(Rig.build(generator), store, pattern, []).rig.composer.compose(store.snapshot(), {}, 0.0)
+    ws = Rig.build(generator).composer.compose(store.snapshot(), {}, 0.0)
     assert np.abs(ws.numpy()[0] - reference("sg2_64")["ws_psi1.0"][0]).max() < 1e-4
 
 
 def test_every_stage_is_timed(generator, pattern):
-    engine = Engine(Rig.build(generator), fast_store(), pattern, [])
+    engine = assemble_engine(Rig.build(generator), fast_store(), pattern, [])
     stats = engine.run(4)
     assert stats.frames == 4
     assert all(len(stats.stage_ms[s]) == 4 for s in ("source", "analyse", "compose", "generate", "copy", "publish"))
@@ -138,7 +139,7 @@ def test_every_stage_is_timed(generator, pattern):
 def test_paused_keeps_publishing_the_last_frame_while_time_goes_on(generator, pattern):
     store, sink, clock = fast_store(), Keep(), FrameClock(0.1)
     store.set("latent.drift", 60, immediate=True)  # unpaused, every frame would differ from the last
-    engine = Engine(Rig.build(generator), store, pattern, [sink], signal_listeners=[clock.tick], clock=clock)
+    engine = assemble_engine(Rig.build(generator), store, pattern, [sink], listeners=[clock.tick], clock=clock)
     engine.run(1)
     store.set("render.paused", True)
     engine.run(5)
@@ -149,7 +150,7 @@ def test_paused_keeps_publishing_the_last_frame_while_time_goes_on(generator, pa
 
 def test_paused_does_not_run_the_generator(generator, pattern):
     store, calls = fast_store(), []
-    engine = Engine(Rig.build(generator), store, pattern, [])
+    engine = assemble_engine(Rig.build(generator), store, pattern, [])
     hook = generator.synthesis.register_forward_hook(lambda *_: calls.append(1))
     try:
         engine.run(1)
@@ -163,7 +164,7 @@ def test_paused_does_not_run_the_generator(generator, pattern):
 def test_frame_pacing_holds_the_target_rate(generator, pattern):
     store = default_store()
     store.set("render.fps", 20, immediate=True)
-    engine = Engine(Rig.build(generator), store, pattern, [])
+    engine = assemble_engine(Rig.build(generator), store, pattern, [])
     start = time.perf_counter()
     engine.run(10)
     elapsed = time.perf_counter() - start
@@ -188,7 +189,7 @@ class StuckAnalyser:
 def test_a_slow_analyser_does_not_stall_the_loop(generator, pattern):
     stuck = StuckAnalyser()
     analyser = AsyncAnalyser(stuck)
-    engine = Engine(Rig.build(generator), fast_store(), pattern, [], analysers=[analyser])
+    engine = assemble_engine(Rig.build(generator), fast_store(), pattern, [], stages=[analyser])
     thread = engine.start(20)
     thread.join(120)  # a generous deadline: the analyser stays stuck far longer unless the loop goes on
     finished = not thread.is_alive()
@@ -203,7 +204,7 @@ def test_a_failing_sink_does_not_stop_the_loop_or_the_others(generator, pattern)
             raise OSError("disk full")
 
     healthy, broken = Collect(), Broken()
-    stats = Engine(Rig.build(generator), fast_store(), pattern, [broken, healthy]).run(6)
+    stats = assemble_engine(Rig.build(generator), fast_store(), pattern, [broken, healthy]).run(6)
     healthy.close()
     broken.close()
     assert stats.frames == 6 and healthy.frames and broken.stats.failed
@@ -223,7 +224,7 @@ class Glitch:
 
 def test_a_frame_that_fails_mid_show_is_skipped_and_the_loop_renders_on(generator, pattern, caplog):
     sink = Collect()
-    engine = Engine(Rig.build(generator), fast_store(), pattern, [sink], signal_listeners=[Glitch(range(3, 6))])
+    engine = assemble_engine(Rig.build(generator), fast_store(), pattern, [sink], listeners=[Glitch(range(3, 6))])
     stats = engine.run(8)
     sink.close()
     assert engine.error is None and stats.frames == 8 and stats.failed == 3
@@ -231,13 +232,13 @@ def test_a_frame_that_fails_mid_show_is_skipped_and_the_loop_renders_on(generato
 
 
 def test_a_failure_before_any_frame_stops_the_loop_with_the_error(generator, pattern):
-    engine = Engine(Rig.build(generator), fast_store(), pattern, [], signal_listeners=[Glitch(range(1, 10**6))])
+    engine = assemble_engine(Rig.build(generator), fast_store(), pattern, [], listeners=[Glitch(range(1, 10**6))])
     stats = engine.run(8)
     assert isinstance(engine.error, RuntimeError) and stats.frames == 0
 
 
 def test_an_offline_run_whose_frames_keep_failing_stops(generator, pattern):
-    engine = Engine(Rig.build(generator), fast_store(), pattern, [], signal_listeners=[Glitch(range(2, 10**6))])
+    engine = assemble_engine(Rig.build(generator), fast_store(), pattern, [], listeners=[Glitch(range(2, 10**6))])
     stats = engine.run(100)
     assert isinstance(engine.error, RuntimeError) and stats.frames == 1 and stats.failed == MAX_FAILING_FRAMES_OFFLINE
 
@@ -250,7 +251,7 @@ def test_a_blocking_sink_does_not_stop_the_loop(generator, pattern):
             release.wait()  # until the test lets go: the loop must finish while this write still hangs
 
     stuck = Stuck()
-    engine = Engine(Rig.build(generator), fast_store(), pattern, [stuck])
+    engine = assemble_engine(Rig.build(generator), fast_store(), pattern, [stuck])
     thread = engine.start(8)
     thread.join(120)
     finished = not thread.is_alive()
@@ -283,7 +284,7 @@ def test_sinks_get_frames_in_their_own_layout_when_the_engine_converts(generator
     # Recording sinks keep every frame, so frame k of one is frame k of the other (live ones may skip).
     rgba, rgb = RGBASink(), Keep()
     # convert_layouts is the default for a CUDA generator; on the CPU sinks convert in their own threads
-    Engine(Rig.build(generator), fast_store(), pattern, [rgba, rgb], convert_layouts=True).run(2)
+    assemble_engine(Rig.build(generator), fast_store(), pattern, [rgba, rgb], convert_layouts=True).run(2)
     rgba.close()
     rgb.close()
     assert len(rgba.frames) == len(rgb.frames) == 2

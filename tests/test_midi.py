@@ -22,6 +22,7 @@ from tests.conftest import finishes
 from vjengine.control.mapping import Control, load_map
 from vjengine.control.midi import Decoder, MidiControl, MidiError, relative_ticks
 from vjengine.params import ParamStore, default_store
+from vjengine.tempo.service import Tempo
 
 pytest_plugins = ["tests.jack_server"]
 
@@ -368,8 +369,9 @@ def test_feedback_never_blocks_the_writer_and_sends_the_newest_value(midi, liste
     name, port = listener
     control = midi('[[binding]]\nparam = "visual.mix"\ntype = "cc"\nnumber = 7\nfeedback = true\n', output=name)
     received(port)
-    with control._ports_lock:  # no public way to slow a port down: the stall is the point of the test
-        stalled = control._output = StalledPort(control._output)
+    ports = control._ports  # no public way to slow a port down: the stall is the point of the test
+    with ports._lock:
+        stalled = ports._ports["output"] = StalledPort(ports._ports["output"])
 
     def burst() -> None:
         store.set("visual.mix", 0.5, source="osc")  # the feedback thread takes it and hangs in send
@@ -398,8 +400,8 @@ def test_clock_and_sysex_are_ignored_quietly(midi, controller, store, caplog):
 
 
 class TickClock:
-    """MidiControl's clock, one MIDI clock interval at `bpm` further on each time it is read: MidiControl
-    reads it once per clock message as it arrives, so the tempo it hears is exactly `bpm` however late
+    """The tempo's clock, one MIDI clock interval at `bpm` further on each time it is read: MIDI reads it
+    once per clock message as it arrives, so the tempo it hears is exactly `bpm` however late
     a busy machine delivers the messages."""
 
     def __init__(self, bpm: float) -> None:
@@ -419,7 +421,7 @@ def play_clock(port, beats: int) -> None:
 
 
 def test_midi_clock_sets_the_walk_tempo(midi, controller, store):
-    control = midi(MIX_ON_CC7, follow_clock=True, clock=TickClock(128))
+    control = midi(MIX_ON_CC7, tempo=Tempo(store, TickClock(128)))
     controller.port.send(mido.Message("start"))
     play_clock(controller.port, 8)
     eventually(lambda: store.get("tempo.bpm") == 128.0)
@@ -427,19 +429,18 @@ def test_midi_clock_sets_the_walk_tempo(midi, controller, store):
 
 
 def test_midi_clock_counts_beats_from_start_for_the_beat_phase(midi, controller, store):
-    from vjengine.tempo.arbiter import arbiter_for
-
-    midi(MIX_ON_CC7, follow_clock=True, clock=TickClock(128))
+    tempo = Tempo(store, TickClock(128))
+    midi(MIX_ON_CC7, tempo=tempo)
     controller.port.send(mido.Message("start"))
     play_clock(controller.port, 8)
-    eventually(lambda: arbiter_for(store).anchors().get("clock", (0.0,))[0] == pytest.approx(191 / 24))
+    eventually(lambda: tempo.arbiter.anchors().get("clock", (0.0,))[0] == pytest.approx(191 / 24))
     controller.port.send(mido.Message("start"))  # the song starts again: the next tick is its first beat
     play_clock(controller.port, 1)
-    eventually(lambda: arbiter_for(store).anchors()["clock"][0] == pytest.approx(23 / 24))
+    eventually(lambda: tempo.arbiter.anchors()["clock"][0] == pytest.approx(23 / 24))
 
 
 def test_midi_clock_is_ignored_unless_followed(midi, controller, store):
-    control = midi(MIX_ON_CC7, clock=TickClock(128))
+    control = midi(MIX_ON_CC7)  # no tempo to follow it into
     play_clock(controller.port, 2)
     eventually(lambda: control.status()["ignored"] == 48)
     assert store.get("tempo.bpm") == 0.0

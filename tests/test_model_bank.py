@@ -24,10 +24,10 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from vjengine.bank import BankEntry, ModelBank, parse_entry
 from vjengine.blend import WeightBlend
+from vjengine.control.actions import Actions, Targets
 from vjengine.control.osc import OSCReceiver
-from vjengine.control.surfaces import commands
 from vjengine.crossfade import crossfade, fit_picture
-from vjengine.engine import Engine
+from vjengine.engine import Engine, assemble_engine
 from vjengine.errors import VJError
 from vjengine.latent.morph import PresetPlayer
 from vjengine.latent.presets import PresetBank
@@ -35,7 +35,6 @@ from vjengine.models import load_generator, random_generator, save_generator
 from vjengine.outputs import Sink
 from vjengine.outputs.frames import to_frame
 from vjengine.params import default_store
-from vjengine.params.modulation import Modulation
 from vjengine.record import Recorder
 from vjengine.render import render_recording
 from vjengine.rig import Rig
@@ -57,8 +56,11 @@ class Keep(Sink):
 
 @pytest.fixture(scope="module")
 def generators():
-    """Three different models, by spec."""
-    return {name: random_generator("sg2", SIZE, seed=seed) for seed, name in enumerate(("a", "b", "c"))}
+    """Three different models, by spec (each named by its spec, as a loaded model is: frames name their model so)."""
+    generators = {name: random_generator("sg2", SIZE, seed=seed) for seed, name in enumerate(("a", "b", "c"))}
+    for name, G in generators.items():
+        G.source = name
+    return generators
 
 
 @pytest.fixture
@@ -111,7 +113,7 @@ def stop(engine: Engine, *closing) -> None:
 
 
 def osc_for(store, bank) -> tuple[OSCReceiver, SimpleUDPClient]:
-    receiver = OSCReceiver(store, port=0, commands=commands(store, None, Modulation(store, []), None, bank))
+    receiver = OSCReceiver(store, port=0, actions=Actions(Targets(store, models=bank)))
     receiver.start()
     return receiver, SimpleUDPClient("127.0.0.1", receiver.port)
 
@@ -119,7 +121,7 @@ def osc_for(store, bank) -> tuple[OSCReceiver, SimpleUDPClient]:
 def test_selecting_a_model_over_osc_switches_the_picture_while_the_loop_renders(generators, store, pattern):
     bank = bank_of(generators, store)
     sink = Keep()
-    engine = running(Engine(bank.rig_for(0), store, pattern, [sink], models=bank))
+    engine = running(assemble_engine(bank.rig_for(0), store, pattern, [sink], models=bank))
     osc, client = osc_for(store, bank)
     try:
         assert shows(sink, generators["a"], store)
@@ -143,7 +145,7 @@ def test_the_loop_keeps_rendering_the_old_model_while_the_new_one_loads(generato
 
     bank = bank_of(generators, store, build=slow_build)
     sink = Keep()
-    engine = running(Engine(bank.rig_for(0), store, pattern, [sink], models=bank))
+    engine = running(assemble_engine(bank.rig_for(0), store, pattern, [sink], models=bank))
     osc, client = osc_for(store, bank)
     try:
         client.send_message("/vj/model/slot", 1)
@@ -172,7 +174,7 @@ def switch_and_render(generators, store, pattern, frames: int, step: float) -> l
     bank = preloaded(generators, store)
     store.set("model.slot", 1)
     sink, clock = Keep(), FrameClock(step)
-    engine = Engine(bank.rig_for(0), store, pattern, [sink], models=bank, clock=clock, signal_listeners=[clock.tick])
+    engine = assemble_engine(bank.rig_for(0), store, pattern, [sink], models=bank, clock=clock, listeners=[clock.tick])
     engine.run(frames)
     engine.close()
     sink.close()
@@ -209,7 +211,7 @@ def test_a_model_that_fails_to_load_is_one_line_and_the_show_goes_on(generators,
 
     bank = ModelBank([BankEntry("a", "a"), BankEntry("evil", str(evil))], build, store, build(BankEntry("a", "a")))
     sink = Keep()
-    engine = running(Engine(bank.rig_for(0), store, pattern, [sink], models=bank))
+    engine = running(assemble_engine(bank.rig_for(0), store, pattern, [sink], models=bank))
     osc, client = osc_for(store, bank)
     try:
         with caplog.at_level(logging.ERROR, logger="vjengine.bank"):
@@ -227,7 +229,7 @@ def test_a_model_that_fails_to_load_is_one_line_and_the_show_goes_on(generators,
 
 def test_models_keep_bounds_the_models_resident_while_switching_among_three(generators, store, pattern):
     bank = bank_of(generators, store, names=("a", "b", "c"), keep=2)
-    engine = running(Engine(bank.rig_for(0), store, pattern, [Keep()], models=bank))
+    engine = running(assemble_engine(bank.rig_for(0), store, pattern, [Keep()], models=bank))
     try:
         for name in ("b", "c", "a", "c", "b"):
             bank.select(name)
@@ -272,7 +274,9 @@ def test_recalling_a_preset_stored_with_another_model_switches_to_it(generators,
     bank = preloaded(generators, store)
     presets = PresetPlayer(PresetBank(tmp_path / "presets"), store, model="a")
     bank.follow_presets(presets)
-    engine = Engine(Rig.build(generators["a"], presets=presets, name="a"), store, pattern, [Keep()], models=bank)
+    engine = assemble_engine(
+        Rig.build(generators["a"], presets=presets, name="a"), store, pattern, [Keep()], models=bank
+    )
     running(engine)
     try:
         bank.select("b")
@@ -284,7 +288,7 @@ def test_recalling_a_preset_stored_with_another_model_switches_to_it(generators,
         assert store.get("model.slot") == 1
         assert wait_for(lambda: engine.model_name == "b", timeout=120)
     finally:
-        stop(engine, bank, presets)
+        stop(engine, bank)
 
 
 def test_render_reproduces_a_recording_that_switches_models_with_a_crossfade(generators, store, pattern, tmp_path):
@@ -297,9 +301,9 @@ def test_render_reproduces_a_recording_that_switches_models_with_a_crossfade(gen
     store.set("model.fade", 0.5, immediate=True)
     recorder = Recorder(tmp_path / "set.npz", specs["a"], {})
     sink, clock = Keep(), FrameClock(0.125)
-    engine = Engine(
+    engine = assemble_engine(
         rigs[specs["a"]], store, pattern, [sink], models=bank, recorder=recorder, clock=clock,
-        signal_listeners=[clock.tick, lambda _: clock.now >= 0.5 and store.set("model.slot", 1)],
+        listeners=[clock.tick, lambda _: clock.now >= 0.5 and store.set("model.slot", 1)],
     )  # fmt: skip
     engine.run(12)  # a, a, a, a, then a 4-frame crossfade to b, then b
     engine.close()
@@ -369,7 +373,7 @@ def test_memory_stays_bounded_over_many_switches_among_three_models_with_keep_tw
         Rig.build(random_generator("sg2", SIZE, seed=0), name="a"),
         keep=2,
     )
-    engine = running(Engine(bank.rig_for(0), store, pattern, [Keep()], models=bank))
+    engine = running(assemble_engine(bank.rig_for(0), store, pattern, [Keep()], models=bank))
     try:
         measured = []
         for switch in range(30):
@@ -388,7 +392,7 @@ def test_model_name_reads_back_the_model_on_screen_and_switches_by_name(generato
     bank.listen()
     assert store.get("model.name") == "a"
     sink = Keep()
-    engine = running(Engine(bank.rig_for(0), store, pattern, [sink], models=bank))
+    engine = running(assemble_engine(bank.rig_for(0), store, pattern, [sink], models=bank))
     osc, client = osc_for(store, bank)
     try:
         client.send_message("/vj/model/name", "b")
@@ -408,7 +412,7 @@ def test_model_blend_one_on_all_layers_renders_the_other_model(generators, store
     store.set_many({"model.blend": 1.0, "model.blend.slot": 1}, immediate=True)
     bank = preloaded(generators, store)
     sink = Keep()
-    engine = running(Engine(bank.rig_for(0), store, pattern, [sink], models=bank))
+    engine = running(assemble_engine(bank.rig_for(0), store, pattern, [sink], models=bank))
     try:
         assert wait_for(lambda: shows(sink, generators["b"], store), timeout=120)
         assert engine.model_name == "a"  # still the model on screen: only its weights moved
@@ -444,7 +448,7 @@ def test_render_reproduces_a_recording_with_model_blend(generators, store, patte
     store.set_many({"model.blend": 0.5, "model.blend.layers": "2-3"}, immediate=True)
     recorder = Recorder(tmp_path / "set.npz", specs["a"], {})
     sink = Keep()
-    engine = Engine(rigs[specs["a"]], store, pattern, [sink], models=bank, recorder=recorder)
+    engine = assemble_engine(rigs[specs["a"]], store, pattern, [sink], models=bank, recorder=recorder)
     a = to_frame(picture(rigs[specs["a"]].generator, store))
     while engine.stats.frames < 200 and (not sink.frames or np.array_equal(sink.frames[-1], a)):
         engine.run(engine.stats.frames + 1)  # the blended copy is made beside the loop: a few plain frames first
@@ -465,7 +469,7 @@ def test_frames_paused_while_recording_are_recorded_as_the_frame_they_repeat(gen
     bank = bank_of(generators, store)
     recorder = Recorder(tmp_path / "set.npz", "a", {})
     pause = lambda _signals: store.set("render.paused", True)  # noqa: E731 - from the second frame on
-    engine = Engine(bank.rig_for(0), store, pattern, [], models=bank, recorder=recorder, signal_listeners=[pause])
+    engine = assemble_engine(bank.rig_for(0), store, pattern, [], models=bank, recorder=recorder, listeners=[pause])
     engine.run(3)
     engine.close()
     bank.close()

@@ -7,13 +7,17 @@ import random
 import socket
 import time
 
+import numpy as np
 import pytest
 from pythonosc import osc_bundle_builder, osc_message_builder
 from pythonosc.tcp_client import SimpleTCPClient
 from pythonosc.udp_client import SimpleUDPClient
 
 from tests.conftest import wait_for
+from vjengine.control.actions import Actions, Targets
 from vjengine.control.osc import OSCError, OSCReceiver, OSCSender, decode
+from vjengine.latent.morph import PresetPlayer
+from vjengine.latent.presets import Preset, PresetBank
 from vjengine.params import default_store
 
 
@@ -25,7 +29,7 @@ def store():
 @pytest.fixture
 def receiver(store):
     received = []
-    osc = OSCReceiver(store, port=0, commands={"/vj/learn": lambda name: received.append(name)})
+    osc = OSCReceiver(store, port=0, actions=Actions(Targets(store, learn=received.append)))
     osc.start()
     osc.learned = received
     yield osc
@@ -81,21 +85,26 @@ def test_commands_receive_their_arguments(receiver, client):
     assert wait_for(lambda: receiver.learned == ["truncation.psi"])
 
 
-def test_a_command_at_a_parameters_address_acts_once_with_all_its_arguments(store, caplog):
-    calls, changes = [], []
+def test_an_action_at_a_parameters_address_acts_once_with_all_its_arguments(store, caplog, tmp_path):
+    changes = []
     store.add_listener(lambda name, value, source: changes.append(name))
-    osc = OSCReceiver(
-        store, port=0, commands={"/vj/preset/recall": lambda slot, seconds=None: calls.append((slot, seconds))}
-    )
+    PresetBank(tmp_path).store(Preset(3, np.zeros((8, 16), np.float32), {}, "drop"))
+    actions = Actions(Targets(store, PresetPlayer(PresetBank(tmp_path), store)))
+    actions.listen()  # as a run does: a write of the preset.recall parameter would recall a second time
+    osc = OSCReceiver(store, port=0, actions=actions)
     osc.start()
     try:
-        SimpleUDPClient("127.0.0.1", osc.port).send_message("/vj/preset/recall", [3, 2.5])
-        assert wait_for(lambda: calls == [(3, 2.5)])
-        time.sleep(0.2)
-        assert calls == [(3, 2.5)] and "preset.recall" not in changes
+        client = SimpleUDPClient("127.0.0.1", osc.port)
+        with caplog.at_level(logging.INFO, logger="vjengine"):
+            client.send_message("/vj/preset/recall", [3, 2.5])
+            client.send_message("/vj/truncation/psi", 0.5)  # handled after the recall: one thread, in order
+            assert wait_for(lambda: store.get("truncation.psi") == 0.5)
+        assert [r.getMessage() for r in caplog.records if "recalled" in r.getMessage()] == ["recalled preset 3 (drop)"]
+        assert "preset.recall" not in changes and store.get("preset.a") == 3 and osc.applied == 2
         assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     finally:
         osc.close()
+        actions.close()
 
 
 def test_wrong_arguments_to_a_command_say_what_to_send(receiver, client, caplog):
@@ -105,14 +114,14 @@ def test_wrong_arguments_to_a_command_say_what_to_send(receiver, client, caplog)
 
 
 def test_an_action_that_fails_unexpectedly_is_said_and_the_server_goes_on(store, caplog):
-    def broken(slot):
+    def broken(name):
         raise OSError(28, "No space left on device")
 
-    osc = OSCReceiver(store, port=0, commands={"/vj/preset/store": broken})
+    osc = OSCReceiver(store, port=0, actions=Actions(Targets(store, learn=broken)))
     osc.start()
     try:
         client = SimpleUDPClient("127.0.0.1", osc.port)
-        client.send_message("/vj/preset/store", 1)
+        client.send_message("/vj/learn", "truncation.psi")
         assert wait_for(lambda: "OSError: [Errno 28] No space left on device" in caplog.text)
         client.send_message("/vj/truncation/psi", 0.5)
         assert wait_for(lambda: store.get("truncation.psi") == 0.5)
@@ -227,7 +236,7 @@ def test_a_bad_osc_target_is_a_one_line_error(store):
 
 def test_a_burst_does_not_stall_the_render_loop(store):
     from tests.conftest import FIXTURES
-    from vjengine.engine import Engine
+    from vjengine.engine import assemble_engine
     from vjengine.models import load_generator
     from vjengine.rig import Rig
     from vjengine.sources import open_source
@@ -236,7 +245,7 @@ def test_a_burst_does_not_stall_the_render_loop(store):
     osc = OSCReceiver(store, port=0)
     osc.start()
     with open_source("pattern", 64, 48, 30).start() as source:
-        engine = Engine(Rig.build(load_generator(FIXTURES / "sg2_64.pkl")), store, source, [])
+        engine = assemble_engine(Rig.build(load_generator(FIXTURES / "sg2_64.pkl")), store, source, [])
         engine.start()
         try:
             assert wait_for(lambda: engine.stats.frames >= 3, timeout=30)

@@ -12,12 +12,13 @@ from pythonosc.udp_client import SimpleUDPClient
 from websockets.sync.client import connect
 
 from tests.conftest import finishes, wait_for
-from vjengine.control.clock import TapTempo
+from vjengine.control.actions import Actions, Targets
 from vjengine.control.osc import OSCReceiver
 from vjengine.control.oscquery import OSCQueryError, OSCQueryServer
 from vjengine.latent.morph import PresetPlayer
 from vjengine.latent.presets import PresetBank
 from vjengine.params import REGISTRY, default_store
+from vjengine.tempo.tap import TapTempo
 
 # The attribute names of the OSCQuery proposal (github.com/Vidvox/OSCQueryProposal).
 NODE_ATTRIBUTES = {
@@ -214,11 +215,10 @@ def actions(store, tmp_path):
     """What acts on the actions in a running engine: a preset recall and tap tempo, each of which resets
     its parameter once it has acted (so what reads back is never what was sent)."""
     player, tapper = PresetPlayer(PresetBank(tmp_path / "bank"), store), TapTempo(store)
-    player.listen()
-    tapper.listen()
+    actions = Actions(Targets(store, player, tap=tapper.tap))
+    actions.listen()
     yield
-    player.close()
-    tapper.close()
+    actions.close()
 
 
 def test_walking_the_whole_tree_every_readable_node_reads_back_what_was_set(server, store, websocket, actions):

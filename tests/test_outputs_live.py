@@ -340,7 +340,7 @@ def test_virtualcam_without_a_loopback_device_says_what_to_install():
 
 @needs_no_loopback
 def test_engine_goes_on_without_the_virtual_camera(tmp_path, caplog):
-    from vjengine.engine import Engine
+    from vjengine.engine import assemble_engine
     from vjengine.models import load_generator
     from vjengine.params import default_store
     from vjengine.rig import Rig
@@ -356,7 +356,7 @@ def test_engine_goes_on_without_the_virtual_camera(tmp_path, caplog):
     store.set("render.fps", 0, immediate=True)
     with open_source("pattern", 64, 48, 60).start() as source:
         source.wait_first(2.0)
-        stats = Engine(Rig.build(load_generator(FIXTURES / "sg2_64.pkl")), store, source, sinks).run(4)
+        stats = assemble_engine(Rig.build(load_generator(FIXTURES / "sg2_64.pkl")), store, source, sinks).run(4)
     for sink in sinks:
         sink.close()
     assert stats.frames == 4 and sinks[0].stats.written == 4

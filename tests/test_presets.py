@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from tests.conftest import FIXTURES
+from vjengine.control.actions import Actions, Targets
 from vjengine.latent import LatentComposer
 from vjengine.latent.morph import PresetPlayer
 from vjengine.latent.presets import Preset, PresetBank, PresetError, slerp
@@ -245,7 +246,7 @@ def test_setting_preset_recall_recalls_and_reads_back_zero(rig):
     store.set("corruption.gain", 0.4, immediate=True)
     store_look(store, player, frame, 2, seed=0)
     store.set("corruption.gain", 0.0, immediate=True)
-    player.listen()
+    Actions(Targets(store, player)).listen()
     store.set("preset.recall", 2, source="midi")
     assert store.get("corruption.gain") == 0.4
     assert (store.get("preset.b"), store.get("preset.recall")) == (2, 0)
@@ -253,7 +254,7 @@ def test_setting_preset_recall_recalls_and_reads_back_zero(rig):
 
 def test_recalling_an_empty_slot_by_parameter_only_warns(rig, caplog):
     store, player, frame, clock = rig
-    player.listen()
+    Actions(Targets(store, player)).listen()
     store.set("preset.recall", 9, source="midi")
     assert "preset 9 is empty" in caplog.text and store.get("preset.recall") == 0
 

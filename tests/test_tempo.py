@@ -6,11 +6,12 @@ import math
 
 import pytest
 
-from vjengine.music import AudioTempo, level_meter
+from vjengine.music import level_meter
 from vjengine.params import default_store
 from vjengine.tempo.arbiter import HOLD_SECONDS, TempoArbiter
-from vjengine.tempo.lfo import Lfos, shape_value
-from vjengine.tempo.phase import TempoPhase
+from vjengine.tempo.audio import AudioTempo
+from vjengine.tempo.lfo import shape_value
+from vjengine.tempo.service import Tempo
 
 
 class Clock:
@@ -21,6 +22,11 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def tick(tempo: Tempo, store, now: float) -> dict[str, float]:
+    """What the render loop does once a frame: the tempo's stage call with the frame's snapshot."""
+    return tempo.update(None, store.snapshot(now), now)
 
 
 def test_auto_takes_the_music_tempo_when_nothing_else_runs():
@@ -82,85 +88,81 @@ def test_the_music_tempo_is_proposed_only_when_it_moves():
     arbiter = TempoArbiter(store, Clock())
     follow = AudioTempo(arbiter)
     for bpm in (120.0, 120.2, 119.9, 120.3):
-        follow({"audio.bpm": bpm})
-    follow({"audio.bpm": 126.0})
+        follow.hear({"audio.bpm": bpm})
+    follow.hear({"audio.bpm": 126.0})
     assert store.get("tempo.bpm") == 126.0
     assert arbiter.accepted["audio"] == 2
 
 
 def test_the_beat_phase_runs_at_the_tempo():
-    store, clock = default_store(), Clock()
+    store = default_store()
     store.set("tempo.bpm", 120.0)
-    phase = TempoPhase(store, clock)
-    phase.analyse()
-    clock.now = 0.25  # half a beat at 120 bpm
-    signals = phase.analyse()
+    tempo = Tempo(store, Clock())
+    tick(tempo, store, 0.0)
+    signals = tick(tempo, store, 0.25)  # half a beat at 120 bpm
     assert signals["tempo.beat"] == pytest.approx(0.5)
     assert signals["tempo.bar"] == pytest.approx(0.5 / 4)
 
 
 def test_the_bar_is_tempo_quantum_beats_long():
-    store, clock = default_store(), Clock()
+    store = default_store()
     store.set_many({"tempo.bpm": 60.0, "tempo.quantum": 3})
-    phase = TempoPhase(store, clock)
-    phase.analyse()
-    clock.now = 4.5  # a bar and a half of three beats
-    assert phase.analyse()["tempo.bar"] == pytest.approx(0.5)
+    tempo = Tempo(store, Clock())
+    tick(tempo, store, 0.0)
+    assert tick(tempo, store, 4.5)["tempo.bar"] == pytest.approx(0.5)  # a bar and a half of three beats
 
 
 def test_without_a_tempo_the_phase_stands_still():
-    store, clock = default_store(), Clock()
-    phase = TempoPhase(store, clock)
-    phase.analyse()
-    clock.now = 10.0
-    assert phase.analyse() == {"tempo.beat": 0.0, "tempo.bar": 0.0, "tempo.count": 0.0}
+    store = default_store()
+    tempo = Tempo(store, Clock())
+    tick(tempo, store, 0.0)
+    signals = tick(tempo, store, 10.0)
+    assert {name: signals[name] for name in ("tempo.beat", "tempo.bar", "tempo.count")} == {
+        "tempo.beat": 0.0,
+        "tempo.bar": 0.0,
+        "tempo.count": 0.0,
+    }
 
 
 class SharedBeats:
+    """Stands in for a joined Link session (aalink's own session is tested in test_link.py)."""
+
     def __init__(self, beats: float) -> None:
         self.count = beats
 
     def beats(self) -> float:
         return self.count
 
+    def close(self) -> None:
+        pass
+
 
 def test_a_link_session_sets_the_phase():
     store = default_store()
     store.set("tempo.bpm", 120.0)
-    phase = TempoPhase(store, Clock(), source=SharedBeats(6.25))
-    signals = phase.analyse()
-    assert signals == {"tempo.beat": pytest.approx(0.25), "tempo.bar": pytest.approx(2.25 / 4), "tempo.count": 6.25}
+    tempo = Tempo(store, Clock())
+    tempo.link = SharedBeats(6.25)  # type: ignore[assignment]
+    signals = tick(tempo, store, 0.0)
+    assert signals["tempo.count"] == 6.25
+    assert signals["tempo.beat"] == pytest.approx(0.25) and signals["tempo.bar"] == pytest.approx(2.25 / 4)
 
 
 def test_a_leading_midi_clock_sets_the_phase_from_its_count():
     store, clock = default_store(), Clock()
-    arbiter = TempoArbiter(store, clock)
-    arbiter.propose("clock", 120.0)
-    arbiter.anchor("clock", 4.0, at=0.0)  # the clock's tick at its fifth beat (the next bar's downbeat)
-    phase = TempoPhase(store, clock, leader=arbiter)
+    tempo = Tempo(store, clock)
+    tempo.arbiter.propose("clock", 120.0)
+    tempo.arbiter.anchor("clock", 4.0, at=0.0)  # the clock's tick at its fifth beat (the next bar's downbeat)
     clock.now = 0.125  # a quarter beat later at 120 bpm
-    signals = phase.analyse()
+    signals = tick(tempo, store, 0.125)
     assert signals["tempo.count"] == pytest.approx(4.25)
     assert signals["tempo.bar"] == pytest.approx(0.25 / 4)
 
 
 def test_a_count_is_not_taken_from_a_source_that_does_not_lead():
     store, clock = default_store(), Clock()
-    store.set("tempo.source", "audio")
     arbiter = TempoArbiter(store, clock)
     arbiter.anchor("clock", 4.0, at=0.0)
-    assert arbiter.beats() is None
-
-
-def test_beats_to_the_next_boundary():
-    store, clock = default_store(), Clock()
-    store.set("tempo.bpm", 60.0)
-    phase = TempoPhase(store, clock)
-    phase.update()
-    clock.now = 5.25
-    phase.update()
-    assert phase.beats_to_next("beat") == pytest.approx(0.75)
-    assert phase.beats_to_next("bar") == pytest.approx(2.75)
+    assert arbiter.beats(120.0, "audio") is None
 
 
 @pytest.mark.parametrize(
@@ -178,22 +180,19 @@ def test_lfo_shapes_over_a_cycle(shape, values):
 
 
 def test_an_lfo_in_beats_follows_the_beat_count():
-    store, clock = default_store(), Clock()
+    store = default_store()
     store.set_many({"tempo.bpm": 120.0, "lfo.1.shape": "saw", "lfo.1.beats": 4.0})
-    phase = TempoPhase(store, clock)
-    lfos = Lfos(store, phase, clock)
-    phase.analyse()
-    clock.now = 1.0  # two beats: half of a four-beat cycle
-    phase.analyse()
-    assert lfos.analyse()["lfo.1"] == pytest.approx(0.5)
+    tempo = Tempo(store, Clock())
+    tick(tempo, store, 0.0)
+    assert tick(tempo, store, 1.0)["lfo.1"] == pytest.approx(0.5)  # two beats: half of a four-beat cycle
 
 
 def test_an_lfo_in_hz_runs_on_the_clock_with_its_phase_offset():
-    store, clock = default_store(), Clock()
+    store = default_store()
     store.set_many({"lfo.2.shape": "saw", "lfo.2.hz": 2.0, "lfo.2.phase": 0.25})
-    lfos = Lfos(store, TempoPhase(store, clock), clock)
-    clock.now = 0.125  # a quarter cycle at 2 Hz, plus the quarter offset
-    assert lfos.analyse()["lfo.2"] == pytest.approx(0.5)
+    tempo = Tempo(store, Clock())
+    tick(tempo, store, 0.0)
+    assert tick(tempo, store, 0.125)["lfo.2"] == pytest.approx(0.5)  # a quarter cycle at 2 Hz, plus the offset
 
 
 def test_the_level_meter():
@@ -209,9 +208,10 @@ def test_the_status_fragment_shows_tempo_peers_and_the_meter():
 
     store = default_store()
     store.set("tempo.bpm", 128.0)
-    phase = TempoPhase(store, Clock())
+    tempo = Tempo(store, Clock())
+    tempo.link = SimpleNamespace(peers=2)  # type: ignore[assignment]
     audio = SimpleNamespace(connected=True, latest=lambda: {"audio.level": 0.5})  # stands in for the analyser
-    music = Music(phase, None, audio=audio, link=SimpleNamespace(peers=2))  # type: ignore[arg-type]
+    music = Music(tempo, audio=audio)  # type: ignore[arg-type]
     assert music.summary() == "tempo 128.0 bpm, link 2 peers, audio [####    ]"
     audio.connected = False
     assert music.summary().endswith("audio DOWN")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from vjengine.analysis.signals import check_signal
+from vjengine.control.actions import Actions, Targets
 from vjengine.latent.morph import PresetPlayer
 from vjengine.latent.presets import Preset, PresetBank
 from vjengine.params import ParamError, default_store
@@ -137,11 +138,11 @@ def test_binding_the_same_condition_again_replaces_it_and_unbind_removes_it(stor
 def test_a_fist_recalls_a_preset(store, tmp_path) -> None:
     bank = PresetBank(tmp_path / "bank")
     bank.store(Preset(4, np.zeros((8, 16)), {"corruption.gain": 0.25}, "fist look"))
-    player = PresetPlayer(bank, store)
-    player.listen()
+    actions = Actions(Targets(store, PresetPlayer(bank, store)))
+    actions.listen()
     modulation = Modulation(store, ["preset.recall = 4 when hand.fist >= 0.6 rearm 0.3"], check_signal)
     play(modulation, store, "hand.fist", [0.0, 0.9])
     assert (store.get("preset.a"), store.get("preset.b")) == (4, 4)
     assert store.get("preset.recall") == 0  # read as a pad: back to 0 once recalled
     assert store.snapshot(1e9)["corruption.gain"] == pytest.approx(0.25)
-    player.close()
+    actions.close()

@@ -9,7 +9,8 @@ import torch
 from tests.conftest import FIXTURES, FrameClock, wait_for
 from vjengine.analysis.vgg import VGGEncoder
 from vjengine.analysis.visual import VisualAnalyser
-from vjengine.engine import Engine
+from vjengine.engine import assemble_engine
+from vjengine.engine.sensing import CameraLatent
 from vjengine.latent.visual import VisualDriver
 from vjengine.models import load_generator
 from vjengine.params import default_store
@@ -44,15 +45,17 @@ def store_for(layout: str = "left/right", assign: str = "coarse,middle"):
 
 
 def camera_ws(generator, encoder, store, frame) -> torch.Tensor:
-    analyser = VisualAnalyser(encoder, store, generator.z_dim)
+    analyser = VisualAnalyser(encoder, generator.z_dim)
+    analyser.configure(store.snapshot())
     analyser.analyse(frame)
-    engine = Engine(Rig.build(generator), store, open_source("pattern", 32, 32), [])
-    return engine.rig.composer.compose(store.snapshot(), {}, 0.0, analyser.latest_z())[0]
+    rig = Rig.build(generator)
+    return rig.composer.compose(store.snapshot(), {}, 0.0, analyser.latest_z())[0]
 
 
 def test_one_latent_per_region(generator, encoder):
     store = store_for("quadrants")
-    analyser = VisualAnalyser(encoder, store, generator.z_dim)
+    analyser = VisualAnalyser(encoder, generator.z_dim)
+    analyser.configure(store.snapshot())
     signals = analyser.analyse(frame_with_left_blob(0, 0))
     assert analyser.latest_z().shape == (4, 512)
     assert sorted(signals) == [f"visual.region.{i}.norm" for i in range(4)]
@@ -60,7 +63,8 @@ def test_one_latent_per_region(generator, encoder):
 
 def test_a_change_in_the_left_region_moves_only_its_latent(generator, encoder):
     store = store_for()
-    analyser = VisualAnalyser(encoder, store, generator.z_dim)
+    analyser = VisualAnalyser(encoder, generator.z_dim)
+    analyser.configure(store.snapshot())
     analyser.analyse(frame_with_left_blob(0, 0))
     before = analyser.latest_z().clone()
     analyser.analyse(frame_with_left_blob(20, 1))
@@ -109,11 +113,13 @@ def test_vgg16_is_opened_only_once_the_camera_analysis_runs(generator):
 
     store = store_for()
     store.set("visual.enabled", False, immediate=True)
-    analyser = VisualAnalyser(open_encoder, store, generator.z_dim)
+    analyser = VisualAnalyser(open_encoder, generator.z_dim)
+    analyser.configure(store.snapshot())
     for index in range(3):
         assert analyser.analyse(frame_with_left_blob(0, index)) == {}
     assert opened == []
     store.set("visual.enabled", True, immediate=True)
+    analyser.configure(store.snapshot())
     analyser.analyse(frame_with_left_blob(0, 3))
     analyser.analyse(frame_with_left_blob(0, 4))
     assert len(opened) == 1 and analyser.latest_z() is not None
@@ -121,8 +127,10 @@ def test_vgg16_is_opened_only_once_the_camera_analysis_runs(generator):
 
 def test_a_bad_layout_is_logged_and_the_last_good_one_kept(generator, encoder, caplog):
     store = store_for()
-    analyser = VisualAnalyser(encoder, store, generator.z_dim)
+    analyser = VisualAnalyser(encoder, generator.z_dim)
+    analyser.configure(store.snapshot())
     store.set("visual.layout", "hexagons")
+    analyser.configure(store.snapshot())
     analyser.analyse(frame_with_left_blob(0, 0))
     assert analyser.latest_z().shape[0] == 2 and "hexagons" in caplog.text
 
@@ -168,7 +176,7 @@ def test_a_static_video_gives_a_stable_picture(tmp_path, generator):
     writer.release()
     store = store_for()
     store.set_many({"render.fps": 0.0, "visual.size": 96}, immediate=True)
-    analyser = VisualAnalyser(VGGEncoder(None), store, 512)
+    analyser = VisualAnalyser(VGGEncoder(None), 512)
     frames = []
 
     class Keep:
@@ -185,8 +193,14 @@ def test_a_static_video_gives_a_stable_picture(tmp_path, generator):
     clock = FrameClock(1 / 30)
     with open_source(f"video:{path}").start() as source:
         source.wait_first(30)
-        engine = Engine(
-            Rig.build(generator), store, source, [Keep()], visual=analyser, signal_listeners=[clock.tick], clock=clock
+        engine = assemble_engine(
+            Rig.build(generator),
+            store,
+            source,
+            [Keep()],
+            camera=CameraLatent(analyser),
+            listeners=[clock.tick],
+            clock=clock,
         )
         engine.start()
         assert wait_for(lambda: len(frames) >= 75 or engine.done.is_set(), timeout=300), "too slow to settle"
@@ -205,7 +219,8 @@ def test_several_layers_weigh_into_one_z(generator, encoder):
     def z_for(**values):
         store = store_for()
         store.set_many(values, immediate=True)
-        analyser = VisualAnalyser(encoder, store, generator.z_dim)
+        analyser = VisualAnalyser(encoder, generator.z_dim)
+        analyser.configure(store.snapshot())
         analyser.analyse(frame)
         return analyser.latest_z()
 
@@ -219,15 +234,15 @@ def test_a_saved_w_can_be_the_anchor(tmp_path, generator):
     np.save(tmp_path / "look.npy", w)
     store = store_for()
     store.set_many({"latent.anchor": str(tmp_path / "look.npy"), "truncation.psi": 1.0}, immediate=True)
-    engine = Engine(Rig.build(generator), store, open_source("pattern", 32, 32), [])
-    assert np.array_equal(engine.rig.composer.compose(store.snapshot(), {}, 0.0)[0].numpy(), w)
+    rig = Rig.build(generator)
+    assert np.array_equal(rig.composer.compose(store.snapshot(), {}, 0.0)[0].numpy(), w)
 
 
 def test_an_unusable_anchor_file_falls_back_to_the_seed(tmp_path, generator, caplog):
     np.save(tmp_path / "wrong.npy", np.zeros((3, 7), np.float32))
     store = store_for()
-    engine = Engine(Rig.build(generator), store, open_source("pattern", 32, 32), [])
-    seed_ws = engine.rig.composer.compose(store.snapshot(), {}, 0.0)
+    rig = Rig.build(generator)
+    seed_ws = rig.composer.compose(store.snapshot(), {}, 0.0)
     store.set("latent.anchor", str(tmp_path / "wrong.npy"))
-    assert torch.equal(engine.rig.composer.compose(store.snapshot(), {}, 0.0), seed_ws)
+    assert torch.equal(rig.composer.compose(store.snapshot(), {}, 0.0), seed_ws)
     assert "cannot be used" in caplog.text

@@ -6,14 +6,14 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import FIXTURES, FrameClock
-from vjengine.engine import Engine
+from vjengine.engine import assemble_engine
 from vjengine.latent.walk import LatentWalk
 from vjengine.models import load_generator
 from vjengine.outputs.null import NullSink
 from vjengine.params import default_store
 from vjengine.rig import Rig
 from vjengine.sources import open_source
-from vjengine.tempo.phase import TempoPhase
+from vjengine.tempo.service import Tempo
 
 
 def test_lock_glides_the_position_within_a_step_to_the_target():
@@ -42,21 +42,21 @@ def walk_position(generator, lock: bool) -> tuple[float, float]:
     store = default_store()
     store.set_many({"render.fps": 0, "walk.mode": "seeds", "tempo.bpm": 120.0, "walk.beats": 4.0}, immediate=True)
     clock = FrameClock(0.05)
-    phase = TempoPhase(store, clock)
-    phase.beats = 1.5  # the set was already playing when the walk started
+    tempo = Tempo(store, clock)
+    tempo.count.beats = 1.5  # the set was already playing when the walk started
     with open_source("pattern", 64, 48, 60).start() as source:
         source.wait_first(2.0)
-        engine = Engine(
+        engine = assemble_engine(
             Rig.build(generator),
             store,
             source,
             [NullSink("none")],
-            analysers=[phase] if lock else [],
-            signal_listeners=[clock.tick],
+            stages=[tempo] if lock else [],  # the engine ticks it as a stage: update(frame, snapshot, now)
+            listeners=[clock.tick],
             clock=clock,
         )
         engine.run(60)
-    return engine.walk.position, phase.beats
+    return engine.director.walk.position, tempo.count.beats
 
 
 def test_walk_keys_land_on_the_beat_count(generator):

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import wait_for
+from vjengine.control.oscquery import STATUS_COMMAND
 from vjengine.params import REGISTRY
 from vjengine.webaccess import lan_addresses
 
@@ -53,8 +54,9 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 class Engine:
     """`vjengine run` in the background, its log collected line by line."""
 
-    def __init__(self, tmp: Path, *extra: str) -> None:
-        self.preview, self.osc, self.oscquery = free_port(), free_port(socket.SOCK_DGRAM), free_port()
+    def __init__(self, tmp: Path, *extra: str, osc: int | None = None, oscquery: int | None = None) -> None:
+        self.preview, self.osc = free_port(), osc or free_port(socket.SOCK_DGRAM)
+        self.oscquery = oscquery or free_port()
         self.presets = tmp / "presets"
         config = tmp / "quiet.toml"  # no trackers: nothing to download, a quicker start
         config.write_text(
@@ -83,11 +85,22 @@ class Engine:
         raise AssertionError("no token in the log:\n" + "".join(self.log))
 
     def status(self) -> dict | None:
+        """The status the page is pushed, as the page gets it: over OSCQuery's websocket, once asked."""
+        from websockets.exceptions import WebSocketException
+        from websockets.sync.client import connect
+
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.preview}/status.json", timeout=30) as response:
-                return json.load(response)
-        except OSError:
+            with connect(f"ws://127.0.0.1:{self.oscquery}/", open_timeout=30) as websocket:
+                websocket.send(json.dumps({"COMMAND": STATUS_COMMAND}))
+                while True:
+                    message = websocket.recv(timeout=30)
+                    if isinstance(message, str) and json.loads(message)["COMMAND"] == STATUS_COMMAND:
+                        return json.loads(message)["DATA"]
+        except (OSError, TimeoutError, WebSocketException):
             return None
+
+    def said(self, text: str) -> bool:
+        return any(text in line for line in self.log)
 
     def value(self, name: str):
         """A parameter's value read over OSCQuery, as any OSCQuery client reads it."""
@@ -111,10 +124,18 @@ class Engine:
 
 
 @contextmanager
-def started(tmp: Path, *extra: str) -> Iterator[Engine]:
-    running = Engine(tmp, *extra)
+def started(tmp: Path, *extra: str, osc: int | None = None, oscquery: int | None = None) -> Iterator[Engine]:
+    """An engine that has rendered (its pushed status counts frames), or with `oscquery`, a port someone else
+    holds, one that serves its page (there is no status to ask then)."""
+    running = Engine(tmp, *extra, osc=osc, oscquery=oscquery)
+
+    def rendering() -> bool:
+        if oscquery is not None:
+            return running.said("control page at")
+        return (running.status() or {}).get("frames", 0) > 0
+
     try:
-        up = wait_for(lambda: (running.status() or {}).get("frames", 0) > 0 or running.proc.poll() is not None, START_S)
+        up = wait_for(lambda: rendering() or running.proc.poll() is not None, START_S)
         assert up and running.proc.poll() is None, "the engine did not start:\n" + "".join(running.log)
         yield running
     finally:
@@ -252,6 +273,36 @@ def test_the_filter_shows_only_matching_parameters(page):
     assert sorted(shown) == sorted(p.name for p in REGISTRY if "truncation" in f"{p.name} {p.description}".lower())
 
 
+def test_the_status_line_is_pushed_not_polled(page):
+    """The status line changes while nothing asks for it: count its updates as they come (a DOM observer)."""
+    page.execute_script(
+        "window.statusUpdates = 0;"
+        "new MutationObserver(() => window.statusUpdates++)"
+        ".observe(document.getElementById('status'), {childList: true, subtree: true, characterData: true});"
+    )
+    assert wait_for(lambda: page.execute_script("return window.statusUpdates") >= 3)
+    assert " fps" in page.find_element(By.ID, "status").text
+    requests = page.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert not [url for url in requests if "status" in url]  # nothing fetched for it
+
+
+def test_taken_control_ports_are_said_on_the_page_and_in_the_log(browser, tmp_path):
+    """Another program holds the OSCQuery port (TCP) and the OSC port (UDP): the page says so, and what to pass."""
+    with socket.create_server(("0.0.0.0", 0)) as oscquery, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as osc:
+        osc.bind(("127.0.0.1", 0))
+        ports = {"oscquery": oscquery.getsockname()[1], "osc": osc.getsockname()[1]}
+        with started(tmp_path, **ports) as engine:
+            unavailable = f"controls unavailable: OSCQuery port {ports['oscquery']} is in use"
+            osc_off = f"OSC in is off: cannot listen for OSC on 127.0.0.1:{ports['osc']}"
+            assert wait_for(lambda: engine.said(unavailable) and engine.said(osc_off)), "".join(engine.log)
+            browser.get(f"http://127.0.0.1:{engine.preview}/")
+            notice = browser.find_element(By.ID, "notice")
+            assert wait_for(lambda: notice.is_displayed() and unavailable in notice.text)
+            assert "start with --oscquery-port N" in notice.text and osc_off in notice.text
+            assert "--osc-port" in notice.text
+            assert browser.find_element(By.ID, "status").text == "no controls"
+
+
 needs_lan = pytest.mark.skipif(LAN is None, reason="this machine has no network address besides 127.0.0.1")
 
 
@@ -267,7 +318,7 @@ def get_from_lan(port: int, target: str) -> tuple[int, bytes]:
 
 
 @needs_lan
-@pytest.mark.parametrize("target", ["/", "/stream", "/frame.jpg", "/status.json"])
+@pytest.mark.parametrize("target", ["/", "/stream", "/frame.jpg"])
 def test_another_host_without_the_token_gets_nothing_from_the_page(engine, target):
     assert get_from_lan(engine.preview, target)[0] == 403
     assert get_from_lan(engine.preview, f"{target}?token=wrong")[0] == 403

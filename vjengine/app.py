@@ -19,10 +19,11 @@ from vjengine.analysis.visual import TEXT_CHECKS as VISUAL_CHECKS
 from vjengine.analysis.visual import VisualAnalyser
 from vjengine.bank import BankEntry, ModelBank, parse_entry, unique_names
 from vjengine.config import Config
-from vjengine.control.surfaces import open_controls
+from vjengine.control.surfaces import Controls, open_controls
 from vjengine.control.web import serve_page
 from vjengine.device import precision, prepare_process, resolve_device, resolve_dtype
-from vjengine.engine import Engine
+from vjengine.engine import Engine, EngineStats, assemble_engine
+from vjengine.engine.sensing import CameraLatent
 from vjengine.errors import VJError
 from vjengine.latent.composer import text_checks as composer_checks
 from vjengine.latent.directions import DirectionOffset
@@ -31,7 +32,7 @@ from vjengine.latent.morph import PresetPlayer
 from vjengine.latent.presets import PresetBank
 from vjengine.models import check_spec, load_generator
 from vjengine.models.compiled import CompiledSynthesis
-from vjengine.music import open_music
+from vjengine.music import Music, open_music
 from vjengine.outputs import Sink, check_distinct_files, open_sinks, service_main_thread
 from vjengine.outputs.preview import PreviewSink
 from vjengine.params import ParamStore
@@ -40,6 +41,7 @@ from vjengine.record import Recorder
 from vjengine.rig import Rig
 from vjengine.sources import CameraControls, Source, open_source
 from vjengine.status import StatusDisplay, status_fields
+from vjengine.tempo.service import Tempo
 from vjengine.webaccess import WebAccess
 
 log = logging.getLogger("vjengine")
@@ -47,8 +49,8 @@ log = logging.getLogger("vjengine")
 
 @dataclass
 class Show:
-    """What one run opened: the engine, and the parts that the controls and the shutdown reach directly
-    (the engine only renders with them)."""
+    """What one run opened: the engine, and the parts that the controls, the status and the shutdown reach
+    directly (the engine only renders with them)."""
 
     engine: Engine
     presets: PresetPlayer
@@ -58,12 +60,36 @@ class Show:
     overlay: list[Sink]
     recorder: Recorder | None
     models: ModelBank
+    landmarks: LandmarkAnalyser | None = None
+    controls: Controls | None = None
+    music: Music | None = None
+
+    @property
+    def stats(self) -> EngineStats:
+        return self.engine.stats
+
+    @property
+    def signals(self) -> dict[str, float]:
+        """The newest frame's signals."""
+        return self.engine.signals
+
+    @property
+    def model_name(self) -> str:
+        return self.engine.model_name
+
+    def summary(self) -> str:
+        """The status line's part for the controls and the music."""
+        parts = (self.controls.summary() if self.controls else "", self.music.summary() if self.music else "")
+        return " ".join(part for part in parts if part)
 
     def close(self) -> None:
-        """Stop the engine's threads, close the outputs, the source and the recording (the engine stopped)."""
+        """Stop the controls, the music and the engine's threads, close the outputs, the source and the
+        recording (the engine stopped)."""
+        for part in (self.controls, self.music):
+            if part is not None:
+                part.close()
         self.engine.close()
         self.models.close()
-        self.presets.close()
         _close_all(self.source, self.sinks + self.overlay)
         if self.recorder is not None:
             self.recorder.close()
@@ -104,10 +130,31 @@ def build_show(config: Config, store: ParamStore, access: WebAccess | None = Non
         fps = store.get("render.fps") or 30.0
         sinks = open_sinks(config.outputs, fps=fps, access=access)
         overlay = open_sinks([config.overlay] if config.overlay else [], fps=fps, access=access)
-        return _assemble(config, store, entries, generator, device, dtype, source, sinks, overlay)
+        show = _assemble(config, store, entries, generator, device, dtype, source, sinks, overlay)
     except BaseException:
         _close_all(source, sinks + overlay)
         raise
+    try:
+        _play(show, config, store, access)
+    except BaseException:
+        show.close()
+        raise
+    return show
+
+
+def _play(show: Show, config: Config, store: ParamStore, access: WebAccess | None) -> None:
+    """Start the show's controls (OSC, OSCQuery, MIDI: whatever the config opens) and its music."""
+    tempo = Tempo(store)  # the run's one tempo: MIDI's clock, taps, the music and Link feed it, the loop ticks it
+    show.controls = open_controls(
+        config, store, show.presets, show.modulation, access=access, models=show.models, tempo=tempo
+    )
+    show.music = open_music(config.audio, config.link, store, tempo)
+    sensing = show.engine.sensing
+    for stage in show.music.analysers:  # the music's signals and the tempo's tick, before the modulation
+        sensing.add_stage(stage)
+    show.controls.actions.defer = tempo.defer  # preset.quantize: recalls and selects land on the beat
+    for listener in show.controls.signal_listeners():
+        sensing.add_listener(listener)
 
 
 def _check_text_params(store: ParamStore, generator: torch.nn.Module) -> None:
@@ -131,13 +178,12 @@ def _assemble(
 ) -> Show:
     """The engine around an open source and outputs: the rig it renders with (the model, presets and
     directions) in a bank of the set's models, analysers, modulation and the recording."""
-    visual = VisualAnalyser(lambda: open_encoder(config.vgg_weights, device), store, generator.z_dim)  # when used
+    visual = VisualAnalyser(lambda: open_encoder(config.vgg_weights, device), generator.z_dim)  # when used
     recorder = None
     if config.record:
         params = {name: store.get(name) for name in store.params}
         recorder = Recorder(config.record, entries[0].spec, params)
     presets = PresetPlayer(PresetBank(config.presets), store, model=entries[0].spec)
-    presets.listen()
     modulation = Modulation(store, config.modulation, check_signal)
 
     def make_rig(entry: BankEntry, G: torch.nn.Module) -> Rig:
@@ -165,19 +211,20 @@ def _assemble(
     models = ModelBank(entries, load, store, rig, keep=config.models_keep)
     models.follow_presets(presets)
     models.listen()
-    engine = Engine(
+    landmarks = _landmarks(config, store)
+    engine = assemble_engine(
         rig,
         store,
         source,
         sinks,
-        visual=visual,
-        recorder=recorder,
-        modulation=modulation,
-        landmarks=_landmarks(config, store),
-        overlay_sinks=overlay,
         models=models,
+        landmarks=landmarks,
+        camera=CameraLatent(visual),
+        modulation=modulation,
+        recorder=recorder,
+        overlay=overlay,
     )
-    return Show(engine, presets, modulation, source, sinks, overlay, recorder, models)
+    return Show(engine, presets, modulation, source, sinks, overlay, recorder, models, landmarks)
 
 
 def model_entries(config: Config) -> list[BankEntry]:
@@ -209,35 +256,15 @@ def run(config: Config, store: ParamStore, frames: int | None = None) -> int:
     """Render until `frames` are done, Ctrl-C or SIGTERM; close files and devices; exit status."""
     access = WebAccess(config.web_remote)
     show = build_show(config, store, access)
-    engine = show.engine
-    try:
-        controls = open_controls(config, store, show.presets, show.modulation, access=access, models=show.models)
-    except BaseException:
-        show.close()
-        raise
-    try:
-        music = open_music(config.audio, config.link, store)
-    except BaseException:
-        controls.close()
-        show.close()
-        raise
-    for analyser in music.analysers:  # the music's signals, before the modulation reads them
-        engine.add_analyser(analyser)
-    show.presets.defer = music.quantizer.defer  # preset.quantize: recalls land on the beat
-    for listener in [*controls.signal_listeners(), *music.signal_listeners]:
-        engine.add_signal_listener(listener)
+    engine, controls = show.engine, show.controls
     outputs = [s.name for s in show.sinks]
-
-    def summary() -> str:
-        return " ".join(part for part in (controls.summary(), music.summary()) if part)
-
-    display = StatusDisplay(engine, config.model, show.source.name, outputs, controls=summary)
+    display = StatusDisplay(show, config.model, show.source.name, outputs, controls=show.summary)
     previews = [sink for sink in show.sinks if isinstance(sink, PreviewSink)]
 
     def page_status() -> dict:
-        return {**status_fields(engine, config.model, show.source.name, outputs), **controls.page_status()}
+        return {**status_fields(show, config.model, show.source.name, outputs), **controls.page_status()}
 
-    serve_page(previews, controls.oscquery.port if controls.oscquery else 0, page_status, access)
+    serve_page(previews, controls.oscquery, page_status, access, controls.off)
     log.info("source: %s; outputs: %s", show.source.name, ", ".join(outputs) or "none")
     with _stop_on_signals(engine):
         engine.start(frames)
@@ -252,8 +279,6 @@ def run(config: Config, store: ParamStore, frames: int | None = None) -> int:
             if config.status:
                 display.update(force=True)
                 display.close()
-            controls.close()
-            music.close()
             show.close()
     _report(engine)
     return 1 if engine.error is not None else 0

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from vjengine.errors import VJError
 from vjengine.latent.morph import PresetPlayer
+from vjengine.models import portable_model
 from vjengine.params import ParamStore
-from vjengine.record import portable_model
 from vjengine.rig import Rig
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import torch
 
+from vjengine.config import Config
 from vjengine.device import precision, prepare_process, resolve_device, resolve_dtype
+from vjengine.engine import STAGES
 from vjengine.errors import VJError
 from vjengine.models import load_generator
 from vjengine.models.compiled import CompiledSynthesis
@@ -196,17 +198,8 @@ def bench_loop(
     of a core while the frames are timed is reported."""
     import tempfile
 
-    from vjengine.analysis.landmarks import LandmarkAnalyser
-    from vjengine.engine import STAGES, Engine
-    from vjengine.latent.directions import DirectionOffset
-    from vjengine.latent.morph import PresetPlayer
-    from vjengine.latent.presets import PresetBank
-    from vjengine.music import open_music
-    from vjengine.outputs import open_sink
+    from vjengine.app import build_show
     from vjengine.params import default_store
-    from vjengine.params.modulation import DEFAULT_BINDINGS, Modulation
-    from vjengine.rig import Rig
-    from vjengine.sources import open_source
 
     if frames < 1 or warmup < 0:
         raise VJError("bench needs --frames >= 1 and --warmup >= 0")
@@ -214,32 +207,21 @@ def bench_loop(
         hands = None
     if hands:
         _check_hands(hands)
-    dev = resolve_device(device)
-    dt = resolve_dtype(dtype, dev)
-    prepare_process(dev)
-    G = load_generator(model, dev)
+    config = _bench_config(model, source, device, dtype, hands, audio, tempfile.mkdtemp(prefix="vjengine-bench-"))
     store = default_store()
     store.set("render.fps", 0, immediate=True)
-    context, force_fp32 = precision(dt, dev)
+    store.set("visual.enabled", False, immediate=True)  # VGG16 has its own benchmark: vjengine bench encoder
+    show = build_show(config, store)
+    engine, music = show.engine, show.music
+    rig = engine.director.rig
+    G, dev, context, force_fp32 = rig.generator, rig.device, rig.precision, rig.force_fp32
     generator_ms, loop_ms = [], []
-    with open_source(source).start() as src:
-        src.wait_first(5.0)
-        landmarks = None
-        if hands:
-            landmarks = LandmarkAnalyser({"hands": hands, "face": "none", "pose": "none"})
-        bank = PresetBank(tempfile.mkdtemp(prefix="vjengine-bench-"))
-        presets = PresetPlayer(bank, store)
-        rig = Rig.build(G, presets=presets, offsets=[DirectionOffset(G, dev)], precision=context, force_fp32=force_fp32)
-        engine = Engine(
-            rig, store, src, [open_sink("none")], modulation=Modulation(store, DEFAULT_BINDINGS), landmarks=landmarks
-        )
-        music = open_music(audio, False, store) if audio else None
-        if music is not None:
-            engine.analysers += music.analysers
+    try:
+        show.source.wait_first(5.0)
         ws = rig.composer.compose(store.snapshot(), {}, 0.0)
         audio_from = (time.perf_counter(), 0.0)
         for i in range(warmup + frames):
-            if i == warmup and music is not None and music.audio is not None:
+            if i == warmup and music.audio is not None:
                 audio_from = (time.perf_counter(), music.audio.busy_seconds)
             with torch.inference_mode(), context:
                 start = time.perf_counter()
@@ -252,10 +234,8 @@ def bench_loop(
                 generator_ms.append((generated - start) * 1000)
                 loop_ms.append((time.perf_counter() - generated) * 1000)
         audio_pct = _audio_share(music, audio_from)
-        engine.close()
-        presets.close()
-        if music is not None:
-            music.close()
+    finally:
+        show.close()
     stages = {
         s: {"median_ms": round(_median_last(engine, s, frames), 3), "p95_ms": round(_p95_last(engine, s, frames), 3)}
         for s in STAGES
@@ -263,9 +243,9 @@ def bench_loop(
     loop_fps, generator_fps = 1000 / statistics.median(loop_ms), 1000 / statistics.median(generator_ms)
     return LoopBench(
         model=model,
-        source=src.name,
+        source=show.source.name,
         device=str(dev),
-        dtype=dt,
+        dtype=config.dtype if config.dtype != "auto" else resolve_dtype("auto", dev),
         frames=frames,
         loop_fps=round(loop_fps, 3),
         generator_fps=round(generator_fps, 3),
@@ -273,6 +253,19 @@ def bench_loop(
         stages=stages,
         audio_cpu_pct=audio_pct,
     )
+
+
+def _bench_config(
+    model: str, source: str, device: str, dtype: str, hands: str | None, audio: str | None, presets: str
+) -> Config:
+    """A show as `run` assembles it, into a `none` output, with no control surface listening."""
+    config = Config()
+    config.model, config.source, config.device, config.dtype = model, source, device, dtype
+    config.outputs, config.presets, config.status = ["none"], presets, False
+    config.osc_port = config.oscquery_port = 0
+    config.landmarks_hands, config.landmarks_face, config.landmarks_pose = hands or "none", "none", "none"
+    config.audio = audio or "none"
+    return config
 
 
 def _audio_share(music, since: tuple[float, float]) -> float | None:

@@ -215,7 +215,10 @@ def _add_params(commands: argparse._SubParsersAction) -> None:
     params = commands.add_parser("params", help="list every parameter with its OSC address, range and default")
     form = params.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="machine-readable")
-    form.add_argument("--markdown", action="store_true", help="the table in docs/parameters.md")
+    form.add_argument(
+        "--markdown", action="store_true", help="the table in docs/parameters.md (with --actions: docs/osc.md's)"
+    )
+    params.add_argument("--actions", action="store_true", help="the actions (OSC addresses that act once) instead")
     params.set_defaults(func=_params)
 
 
@@ -319,15 +322,22 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def _params(args: argparse.Namespace) -> int:
+    from vjengine.control.actions import actions_json, actions_markdown, actions_table
     from vjengine.params import REGISTRY
     from vjengine.params.docs import params_json, params_markdown, params_table
 
-    if args.json:
+    if args.actions and args.json:
+        print(json.dumps(actions_json(), indent=2))
+    elif args.actions:
+        print(actions_markdown() if args.markdown else actions_table())
+    elif args.json:
         print(params_json(REGISTRY))
     elif args.markdown:
         print(params_markdown(REGISTRY))
     else:
         print(params_table(REGISTRY))
+        print("\n[actions: OSC addresses that act once]")
+        print(actions_table())
     return 0
 
 

@@ -17,30 +17,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vjengine.engine.frame import MANIPULATION, Blend, Fade, FrameState
 from vjengine.errors import VJError
 from vjengine.files import make_folder
+from vjengine.models import portable_model
 
 log = logging.getLogger(__name__)
 
 FORMAT = "vjengine.recording/1"
-# Per-frame numbers kept beside the latents: what else decides how a frame looks.
-STATE = (
-    "corruption.gain",
-    "corruption.seed",
-    "corruption.phase",
-    "corruption.warp",
-    "transform.rotate",
-    "transform.x",
-    "transform.y",
-    "transform.scale",
-)
-
-
-def portable_model(spec: str) -> str:
-    """The model spec to store in a recording: a local file as an absolute path, so `render` finds it from
-    any folder; other specs (random, zoo names, URLs) as they are."""
-    path = Path(spec).expanduser()
-    return str(path.resolve()) if path.is_file() else spec
+STATE = MANIPULATION  # the per-frame numbers kept beside the latents: what else decides how a frame looks
 
 
 class _Latents:
@@ -106,32 +91,21 @@ class Recorder:
         self._noise_seeds: list[int] = []
         self._state: list[list[float]] = []
 
-    def add(
-        self,
-        ws: torch.Tensor,
-        state: dict,
-        now: float,
-        noise_seed: int | None = None,
-        model: str = "",
-        fade: tuple[str, torch.Tensor, float] | None = None,
-        blend: tuple[str, float, str] | None = None,
-    ) -> None:
-        """Keep one frame: `ws` [1, num_ws, w_dim] and the state it was rendered with
-        (`generator.noise` and the STATE numbers), the seed of its random noise (see `seeded_noise`), the
-        `model` that rendered it (default: the one the recording started with) and, inside a crossfade,
-        `fade` = (the model fading out, its w+, how much of the new model shows); with `model.blend`,
-        `blend` = (the model blended toward, the amount, the layers)."""
-        if fade is not None:
-            self._fades.append((len(self._times), self._index(fade[0], fade[1]), float(fade[2])))
-            self._from.add(fade[1])
-        if blend is not None:
-            self._blends.append((len(self._times), self._index(blend[0], ws), float(blend[1]), str(blend[2])))
-        self._model_index.append(self._index(model or self._model, ws))
-        self._latents.add(ws)
+    def add(self, state: FrameState, now: float) -> None:
+        """Keep one frame's state, rendered at `now` (the engine's clock): its w+, model, noise and manipulation
+        numbers and, when they apply, the crossfade from another model and the weight blend toward one."""
+        if state.fade is not None:
+            self._fades.append((len(self._times), self._index(state.fade.model, state.fade.ws), state.fade.weight))
+            self._from.add(state.fade.ws)
+        if state.blend is not None:
+            blend = state.blend
+            self._blends.append((len(self._times), self._index(blend.model, state.ws), blend.amount, blend.layers))
+        self._model_index.append(self._index(state.model or self._model, state.ws))
+        self._latents.add(state.ws)
         self._times.append(now)
-        self._noise.append(state["generator.noise"])
-        self._noise_seeds.append(-1 if noise_seed is None else noise_seed)
-        self._state.append([float(state[name]) for name in STATE])
+        self._noise.append(state.noise)
+        self._noise_seeds.append(-1 if state.noise_seed is None else state.noise_seed)
+        self._state.append([float(state.manipulation[name]) for name in STATE])
 
     def _index(self, model: str, ws: torch.Tensor) -> int:
         spec = portable_model(model)
@@ -245,8 +219,23 @@ class Recording:
         return int(self.noise_seed[i])
 
     def frame_state(self, i: int) -> dict:
-        """Frame i's state by name (as the engine's snapshot spells it)."""
+        """Frame i's manipulation numbers by name (as the engine's snapshot spells them)."""
         return dict(zip(self.meta["state"], self.state[i].tolist(), strict=True))
+
+    def frame(self, i: int) -> FrameState:
+        """Frame i as the renderer takes it (models named by their recorded spec)."""
+        specs = [model["spec"] for model in self.models]
+        fade = self.frame_fade(i)
+        blend = self.frame_blend(i)
+        return FrameState(
+            model=specs[self.frame_model(i)],
+            ws=_tensor(self.frame_ws(i)),
+            noise=str(self.noise[i]),
+            noise_seed=self.frame_noise_seed(i),
+            manipulation=self.frame_state(i),
+            fade=None if fade is None else Fade(specs[fade[0]], _tensor(fade[1]), fade[2]),
+            blend=None if blend is None else Blend(specs[blend[0]], blend[1], blend[2]),
+        )
 
     def resample(self, fps: float) -> Recording:
         """The latents at a new frame rate, linearly interpolated in W between recorded frames."""
@@ -334,11 +323,5 @@ def load_recording(path: str | Path) -> Recording:
     return recording
 
 
-def noise_generator(seed: int | None, device: torch.device) -> torch.Generator | None:
-    """A torch generator on `device` seeded with a frame's noise seed, or None (no seed: the noise
-    is not random). The live engine and `render` hand it to `G.synthesis` as `noise_generator`:
-    the frame's random noise then comes from it alone, whatever other threads draw from torch's
-    shared generator meanwhile, which is what makes a re-render bit for bit with random noise."""
-    if seed is None:
-        return None
-    return torch.Generator(device=device).manual_seed(seed)
+def _tensor(ws: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(ws))[None]

@@ -9,13 +9,13 @@ import numpy as np
 import torch
 
 from vjengine.blend import WeightBlend
-from vjengine.crossfade import crossfade, fit_picture
 from vjengine.device import precision, prepare_process, resolve_device, resolve_dtype
+from vjengine.engine.renderer import Renderer
 from vjengine.errors import ModelError, VJError
 from vjengine.models import load_generator
 from vjengine.outputs import NullSink, Sink, check_distinct_files, open_sink, sink_class
 from vjengine.outputs.frames import to_frame
-from vjengine.record import Recording, load_recording, noise_generator
+from vjengine.record import Recording, load_recording
 from vjengine.rig import Rig
 
 log = logging.getLogger(__name__)
@@ -55,26 +55,15 @@ def render_recording(
     rigs = _rigs(recording, model, dev, force_fp32)
     rate = fps or _recorded_fps(recording.time)
     sinks = [open_sink(spec, fps=rate) for spec in outputs]
-    size = None  # the first frame's, as live: a set's outputs keep one size
-    blend = WeightBlend(wait=True)
+    renderer = Renderer(rigs.__getitem__, WeightBlend(wait=True))  # offline, a blend's copy is made at once
     try:
         with torch.inference_mode(), context:
             for i in range(len(recording.time)):
-                rig = rigs[recording.frame_model(i)]
-                if (blended := recording.frame_blend(i)) is not None:  # model.blend: another model's weights mixed in
-                    rig = blend.rig(rig, rigs[blended[0]], blended[1], blended[2])
-                img = _picture(recording, i, rig, recording.frame_ws(i), dev)
-                size = size or (img.shape[-2], img.shape[-1])
-                img = fit_picture(img, size)
-                if (fade := recording.frame_fade(i)) is not None:  # inside a crossfade between two models
-                    old_model, old_ws, weight = fade
-                    old = fit_picture(_picture(recording, i, rigs[old_model], old_ws, dev), size)
-                    img = crossfade(old, img, weight)
-                frame = to_frame(img)
+                frame = to_frame(renderer.render(recording.frame(i)))
                 for sink in sinks:  # at the recorded times (or the --fps grid): as long as the take
                     _send_without_dropping(sink, frame, float(recording.time[i]))
     finally:
-        blend.close()
+        renderer.close()
         for sink in sinks:
             sink.close()
     failed = [f"{s.name}: {s.stats.failed}" for s in sinks if s.stats.failed]
@@ -83,15 +72,15 @@ def render_recording(
     return len(recording.ws)
 
 
-def _rigs(recording: Recording, model: str | None, device: torch.device, force_fp32: bool) -> list[Rig]:
-    """A rig for each model the recording used, in its order; `model` replaces a one-model set's model."""
+def _rigs(recording: Recording, model: str | None, device: torch.device, force_fp32: bool) -> dict[str, Rig]:
+    """A rig for each model the recording used, by its recorded spec; `model` replaces a one-model set's model."""
     models = recording.models
     if model and len(models) > 1:
         raise VJError(
             f"this recording switches between {len(models)} models; render it without --model (it loads "
             f"{', '.join(m['spec'] for m in models)})"
         )
-    rigs = []
+    rigs = {}
     for recorded in models:
         G = _generator(model, recorded["spec"], device)
         if (recorded["num_ws"], recorded["w_dim"]) != (G.num_ws, G.w_dim):
@@ -99,16 +88,8 @@ def _rigs(recording: Recording, model: str | None, device: torch.device, force_f
                 f"the recording's latents are ({recorded['num_ws']}, {recorded['w_dim']}) but {G.source} takes "
                 f"({G.num_ws}, {G.w_dim}); render with the model it was recorded with"
             )
-        rigs.append(Rig.build(G, force_fp32=force_fp32))
+        rigs[recorded["spec"]] = Rig.build(G, force_fp32=force_fp32)
     return rigs
-
-
-def _picture(recording: Recording, i: int, rig: Rig, ws: np.ndarray, device: torch.device) -> torch.Tensor:
-    """`rig`'s picture of `ws` with frame i's recorded state and noise."""
-    state = recording.frame_state(i)
-    rig.manipulator.apply(_manipulation_state(state), state["corruption.phase"])
-    noise = noise_generator(recording.frame_noise_seed(i), device)
-    return rig.render(torch.from_numpy(np.ascontiguousarray(ws))[None].to(device), str(recording.noise[i]), noise)
 
 
 def _generator(model: str | None, recorded: str, device: torch.device) -> torch.nn.Module:
@@ -134,9 +115,3 @@ def _send_without_dropping(sink: Sink, frame: np.ndarray, at: float, backlog: in
     while not sink.stats.failed and sink.stats.sent - sink.stats.written - sink.stats.dropped >= backlog:
         time.sleep(0.002)
     sink.send(frame, at=at)
-
-
-def _manipulation_state(state: dict) -> dict:
-    """A recorded frame's state as the Manipulator reads it (recordings keep numbers only)."""
-    mode = "warp" if state.get("corruption.warp", 0.0) >= 0.5 else "noise"
-    return {**state, "corruption.seed": int(state["corruption.seed"]), "corruption.mode": mode}

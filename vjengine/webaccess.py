@@ -8,7 +8,11 @@ so nothing, not even the picture, reaches someone who merely found the port.
 Two more rules keep other web sites out, since any page open in the performer's browser can send requests
 to 127.0.0.1: a request's `Host` must name this machine (so a site whose name a DNS rebinding points at
 127.0.0.1 gets nothing), and a request carrying an `Origin` (a browser's) must come from one of the engine's
-own pages, the ports its previews serve (`add_page`). Programs that send no Origin (OSCQuery apps) pass.
+own pages, the ports its previews serve (`WebAccess.add_page`). Programs that send no Origin (OSCQuery apps) pass.
+
+`WebAccess.refusal` is the one place these rules are applied: the preview (which serves the control page)
+and OSCQuery (HTTP and websocket) hand it each request and answer 403 with what it says; a refused origin
+or host is said in the log once per run, whichever server it knocked on.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import secrets
 import socket
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 LOCAL_HOST = "127.0.0.1"
@@ -30,8 +35,7 @@ TOKEN_BYTES = 16  # 128 random bits: not guessable over a network, still short e
 WILDCARD_HOSTS = ("", "0.0.0.0", "::")
 REFUSALS_LOGGED = 32  # distinct origins or hosts said in the log; past that a misbehaving page only gets 403s
 
-_page_ports: set[int] = set()  # where this process serves its own pages (the previews, with the control page)
-_page_lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def is_loopback(address: str) -> bool:
@@ -55,12 +59,26 @@ def without_token(query: str) -> str:
     return "&".join(item for item in query.split("&") if item and item.split("=")[0].lower() != TOKEN_KEY)
 
 
+@dataclass(frozen=True)
+class WebRequest:
+    """What the access rules read of one HTTP request (a websocket's opening one too)."""
+
+    peer: str  # the client's IP address
+    target: str  # path and query, e.g. `/stream?token=abc`
+    hosts: list[str]  # every `Host` header it sent
+    origins: list[str]  # every `Origin` header it sent (a browser's; none from an OSCQuery app)
+
+
 class WebAccess:
-    """The access rule every web server of one run applies: this machine always, others only with the token."""
+    """The access rule every web server of one run applies: this machine always, others only with the token;
+    browsers only from the run's own pages, and only for this machine's names (`refusal`)."""
 
     def __init__(self, remote: bool = False, token: str | None = None) -> None:
         self.remote = remote
         self.token = (token or secrets.token_urlsafe(TOKEN_BYTES)) if remote else ""
+        self._pages: set[int] = set()  # ports of this machine where the run serves its own pages (previews)
+        self._lock = threading.Lock()
+        self._refusals = Refusals(log)
 
     @property
     def host(self) -> str:
@@ -74,27 +92,70 @@ class WebAccess:
         # compare_digest: the time taken does not tell a guesser how much of the token was right.
         return self.remote and hmac.compare_digest(token_in(target).encode(), self.token.encode())
 
-    def refusal(self) -> str:
-        """The one line a refused request gets: what to do, never the token."""
-        if self.remote:
-            return "this vjengine page needs its access token: open the address with ?token=... printed in its log\n"
-        return "this vjengine serves this machine only; start it with --remote to open it to the network\n"
+    def add_page(self, port: int) -> None:
+        """Note that the run serves its own page on `port` (of this machine): browsers showing it are trusted."""
+        with self._lock:
+            self._pages.add(port)
+
+    def remove_page(self, port: int) -> None:
+        with self._lock:
+            self._pages.discard(port)
+
+    def is_own_page(self, origins: list[str], listening: str, names: Iterable[str] = ()) -> bool:
+        """Whether a request's `Origin` headers (all of them) are one of the run's own pages; none: not a browser's.
+
+        An own page is `http://HOST:PORT` with a PORT where the run serves a page (`add_page`) and a HOST that
+        is this machine (`is_this_machine`): 127.0.0.1, localhost, or the address a `--remote` link names.
+        """
+        if not origins:
+            return True
+        if len(origins) > 1:
+            return False
+        try:
+            parts = urlsplit(origins[0])
+            port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+        except ValueError:
+            return False
+        with self._lock:
+            own_port = port in self._pages
+        host = (parts.hostname or "").rstrip(".")
+        return parts.scheme in ("http", "https") and own_port and bool(host) and is_this_machine(host, listening, names)
+
+    def refusal(
+        self, request: WebRequest, server: str, listening: str, names: Iterable[str] = (), guarded: bool = True
+    ) -> str | None:
+        """Why `request` to `server` (listening on `listening`, also known as `names`) is refused; None: answer it.
+
+        Every web server of the run asks this, for every request: a `Host` that is not this machine (DNS
+        rebinding), an `Origin` that is not one of the run's pages (another site open in the browser), and,
+        where `guarded`, a peer on another machine without the token. The reason comes back as the one line
+        of a 403; a refused host or origin is also said once in the log. `guarded` False: a server the
+        config opened to the network itself (OSCQuery with `[osc] host`), as open as OSC over UDP.
+        """
+        if not host_allowed(request.hosts, listening, names):
+            host = ", ".join(request.hosts)
+            self._refusals.say(
+                f"host {host}", "%s refused a request for host %.100r, which is not this machine (a guard against "
+                "DNS rebinding): open it by 127.0.0.1 or by this machine's address", server, host
+            )  # fmt: skip
+            return f"this {server} server answers only requests for its own machine's names and addresses\n"
+        if not self.is_own_page(request.origins, listening, names):
+            origin = ", ".join(request.origins)
+            self._refusals.say(
+                f"origin {origin}", "%s refused the web page at %.100r: in a browser only this engine's own control "
+                "page (at the preview's address) may use it; open that page, or use an OSCQuery app", server, origin
+            )  # fmt: skip
+            return f"only this engine's own control page may use its {server} server from a browser\n"
+        if guarded and not self.allows(request.peer, request.target):
+            if self.remote:
+                return "this vjengine page needs its access token: open the address with ?token=... from its log\n"
+            return "this vjengine serves this machine only; start it with --remote to open it to the network\n"
+        return None
 
     def link(self, host: str, port: int, path: str = "/") -> str:
         """The address to open from another machine: `http://HOST:PORT/PATH?token=...`."""
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{port}{path}?{TOKEN_KEY}={self.token}" if self.remote else f"http://{host}:{port}{path}"
-
-
-def add_page(port: int) -> None:
-    """Note that this process serves its own page on `port` (of this machine): browsers there are trusted."""
-    with _page_lock:
-        _page_ports.add(port)
-
-
-def remove_page(port: int) -> None:
-    with _page_lock:
-        _page_ports.discard(port)
 
 
 def _hostname(authority: str) -> str | None:
@@ -139,27 +200,6 @@ def host_allowed(headers: list[str], listening: str, names: Iterable[str] = ()) 
     return host is not None and is_this_machine(host, listening, names)
 
 
-def origin_allowed(headers: list[str], listening: str, names: Iterable[str] = ()) -> bool:
-    """Whether a request's `Origin` headers (all of them) are one of the engine's own pages; none: not a browser's.
-
-    An own page is `http://HOST:PORT` with a PORT a preview of this process serves (`add_page`) and a HOST
-    that is this machine (`is_this_machine`): 127.0.0.1, localhost, or the address a `--remote` link names.
-    """
-    if not headers:
-        return True
-    if len(headers) > 1:
-        return False
-    try:
-        parts = urlsplit(headers[0])
-        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    except ValueError:
-        return False
-    with _page_lock:
-        own_port = port in _page_ports
-    host = (parts.hostname or "").rstrip(".")
-    return parts.scheme in ("http", "https") and own_port and bool(host) and is_this_machine(host, listening, names)
-
-
 class Refusals:
     """Logs each refused origin or host once: a page retrying every second must not flood the show's log."""
 
@@ -201,6 +241,6 @@ def lan_addresses() -> list[str]:
 
 
 __all__ = [
-    "ANY_HOST", "LOCAL_HOST", "WILDCARD_HOSTS", "Refusals", "WebAccess", "add_page", "host_allowed", "is_loopback",
-    "is_this_machine", "lan_addresses", "origin_allowed", "remove_page", "token_in", "without_token",
+    "ANY_HOST", "LOCAL_HOST", "WILDCARD_HOSTS", "WebAccess", "WebRequest", "host_allowed", "is_loopback",
+    "is_this_machine", "lan_addresses", "token_in", "without_token",
 ]  # fmt: skip

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import inspect
 import ipaddress
 import logging
 import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pythonosc import osc_bundle_builder, osc_message_builder, osc_packet
 from pythonosc.dispatcher import Dispatcher
@@ -28,6 +27,9 @@ from vjengine.errors import VJError
 from vjengine.params import Param, ParamError, ParamStore
 from vjengine.params.registry import RENAMED
 
+if TYPE_CHECKING:
+    from vjengine.control.actions import Action, Actions
+
 log = logging.getLogger(__name__)
 
 PREFIX = "/vj/"
@@ -36,8 +38,6 @@ SIGNAL_PREFIX = "/vj/signal/"
 RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024  # rides out bursts while the handler catches up (the kernel may cap it)
 MAX_LOGGED_PROBLEMS = 200
 TCP_FRAMINGS = ("slip", "length")  # OSC 1.1 SLIP-encoded stream, or OSC 1.0 32-bit length prefixes
-
-Command = Callable[..., Any]
 
 
 class OSCError(VJError):
@@ -115,7 +115,7 @@ class _TCPServer(ThreadingOSCTCPServer):
 
 
 class OSCReceiver:
-    """Applies OSC messages to the parameters; `commands` adds non-parameter addresses (`/vj/learn` ...).
+    """Applies OSC messages to the parameters; `actions` answers the actions' addresses (`/vj/learn` ...).
 
     Values arrive in the parameter's own units at its address, or as 0..1 at `/vj/norm/...`.
     Addresses may use OSC wildcards (`/vj/transform/*`). Numbers are accepted for every numeric kind
@@ -128,7 +128,7 @@ class OSCReceiver:
         host: str = "127.0.0.1",
         port: int = 9000,
         allow: Iterable[str] = (),
-        commands: Mapping[str, Command] | None = None,
+        actions: Actions | None = None,
         tcp_port: int = 0,
         tcp_framing: str = "slip",
     ) -> None:
@@ -141,7 +141,7 @@ class OSCReceiver:
         self.tcp_framing = tcp_framing
         self._tcp: _TCPServer | None = None
         self.allow = [_network(spec) for spec in allow]
-        self.commands = dict(commands or {})
+        self.actions = actions
         self.received = 0
         self.applied = 0
         self._logged: set[tuple[str, str]] = set()
@@ -196,18 +196,20 @@ class OSCReceiver:
 
     def _dispatcher(self) -> Dispatcher:
         dispatcher = _ParamDispatcher(strict_timing=False)
+        actions = self.actions.declared if self.actions is not None else ()
+        taken = {action.address for action in actions}
         for param in self.store.params.values():
-            # A command at a parameter's address (/vj/preset/recall) replaces its setter: it takes
-            # the same value and more arguments, and one message must not act twice.
-            if param.osc_address not in self.commands:
+            # An action at a parameter's address (/vj/preset/recall) replaces its setter: it takes the
+            # same value and more arguments, and one message must not act twice.
+            if param.osc_address not in taken:
                 dispatcher.map(param.osc_address, self._setter(param, norm=False))
             if param.normalisable:
                 dispatcher.map(NORM_PREFIX + param.name.replace(".", "/"), self._setter(param, norm=True))
         for old, new in RENAMED.items():  # old addresses work one more release (the store says so once)
             if new in self.store.params:
                 dispatcher.map(PREFIX + old.replace(".", "/"), self._setter(self.store.params[new], False, old))
-        for address, command in self.commands.items():
-            dispatcher.map(address, self._command(address, command))
+        for action in actions:
+            dispatcher.map(action.address, self._action(action))
         dispatcher.set_default_handler(self._unknown)
         return dispatcher
 
@@ -223,23 +225,13 @@ class OSCReceiver:
 
         return handle
 
-    def _command(self, address: str, command: Command) -> Callable[..., None]:
-        signature = inspect.signature(command)
+    def _action(self, action: Action) -> Callable[..., None]:
+        actions = self.actions
 
         def handle(_address: str, *args: Any) -> None:
             self.received += 1
-            try:
-                signature.bind(*args)
-            except TypeError:
-                usage = f"{address} {command_usage(signature)}".strip()
-                self._log_once(address, "arguments", f"OSC {address} {list(args)}: wrong arguments; send {usage}")
-                return
-            try:
-                command(*args)
+            if actions.invoke(action.name, args, source="osc"):  # a mistake is said there, once
                 self.applied += 1
-            except Exception as exc:  # an action that fails is said, whatever failed; the server goes on
-                why = exc if isinstance(exc, (VJError, ValueError)) else f"{type(exc).__name__}: {exc}"
-                self._log_once(address, type(exc).__name__, f"OSC {address} {list(args)}: {why}; ignored")
 
         return handle
 
@@ -254,18 +246,6 @@ class OSCReceiver:
             return
         self._logged.add(key)
         log.warning("%s", message)
-
-
-def command_usage(signature: inspect.Signature) -> str:
-    """A command's arguments as a user writes them: `SLOT [SECONDS]`, `[NAMES ...]`."""
-    words = []
-    for p in signature.parameters.values():
-        name = p.name.upper()
-        if p.kind is p.VAR_POSITIONAL:
-            words.append(f"[{name} ...]")
-        else:
-            words.append(name if p.default is p.empty else f"[{name}]")
-    return " ".join(words)
 
 
 def osc_value(param: Param, args: tuple) -> Any:

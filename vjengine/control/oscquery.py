@@ -13,26 +13,28 @@ mDNS (`_oscjson._tcp` and `_osc._udp`, through zeroconf) is announced in the bac
 a debug log where multicast does not work.
 
 The browser page (`control/web.py`) is a plain client of this server: it reads the tree (each node's TAGS
-name its registry group), LISTENs to every value and sends OSC over the websocket, including the commands
-that are not parameters (`/vj/preset/store`, `/vj/learn`) when `commands` are given. With an `access` rule
-(`--remote`), a request from another machine needs the run's token (`?token=...`), the websocket too.
-Other web sites open in the same browser are kept out (webaccess): a request whose `Host` is not a name of
-this machine (DNS rebinding) or whose `Origin` is not one of the engine's own pages gets 403, said once per
-origin in the log; OSCQuery apps send no Origin and are served as ever.
+name its registry group), LISTENs to every value and sends OSC over the websocket, including the actions
+(`/vj/preset/store`, `/vj/learn`, `vjengine.control.actions`) when `actions` are given. One extension serves
+it: a client that sends `{"COMMAND": "VJENGINE_STATUS"}` is pushed the run's status (fps, model, outputs,
+MIDI, preset slots: `publish_status`) as a text message whenever it changes, at most STATUS_RATE times a
+second; other clients never see it. Every request, the websocket's too, goes through the run's one access
+check (`WebAccess.refusal`): Host and Origin always (another web site in the browser is kept out, OSCQuery
+apps send no Origin and are served as ever), the token where `guarded` (`--remote`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import json
 import logging
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from pythonosc import osc_packet
@@ -44,7 +46,10 @@ from websockets.http11 import Request, Response
 from vjengine.control.osc import PREFIX, osc_value
 from vjengine.errors import VJError
 from vjengine.params import Param, ParamError, ParamStore
-from vjengine.webaccess import WILDCARD_HOSTS, Refusals, WebAccess, host_allowed, origin_allowed, without_token
+from vjengine.webaccess import WILDCARD_HOSTS, WebAccess, WebRequest, without_token
+
+if TYPE_CHECKING:
+    from vjengine.control.actions import Actions
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +60,9 @@ START_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 3.0
 MDNS_CLOSE_TIMEOUT_S = 1.0
 UPDATE_RATE = 60.0  # most value updates per second and address sent to a listening client
+STATUS_COMMAND = "VJENGINE_STATUS"  # the page's extension: this client wants the run's status pushed
+STATUS_RATE = 2.0  # most status pushes per second: fps and frame counts change with every frame
+_PORT_IN_USE = {errno.EADDRINUSE, 10048}  # 10048: WSAEADDRINUSE, what Windows sockets report
 
 # Node attributes this server can answer with `?ATTRIBUTE`; other attributes of the proposal get 400.
 NODE_ATTRIBUTES = (
@@ -156,6 +164,16 @@ class _QuietLogger(logging.LoggerAdapter):
         super().log(logging.DEBUG if level == logging.INFO else level, msg, *args, **kwargs)
 
 
+class _Client:
+    """One websocket client: the addresses it listens to, and what it was last told of the status."""
+
+    def __init__(self) -> None:
+        self.listening: set[str] = set()
+        self.handled = 0  # its OSC messages handled so far: a pushed status says how many it reflects
+        self.wants_status = False
+        self.told: tuple[Any, int] | None = None  # (status, handled) last pushed to it
+
+
 class _Node:
     """A point of the OSC address space: a container, a parameter, or (in principle) both."""
 
@@ -194,6 +212,8 @@ class OSCQueryServer:
 
     `osc_port` (and `osc_host`, if OSC listens elsewhere) is where clients send values: it goes into
     HOST_INFO and the `_osc._udp` announcement. `port=0` picks a free port (read `port` after `start`).
+    `access` is the run's access rule (its pages are the browsers let in); `guarded` asks another machine
+    for the run's token (`--remote`), unguarded it is served as OSC over UDP is (`[osc] host`).
     """
 
     def __init__(
@@ -205,12 +225,15 @@ class OSCQueryServer:
         name: str = "vjengine",
         osc_host: str | None = None,
         mdns: bool = True,
-        commands: Mapping[str, Callable[..., Any]] | None = None,
+        actions: Actions | None = None,
         access: WebAccess | None = None,
+        guarded: bool = False,
     ) -> None:
         self.store = store
-        self.commands = dict(commands or {})
-        self.access = access
+        self.actions = actions
+        self._actions = {action.address for action in actions.declared} if actions is not None else set()
+        self.access = access or WebAccess()
+        self.guarded = guarded
         self.host = host
         self.requested_port = port
         self.osc_port = osc_port
@@ -219,7 +242,9 @@ class OSCQueryServer:
         self.mdns = mdns
         self._nodes = build_tree(store.params)
         self._by_address = {p.osc_address: p for p in store.params.values()}
-        self._listening: dict[ServerConnection, set[str]] = {}
+        self._clients: dict[ServerConnection, _Client] = {}
+        self._status: Callable[[], dict[str, Any]] | None = None
+        self._status_due: asyncio.Event | None = None
         self._pending: dict[str, Any] = {}
         self._pending_lock = threading.Lock()
         self._last_flush = float("-inf")
@@ -228,7 +253,6 @@ class OSCQueryServer:
         self._thread: threading.Thread | None = None
         self._bound_port: int | None = None
         self._zeroconf: Any = None
-        self._refusals = Refusals(log)
         # The name announced over mDNS, never the host's own: a client that connects by it sends it as Host.
         self._mdns_name = f"{_label(name)}-{_label(socket.gethostname())}.local"
 
@@ -253,11 +277,20 @@ class OSCQueryServer:
             raise OSCQueryError(f"the OSCQuery server on {self.host}:{self.requested_port} did not start in time")
         if failure:
             self._thread.join(STOP_TIMEOUT_S)
-            raise OSCQueryError(
-                f"cannot serve OSCQuery on {self.host}:{self.requested_port} ({_reason(failure[0])}); another "
-                "program (or vjengine) may use it: choose another with --oscquery-port"
-            ) from None
+            raise OSCQueryError(self._why_not(failure[0])) from None
         self.store.add_listener(self._changed)
+
+    def _why_not(self, exc: BaseException) -> str:
+        if getattr(exc, "errno", None) in _PORT_IN_USE:
+            return (
+                f"OSCQuery port {self.requested_port} is in use (by another program, or another vjengine) — "
+                "start with --oscquery-port N"
+            )
+        return f"cannot serve OSCQuery on {self.host}:{self.requested_port} ({_reason(exc)}); choose --oscquery-port N"
+
+    def publish_status(self, status: Callable[[], dict[str, Any]]) -> None:
+        """Push `status()` (JSON-able) to every client that asks for it (`STATUS_COMMAND`), when it changes."""
+        self._status = status
 
     def close(self) -> None:
         """Stop serving, say goodbye on mDNS, release the port; returns within a few seconds at most."""
@@ -288,6 +321,7 @@ class OSCQueryServer:
     async def _serve(self, ready: threading.Event) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        self._status_due = asyncio.Event()
         async with serve(
             self._session,
             self.host,
@@ -300,7 +334,9 @@ class OSCQueryServer:
             self._bound_port = server.sockets[0].getsockname()[1]
             ready.set()
             advertising = asyncio.create_task(self._advertise()) if self.mdns else None
+            pushing = asyncio.create_task(self._push_status())
             await self._stop.wait()
+            pushing.cancel()
             if advertising is not None:
                 advertising.cancel()
                 await self._withdraw()
@@ -308,10 +344,10 @@ class OSCQueryServer:
     # --- HTTP: the JSON tree ---
 
     def _http(self, connection: ServerConnection, request: Request) -> Response | None:
-        if refused := self._foreign(request):
+        peer = str(connection.remote_address[0])
+        asked = WebRequest(peer, request.path, request.headers.get_all("Host"), request.headers.get_all("Origin"))
+        if refused := self.access.refusal(asked, "OSCQuery", self.host, [self._mdns_name], self.guarded):
             return connection.respond(HTTPStatus.FORBIDDEN, refused)  # the websocket too
-        if self.access is not None and not self.access.allows(str(connection.remote_address[0]), request.path):
-            return connection.respond(HTTPStatus.FORBIDDEN, self.access.refusal())
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return None  # go on with the websocket handshake
         status, body = self.answer(request.path)
@@ -323,27 +359,6 @@ class OSCQueryServer:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Vary"] = "Origin"
         return response
-
-    def _foreign(self, request: Request) -> str | None:
-        """Why a request from another web site is refused (None: it is not): a Host that is not this machine's
-        (DNS rebinding), or an Origin that is not the engine's own page (another site open in the browser)."""
-        hosts, origins = request.headers.get_all("Host"), request.headers.get_all("Origin")
-        if not host_allowed(hosts, self.host, [self._mdns_name]):
-            host = ", ".join(hosts)
-            self._refusals.say(
-                f"host {host}", "OSCQuery refused a request for host %.100r, which is not this machine (a guard "
-                "against DNS rebinding): open it as http://127.0.0.1:%d/ or by this machine's address", host, self.port
-            )  # fmt: skip
-            return "this OSCQuery server answers only requests for its own machine's names and addresses\n"
-        if not origin_allowed(origins, self.host, [self._mdns_name]):
-            origin = ", ".join(origins)
-            self._refusals.say(
-                f"origin {origin}", "OSCQuery refused the web page at %.100r: in a browser only this engine's own "
-                "control page (at the preview's address) may use OSCQuery; open that page, or use an OSCQuery app",
-                origin,
-            )  # fmt: skip
-            return "only this engine's own control page may use its OSCQuery server from a browser\n"
-        return None
 
     def answer(self, target: str) -> tuple[HTTPStatus, str | None]:
         """The HTTP status and body for a request target such as `/vj/truncation/psi?VALUE`."""
@@ -385,20 +400,23 @@ class OSCQueryServer:
     # --- websocket: LISTEN / IGNORE, values both ways ---
 
     async def _session(self, connection: ServerConnection) -> None:
-        listening: set[str] = set()
-        self._listening[connection] = listening
+        client = _Client()
+        self._clients[connection] = client
         try:
             async for message in connection:
                 if isinstance(message, str):
-                    self._command(message, listening)
+                    self._command(message, client)
                 else:
                     self._osc_in(message)
+                    client.handled += 1
+                    if client.wants_status:
+                        self._status_due.set()  # a stored preset, MIDI learn: the page sees it at once
         except ConnectionClosed:
             pass
         finally:
-            self._listening.pop(connection, None)
+            self._clients.pop(connection, None)
 
-    def _command(self, text: str, listening: set[str]) -> None:
+    def _command(self, text: str, client: _Client) -> None:
         try:
             command = json.loads(text)
             verb, address = command["COMMAND"], command.get("DATA")
@@ -406,9 +424,12 @@ class OSCQueryServer:
             log.debug("OSCQuery: ignored a websocket text that is not a command: %.200s", text)
             return
         if verb == "LISTEN" and address in self._by_address and not self._by_address[address].action:
-            listening.add(address)  # an action has no value to stream: it is write-only
+            client.listening.add(address)  # an action has no value to stream: it is write-only
         elif verb == "IGNORE":
-            listening.discard(address)
+            client.listening.discard(address)
+        elif verb == STATUS_COMMAND:
+            client.wants_status = True
+            self._status_due.set()
         else:
             log.debug("OSCQuery: ignored websocket command %s %s", verb, address)
 
@@ -420,8 +441,8 @@ class OSCQueryServer:
             log.debug("OSCQuery: dropped a malformed OSC packet from a websocket: %s", exc)
             return
         for message in messages:
-            if message.address in self.commands:
-                self._run_command(message.address, tuple(message.params))
+            if message.address in self._actions:  # the page's pads and keys: the same actions as over UDP
+                self.actions.invoke(message.address, tuple(message.params), source="oscquery")
                 continue
             param = self._by_address.get(message.address)
             if param is None:
@@ -431,14 +452,6 @@ class OSCQueryServer:
                 self.store.set(param.name, osc_value(param, tuple(message.params)), source="oscquery")
             except ParamError as exc:
                 log.debug("OSCQuery: %s", exc)
-
-    def _run_command(self, address: str, args: tuple) -> None:
-        """A command (store a preset, arm MIDI learn) sent over the websocket: a failure is logged in one line."""
-        try:
-            self.commands[address](*args)
-        except Exception as exc:  # a command that fails is said, whatever failed; the server goes on
-            why = exc if isinstance(exc, (VJError, ValueError, TypeError)) else f"{type(exc).__name__}: {exc}"
-            log.warning("OSCQuery %s %s: %s; ignored", address, list(args), why)
 
     def _changed(self, name: str, value: Any, source: str) -> None:
         """Store listener, on the writer's thread: note the newest value and wake the loop once."""
@@ -463,9 +476,37 @@ class OSCQueryServer:
             pending, self._pending = self._pending, {}
         for name, value in pending.items():
             param = self.store.params[name]
-            targets = [c for c, addresses in self._listening.items() if param.osc_address in addresses]
+            targets = [c for c, client in self._clients.items() if param.osc_address in client.listening]
             if targets:
                 broadcast(targets, osc_message(param, value))  # never waits: slow clients buffer their own
+
+    # --- the page's status, pushed ---
+
+    async def _push_status(self) -> None:
+        """Twice a second, and at once when a client asks or sends something, push a changed status."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._status_due.wait(), 1.0 / STATUS_RATE)
+            self._status_due.clear()
+            watchers = {c: client for c, client in self._clients.items() if client.wants_status}
+            if not watchers or self._status is None:
+                continue
+            handled = {c: client.handled for c, client in watchers.items()}  # read before: the status reflects them
+            status = await asyncio.to_thread(self._read_status, self._status)
+            for connection, client in watchers.items():
+                told = (status, handled[connection])
+                if client.told != told:
+                    client.told = told
+                    text = json.dumps({"COMMAND": STATUS_COMMAND, "DATA": status, "HANDLED": told[1]})
+                    broadcast([connection], text)  # never waits: a slow client buffers its own
+
+    @staticmethod
+    def _read_status(status: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        try:
+            return status()
+        except Exception as exc:  # the status line is a convenience: it must never stop the pushes
+            log.debug("OSCQuery: the page's status failed: %s", exc)
+            return {"error": str(exc)}
 
     # --- mDNS ---
 
@@ -531,4 +572,7 @@ def _reason(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
-__all__ = ["DEFAULT_PORT", "OSCQueryError", "OSCQueryServer", "build_tree", "method_node", "osc_message", "type_tag"]
+__all__ = [
+    "DEFAULT_PORT", "STATUS_COMMAND", "OSCQueryError", "OSCQueryServer", "build_tree", "method_node", "osc_message",
+    "type_tag",
+]  # fmt: skip

@@ -12,15 +12,16 @@ from typing import Any
 
 from vjengine.bank import ModelBank
 from vjengine.config import Config
-from vjengine.control.clock import TapTempo
+from vjengine.control.actions import Actions, Targets
 from vjengine.control.mapping import builtin_map_for_port
-from vjengine.control.midi import MidiControl, learnable
+from vjengine.control.midi import MidiControl
 from vjengine.control.osc import OSCReceiver, OSCSender
 from vjengine.control.oscquery import OSCQueryServer
 from vjengine.errors import VJError
 from vjengine.latent.morph import PresetPlayer
 from vjengine.params import ParamStore
 from vjengine.params.modulation import Modulation
+from vjengine.tempo.service import Tempo
 from vjengine.webaccess import WebAccess, is_loopback
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class Controls:
         self.midi: MidiControl | None = None
         self.clock: MidiControl | None = None  # a clock-only input (a DAW's bus, a DJ mixer)
         self.presets: PresetPlayer | None = None
+        self.off: dict[str, VJError] = {}  # surfaces asked for that could not start ("OSC in", "OSCQuery", ...)
+        self.actions: Actions | None = None  # every action, whoever asks; `actions.defer` waits for the beat
         self._closers: list[Callable[[], None]] = []
 
     def summary(self) -> str:
@@ -78,29 +81,6 @@ class Controls:
         self._closers.clear()
 
 
-def commands(
-    store: ParamStore,
-    presets: PresetPlayer | None,
-    modulation: Modulation,
-    learn: Callable | None,
-    models: ModelBank | None = None,
-) -> dict:
-    """OSC addresses that are actions rather than parameters."""
-    table: dict[str, Callable[..., Any]] = {
-        "/vj/reset": lambda *names: _reset(store, names),
-        "/vj/bind": lambda binding: _bind(modulation, str(binding)),
-        "/vj/unbind": lambda param, signal=None: _unbind(modulation, str(param), signal and str(signal)),
-    }
-    if presets is not None:
-        table["/vj/preset/store"] = lambda slot, name="": presets.store_preset(_slot(slot), str(name))
-        table["/vj/preset/recall"] = lambda slot, seconds=None: presets.recall(_slot(slot), seconds)
-    if models is not None:
-        table["/vj/model/load"] = lambda spec, name="": models.add(str(spec), str(name))
-        table["/vj/model/select"] = lambda name: models.select(str(name))
-    table["/vj/learn"] = lambda name: _learn(store, learn, str(name))
-    return table
-
-
 def open_controls(
     config: Config,
     store: ParamStore,
@@ -109,22 +89,22 @@ def open_controls(
     name: str = "vjengine",
     access: WebAccess | None = None,
     models: ModelBank | None = None,
+    tempo: Tempo | None = None,
 ) -> Controls:
-    """Start what the config asks for; surfaces that cannot start are logged and left off.
+    """Start what the config asks for; surfaces that cannot start are logged and left off. A MIDI clock
+    goes to `tempo`, the run's tempo (a new one when left out).
 
     `access` (`--remote`) opens OSCQuery to the network for the browser page, token required, unless the
     config already opened it (`[osc] host`): then it stays as open as asked, as OSC over UDP is."""
     controls = Controls()
     controls.presets = presets
-    tap = TapTempo(store)
-    tap.listen()
-    controls._closers.append(tap.close)
+    tempo = tempo or Tempo(store)
     if config.midi_port or config.midi_mappings:
-        controls.midi = _open_midi(config, store)
+        controls.midi = _open_midi(config, store, tempo)
         if controls.midi is not None:
             controls._closers.append(controls.midi.close)
     if config.midi_clock.strip().lower() not in ("auto", "off", ""):
-        controls.clock = _open_clock(config.midi_clock, store)
+        controls.clock = _open_clock(config.midi_clock, store, tempo)
         if controls.clock is not None:
             controls._closers.append(controls.clock.close)
     learn = controls.midi.learn if controls.midi is not None else None
@@ -134,17 +114,21 @@ def open_controls(
         log.warning("--learn %s: MIDI learn needs a controller; give --midi NAME or --mapping", config.learn)
     elif config.learn and learn is not None:
         learn(config.learn)
+    targets = Targets(store, presets, modulation, models, learn, tempo.tap.tap)
+    actions = controls.actions = Actions(targets)
+    actions.listen()  # MIDI pads, triggers and `--set` write preset.recall and tempo.tap: the same actions
+    controls._closers.append(actions.close)
     if config.osc_port:
         receiver = OSCReceiver(
             store,
             config.osc_host,
             config.osc_port,
             config.osc_allow,
-            commands(store, presets, modulation, learn, models),
+            actions,
             tcp_port=config.osc_tcp_port,
             tcp_framing=config.osc_tcp_framing,
         )
-        if _start(receiver.start, "OSC in"):
+        if _start(receiver.start, "OSC in", controls.off):
             controls.osc_in = receiver
             controls._closers.append(receiver.close)
             log.info("OSC in on udp://%s:%d (addresses: vjengine params)", config.osc_host, receiver.port)
@@ -153,11 +137,11 @@ def open_controls(
                 log.info("OSC in on tcp://%s:%d (%s framing)", config.osc_host, receiver.tcp_port, framing)
     if config.oscquery_port:
         osc_port = controls.osc_in.port if controls.osc_in is not None else config.osc_port
-        host, mdns, guard, osc_host = config.osc_host, config.oscquery_mdns, None, None
+        host, mdns, guarded, osc_host = config.osc_host, config.oscquery_mdns, False, None
         if access is not None and access.remote and is_loopback(host):
             # Opened for the page only: every request from elsewhere needs the token, so announcing it to
             # OSCQuery apps on the network (which cannot send one) would only lead them to a refusal.
-            host, mdns, guard, osc_host = access.host, False, access, config.osc_host
+            host, mdns, guarded, osc_host = access.host, False, True, config.osc_host
         server = OSCQueryServer(
             store,
             host,
@@ -166,10 +150,11 @@ def open_controls(
             name=name,
             osc_host=osc_host,
             mdns=mdns,
-            commands=commands(store, presets, modulation, learn, models),
-            access=guard,
+            actions=actions,
+            access=access,
+            guarded=guarded,
         )
-        if _start(server.start, "OSCQuery"):
+        if _start(server.start, "OSCQuery", controls.off):
             controls.oscquery = server
             controls._closers.append(server.close)
             log.info("OSCQuery on %s", server.url)
@@ -182,67 +167,35 @@ def open_controls(
     return controls
 
 
-def _open_midi(config: Config, store: ParamStore) -> MidiControl | None:
+def _open_midi(config: Config, store: ParamStore, tempo: Tempo) -> MidiControl | None:
     """The MIDI controller; a bad map stops the start (a user mistake), a missing port only warns."""
     mappings = config.midi_mappings
     if config.midi_port and not mappings:
         mappings = [builtin_map_for_port(config.midi_port)]
         log.info("MIDI map: %s (chosen by the port name; --mapping FILE chooses another)", mappings[0])
-    follow_clock = config.midi_clock.strip().lower() == "auto"
-    midi = MidiControl(store, config.midi_port or None, mappings, config.midi_learn_file, follow_clock=follow_clock)
+    clock_to = tempo if config.midi_clock.strip().lower() == "auto" else None
+    midi = MidiControl(store, config.midi_port or None, mappings, config.midi_learn_file, tempo=clock_to)
     if not _start(midi.start, "MIDI"):
         return None
     log.info("MIDI: %s (waits for the port if it is not plugged in yet)", midi.name)
     return midi
 
 
-def _open_clock(port: str, store: ParamStore) -> MidiControl | None:
+def _open_clock(port: str, store: ParamStore, tempo: Tempo) -> MidiControl | None:
     """An input that only follows the MIDI clock; it waits for its port like a controller does."""
-    clock = MidiControl(store, port, follow_clock=True)
+    clock = MidiControl(store, port, tempo=tempo)
     if not _start(clock.start, "MIDI clock"):
         return None
     log.info("MIDI clock: %s sets tempo.bpm (waits for the port if it is not there yet)", port)
     return clock
 
 
-def _start(start: Callable[[], None], what: str) -> bool:
+def _start(start: Callable[[], None], what: str, off: dict[str, VJError] | None = None) -> bool:
     try:
         start()
         return True
     except VJError as exc:
         log.warning("%s is off: %s", what, exc)
+        if off is not None:
+            off[what] = exc  # the page says it too
         return False
-
-
-def _slot(value: Any) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f"a preset slot is a whole number, got {value!r}")
-    return value
-
-
-def _learn(store: ParamStore, learn: Callable[[str], None] | None, name: str) -> None:
-    if name:
-        learnable(store, name)  # the parameter's own mistake first, whether or not MIDI is on
-    if learn is None:
-        raise VJError(f"MIDI learn of {name or 'nothing'}: MIDI is off; start with --midi NAME (see vjengine devices)")
-    learn(name)
-
-
-def _bind(modulation: Modulation, text: str) -> None:
-    log.info("modulation: bound %s", modulation.bind(text))  # the sender hears nothing back: the log says it acts
-
-
-def _unbind(modulation: Modulation, param: str, signal: str | None) -> None:
-    if not modulation.unbind(param, signal):
-        raise VJError(
-            f"no modulation drives {param!r}" + (f" from {signal!r}" if signal else "") + "; nothing to unbind"
-        )
-
-
-def _reset(store: ParamStore, names: tuple) -> None:
-    if not names:
-        store.reset(source="osc")
-    for name in names:
-        store.reset(str(name), source="osc")

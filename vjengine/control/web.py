@@ -6,90 +6,92 @@ parameter, grouped by the registry's groups, which the tree carries as TAGS), LI
 the websocket and sends values as binary OSC. Whatever moves a parameter (OSC, MIDI, a preset, another
 page) moves the page's control, and any other OSCQuery client sees the same thing.
 
-Only what OSCQuery does not carry is served here: `/status.json` (fps, model, source, outputs, tracking,
-MIDI, the stored preset slots) for the status line and the pads. The page is three files in `webpage/`
-(HTML, CSS, JavaScript) served as one document, so a `--remote` page needs its token on one address only;
-no build step and no library: the DOM and WebSocket APIs, and a 60-line OSC codec, are all it needs.
+What OSCQuery does not carry (fps, model, source, outputs, tracking, MIDI, the stored preset slots) is
+pushed over the same websocket (`OSCQueryServer.publish_status`): one connection per page, nothing polled.
+When the controls cannot work (OSCQuery's port was taken, or it is off) the page says so above the picture,
+and the log says so where it names the page. The page is three files in `webpage/` (HTML, CSS,
+JavaScript) served as one document, so a `--remote` page needs its token on one address only; no build
+step and no library: the DOM and WebSocket APIs, and a 60-line OSC codec, are all it needs.
 """
 
 from __future__ import annotations
 
 import html
-import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import Any, Protocol
 
+from vjengine.control.oscquery import OSCQueryServer
 from vjengine.webaccess import WebAccess, lan_addresses
 
 log = logging.getLogger(__name__)
 
-STATUS_PATH = "/status.json"
+OSCQUERY = "OSCQuery"  # the surface the page needs, as `open_controls` names it among those that are off
 
 
 def _asset(name: str) -> str:
     return resources.files("vjengine.control").joinpath("webpage", name).read_text(encoding="utf-8")
 
 
-def page_html(oscquery_port: int, name: str = "vjengine") -> str:
-    """The whole page: the HTML with its style and script inlined, told where OSCQuery answers."""
+def page_html(oscquery_port: int, notice: str = "", name: str = "vjengine") -> str:
+    """The whole page: the HTML with its style and script inlined, told where OSCQuery answers (0: nowhere)
+    and what to say above the picture (`notice`: why controls are missing; "" when all is well)."""
     return (
         _asset("index.html")
         .replace("/*{{STYLE}}*/", _asset("page.css"))
         .replace("/*{{SCRIPT}}*/", _asset("page.js"))
         .replace("{{OSCQUERY_PORT}}", str(int(oscquery_port)))
+        .replace("{{NOTICE}}", html.escape(notice))
         .replace("{{NAME}}", html.escape(name))
     )
 
 
-class ControlPage:
-    """Answers the page's paths for a preview (`PreviewSink.serve_site`); every other path is the preview's.
+def controls_notice(oscquery: OSCQueryServer | None, off: Mapping[str, Exception]) -> str:
+    """Why the page's controls are missing or reach less than they should ("" when every surface is up).
 
-    `oscquery_port` is where the page finds the tree and the websocket (0: OSCQuery is off, the page says so
-    and shows only the picture); `status` returns the status line's fields as a JSON-able dict.
-    """
-
-    def __init__(self, oscquery_port: int, status: Callable[[], dict[str, Any]], name: str = "vjengine") -> None:
-        self.status = status
-        # Built once: the page is the same for every request, and a missing file should fail at start.
-        self._page = page_html(oscquery_port, name).encode("utf-8")
-
-    def __call__(self, path: str) -> tuple[int, str, bytes] | None:
-        """(status, content type, body) for one of the page's paths, None for any other."""
-        if path in ("/", "/index.html"):
-            return 200, "text/html; charset=utf-8", self._page
-        if path == STATUS_PATH:
-            return 200, "application/json", json.dumps(self._status()).encode("utf-8")
-        return None
-
-    def _status(self) -> dict[str, Any]:
-        try:
-            return self.status()
-        except Exception as exc:  # the status line is a convenience: it must never break the page
-            log.debug("the page's status failed: %s", exc)
-            return {"error": str(exc)}
+    `off` holds the surfaces that could not start ("OSCQuery", "OSC in", "MIDI" ...), each with its one-line
+    error, which says what to pass instead; OSCQuery None without an error is OSCQuery turned off (port 0)."""
+    parts = []
+    if OSCQUERY in off:
+        parts.append(f"controls unavailable: {off[OSCQUERY]}")
+    elif oscquery is None:
+        parts.append("controls off: OSCQuery is off (--oscquery-port 0), so only the picture is shown")
+    parts += [f"{what} is off: {why}" for what, why in off.items() if what != OSCQUERY]
+    return "; ".join(parts)
 
 
-class Site(Protocol):
-    """A server the page can be served on (a preview): its port, and where to hand the page."""
+class Preview(Protocol):
+    """Where the page is served (a preview): its port, and a document to show at `/`."""
 
     port: int
 
-    def serve_site(self, site: Callable[[str], tuple[int, str, bytes] | None]) -> None: ...
+    def show_page(self, html: bytes) -> None: ...
 
 
 def serve_page(
-    previews: list[Site], oscquery_port: int, status: Callable[[], dict[str, Any]], access: WebAccess
+    previews: list[Preview],
+    oscquery: OSCQueryServer | None,
+    status: Callable[[], dict[str, Any]],
+    access: WebAccess,
+    off: Mapping[str, Exception] | None = None,
 ) -> None:
-    """Serve the control page on every preview, and log where to open it (with `--remote`, from other devices)."""
+    """Serve the control page on every preview, push `status` to it, and log where to open it (with
+    `--remote`, from other devices), or, when its controls cannot work (`off`: surfaces that could not
+    start), what the page shows instead."""
     if not previews:
         return
-    page = ControlPage(oscquery_port, status)
+    notice = controls_notice(oscquery, off or {})
+    page = page_html(oscquery.port if oscquery is not None else 0, notice).encode("utf-8")
     for preview in previews:
-        preview.serve_site(page)
+        preview.show_page(page)
+    if oscquery is not None:
+        oscquery.publish_status(status)
     port = previews[0].port
-    log.info("control page at http://127.0.0.1:%d/", port)
+    if notice:
+        log.warning("control page at http://127.0.0.1:%d/ says: %s", port, notice)
+    else:
+        log.info("control page at http://127.0.0.1:%d/", port)
     if not access.remote:
         return
     links = [access.link(address, port) for address in lan_addresses()]
@@ -99,4 +101,4 @@ def serve_page(
         log.warning("--remote: this machine has no network address besides 127.0.0.1; no other device can reach it")
 
 
-__all__ = ["ControlPage", "serve_page"]
+__all__ = ["controls_notice", "page_html", "serve_page"]

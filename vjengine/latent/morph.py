@@ -8,7 +8,6 @@ presets kept their z). A recall points both at the new slot and starts a transit
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -54,7 +53,8 @@ class _Transition:
 class PresetPlayer:
     """Stores and recalls presets of a bank and blends their latents into each frame's anchor.
 
-    `store_preset`/`recall` are called from control threads (OSC, MIDI); `blend` from the render loop.
+    `store_preset`/`recall` are called from control threads (OSC, MIDI) and, for a recall held for the beat,
+    the render loop; `blend` from the render loop.
     """
 
     def __init__(
@@ -78,39 +78,6 @@ class PresetPlayer:
         self._transition: _Transition | None = None
         self._tensors: dict[tuple[int, torch.device], torch.Tensor] = {}
         self._mismatched: set[int] = set()
-        # Where a recall from a controller waits for its moment (vjengine.tempo.quantize: the next beat or
-        # bar); None recalls at once.
-        self.defer: Callable[[Callable[[], None]], None] | None = None
-
-    def listen(self) -> None:
-        """Recall whenever `preset.recall` is set to a slot (MIDI pads, OSC, OSCQuery), then reset it to 0.
-
-        A slot set before listening (`--set preset.recall=3`, `[params]`) is recalled now, as OSC would, with
-        its parameters set at once like the other start values, so the first frame shows the preset."""
-        self.store.add_listener(self._recall_requested)
-        if slot := self.store.get("preset.recall"):
-            self._recall_and_reset(slot, immediate=True)
-
-    def close(self) -> None:
-        with contextlib.suppress(ValueError):
-            self.store.remove_listener(self._recall_requested)
-
-    def _recall_requested(self, name: str, value: int, source: str) -> None:
-        if name != "preset.recall" or value == 0:
-            return
-        if self.defer is not None:
-            self.defer(lambda: self._recall_and_reset(value))
-            self.store.set("preset.recall", 0, source="preset")  # reads 0 at once: the same pad can be pressed again
-        else:
-            self._recall_and_reset(value)
-
-    def _recall_and_reset(self, slot: int, immediate: bool = False) -> None:
-        try:
-            self.recall(slot, immediate=immediate)
-        except PresetError as exc:
-            log.warning("preset.recall: %s", exc)
-        finally:
-            self.store.set("preset.recall", 0, source="preset")
 
     def store_preset(self, slot: int, name: str = "") -> Preset:
         """Save what is on screen now (its w+ and the look's parameters) in `slot`."""
@@ -126,14 +93,17 @@ class PresetPlayer:
         log.info("stored %s", preset.label)
         return preset
 
-    def recall(self, slot: int, seconds: float | None = None, immediate: bool = False) -> Preset | None:
-        """Show `slot`: its parameters at once (smoothed ones slew, unless `immediate`), its latent over a
-        crossfade.
+    def recall(self, slot: int, seconds: float | None = None) -> Preset | None:
+        """Show `slot`: its parameters at once (smoothed ones slew, unless nothing has been shown yet), its
+        latent over a crossfade. Controllers ask through `vjengine.control.actions` (which waits for
+        `preset.quantize`).
 
         Slot 0 goes back to the live seed anchor (parameters stay as they are)."""
         preset = self.bank.get(slot) if slot != 0 else None
         if preset is not None:
-            apply_params(self.store, preset.params, preset.label, immediate=immediate)
+            with self._lock:
+                first = self._shown is None  # a recall before the first frame (`--set preset.recall=3`): no slew
+            apply_params(self.store, preset.params, preset.label, immediate=first)
             self._switch_model(preset)
         duration = self.store.get("preset.time") if seconds is None else max(0.0, float(seconds))
         with self._lock:

@@ -117,3 +117,10 @@ def _load_file(path: Path) -> nn.Module:
     config, state = read_model_file(path)
     generator = build_generator(config)
     return load_weights(generator, state, path.name)
+
+
+def portable_model(spec: str) -> str:
+    """The model spec to store in a recording: a local file as an absolute path, so `render` finds it from
+    any folder; other specs (random, zoo names, URLs) as they are."""
+    path = Path(spec).expanduser()
+    return str(path.resolve()) if path.is_file() else spec

@@ -1,9 +1,8 @@
 """A browser preview: the output as MJPEG over HTTP on 127.0.0.1 (or the network, with a token: webaccess).
 
-A `Site` served beside the picture (the control page, `control/web.py`) answers the paths it knows first;
-the preview itself knows only frames. Its port is one of the engine's own pages (`webaccess.add_page`), the
-only origin OSCQuery lets a browser in from; a request for a host name that is not this machine's (DNS
-rebinding) gets 403.
+It serves three paths: `/` a page (a bare picture, or the control page a run puts there with `show_page`),
+`/stream` (MJPEG) and `/frame.jpg`. Its port is one of the run's own pages (`WebAccess.add_page`), the only
+origin OSCQuery lets a browser in from; every request goes through the run's one check (`WebAccess.refusal`).
 """
 
 from __future__ import annotations
@@ -14,14 +13,13 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
 from vjengine.errors import VJError
 from vjengine.outputs.base import Sink, missing_module
-from vjengine.webaccess import WebAccess, add_page, host_allowed, remove_page, token_in
+from vjengine.webaccess import WebAccess, WebRequest, token_in
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +34,6 @@ _PAGE = """<!doctype html>
 <style>html,body{{margin:0;height:100%;background:#000}}img{{width:100%;height:100%;object-fit:contain}}</style>
 </head><body><img src="{stream}" alt="vjengine output"></body></html>
 """
-
-# A page served beside the picture: the answer (status, content type, body) for a path, or None for "not mine".
-Site = Callable[[str], tuple[int, str, bytes] | None]
 
 
 class _Feed:
@@ -92,7 +87,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, port: int, feed: _Feed, access: WebAccess) -> None:
         self.feed = feed
         self.access = access
-        self.site: Site | None = None
+        self.page: bytes | None = None  # the document at `/`; None: the bare picture
         super().__init__((access.host, port), _Handler)
 
 
@@ -100,27 +95,27 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
-        if not host_allowed(hosts := self.headers.get_all("Host", []), self.server.access.host):
-            log.debug("preview: refused a request for host %.100r (not this machine)", ", ".join(hosts))
-            self._send(403, "text/plain; charset=utf-8", b"this preview answers only its own machine's addresses\n")
-            return
-        if not self.server.access.allows(self.client_address[0], self.path):
-            self._send(403, "text/plain; charset=utf-8", self.server.access.refusal().encode())
+        request = WebRequest(
+            self.client_address[0], self.path, self.headers.get_all("Host", []), self.headers.get_all("Origin", [])
+        )
+        access = self.server.access
+        if refused := access.refusal(request, "preview", access.host):
+            self._send(403, "text/plain; charset=utf-8", refused.encode())
             return
         path = self.path.split("?", 1)[0]
-        site = self.server.site
-        if site is not None and (answer := site(path)) is not None:
-            self._send(*answer)
-        elif path == "/":
-            token = token_in(self.path)
-            stream = f"/stream?token={token}" if token else "/stream"
-            self._send(200, "text/html; charset=utf-8", _PAGE.format(stream=stream).encode())
+        if path in ("/", "/index.html"):
+            self._send(200, "text/html; charset=utf-8", self.server.page or self._picture_page())
         elif path == "/frame.jpg":
             self._send_latest()
         elif path == "/stream":
             self._stream()
         else:
             self._send(404, "text/plain", b"not found: try / or /stream or /frame.jpg\n")
+
+    def _picture_page(self) -> bytes:
+        token = token_in(self.path)
+        stream = f"/stream?token={token}" if token else "/stream"
+        return _PAGE.format(stream=stream).encode()
 
     def _send_latest(self) -> None:
         jpeg = self.server.feed.jpeg
@@ -177,11 +172,11 @@ class PreviewSink(Sink):
         if why := _missing_cv2():
             raise VJError(f"cannot start {name}: {why}")
         self._feed = _Feed()
-        access = access or WebAccess()
+        self._access = access = access or WebAccess()
         self._server = _bind(port, self._feed, access) if port is not None else _bind_default(self._feed, access)
         self.port: int = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/"
-        add_page(self.port)  # OSCQuery trusts this page's origin
+        access.add_page(self.port)  # OSCQuery trusts this page's origin
         self._serving = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"{name} http", daemon=True
         )
@@ -196,9 +191,9 @@ class PreviewSink(Sink):
     def from_spec(cls, arg: str | None, name: str, fps: float, access: WebAccess | None = None) -> Sink:
         return cls(name, _parse_port(arg), access)
 
-    def serve_site(self, site: Site) -> None:
-        """Answer the paths `site` knows (the control page) before the preview's own."""
-        self._server.site = site
+    def show_page(self, html: bytes) -> None:
+        """Serve `html` (the control page) at `/` instead of the bare picture."""
+        self._server.page = html
 
     @classmethod
     def availability(cls) -> str:
@@ -214,7 +209,7 @@ class PreviewSink(Sink):
         self._feed.publish(jpeg.tobytes())
 
     def _close(self) -> None:
-        remove_page(self.port)
+        self._access.remove_page(self.port)
         self._feed.close()
         self._server.shutdown()  # returns once serve_forever has stopped (within its poll interval)
         self._server.server_close()

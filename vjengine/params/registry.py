@@ -197,7 +197,8 @@ REGISTRY: tuple[Param, ...] = (
         "preset.quantize",
         "enum",
         "off",
-        "A recall from OSC or MIDI lands on the next beat or bar of tempo.bpm (off = at once).",
+        "A preset recall or model select (OSC, MIDI, the page, a trigger) lands on the next beat or bar of "
+        "tempo.bpm (off = at once).",
         choices=("off", "beat", "bar"),
         group="preset",
     ),

@@ -10,18 +10,29 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from vjengine.params import ParamStore
 
 RANK = {"link": 3, "clock": 2, "audio": 1}
 HOLD_SECONDS = 2.0
-MIN_CHANGE_BPM = 0.05  # smaller differences are rounding between peers, not a tempo change
+# Two tempos closer than this are one tempo: rounding between Link peers, a clock's last digit. Every
+# "is this a tempo change?" in the engine (the arbiter, Link, a MIDI clock's follower) asks this one number.
+JITTER_BPM = 0.05
+
+
+def is_tempo_change(before: float, after: float) -> bool:
+    """Whether going from `before` to `after` bpm is a new tempo rather than jitter."""
+    return abs(after - before) >= JITTER_BPM
 
 
 class TempoArbiter:
-    """Decides, per proposal, whether an automatic source sets `tempo.bpm` now."""
+    """Decides, per proposal, whether an automatic source sets `tempo.bpm` now.
+
+    Sources on their own threads (Link, MIDI) leave `state` out and the store is read; the render thread
+    passes the frame's snapshot, so the per-frame path never polls the store.
+    """
 
     def __init__(self, store: ParamStore, clock: Callable[[], float] = time.monotonic) -> None:
         self.store, self.clock = store, clock
@@ -31,27 +42,28 @@ class TempoArbiter:
         self.accepted = dict.fromkeys(RANK, 0)  # proposals that set the tempo, per source
         self._anchors: dict[str, tuple[float, float]] = {}  # source -> (its beat count, when), for the phase
 
-    def propose(self, source: str, bpm: float) -> bool:
-        """`source` (link, clock, audio) has measured `bpm`; True when it holds tempo.bpm now."""
+    def propose(self, source: str, bpm: float, at: float | None = None, state: Mapping[str, Any] | None = None) -> bool:
+        """`source` (link, clock, audio) has measured `bpm` at time `at` (this arbiter's clock, now when
+        left out); True when it holds tempo.bpm now."""
         self._last[source] = bpm
-        return self.present(source)
+        return self.present(source, at, state)
 
-    def present(self, source: str) -> bool:
+    def present(self, source: str, at: float | None = None, state: Mapping[str, Any] | None = None) -> bool:
         """`source` is still running (a clock tick, a Link poll) though its tempo did not change; its last
         tempo is applied again if it holds the tempo now (it may have just been given it)."""
-        now = self.clock()
+        now = self.clock() if at is None else at
+        read = self.store.get if state is None else state.__getitem__
         with self._lock:
             self._heard[source] = now
-            if not self._allowed(source, now):
+            if not self._allowed(source, now, read("tempo.source")):
                 return False
         bpm = self._last.get(source, 0.0)
-        if bpm > 0 and abs(self.store.get("tempo.bpm") - bpm) >= MIN_CHANGE_BPM:
+        if bpm > 0 and is_tempo_change(read("tempo.bpm"), bpm):
             self.store.set("tempo.bpm", bpm, source=source)
             self.accepted[source] += 1
         return True
 
-    def _allowed(self, source: str, now: float) -> bool:
-        chosen = self.store.get("tempo.source")
+    def _allowed(self, source: str, now: float, chosen: str) -> bool:
         if chosen != "auto":
             return chosen == source
         return not any(
@@ -66,31 +78,22 @@ class TempoArbiter:
         """Each counting source's last (beat count, time), e.g. {"clock": (7.96, 12.3)}."""
         return dict(self._anchors)
 
-    def beats(self) -> float | None:
-        """The leading source's beat count extrapolated to now at tempo.bpm, or None when the leader keeps
-        no count (the music) or nothing leads."""
-        anchor = self._anchors.get(self.leader())
+    def beats(self, bpm: float, chosen: str) -> float | None:
+        """The leading source's beat count extrapolated to now at `bpm`, or None when the leader keeps no
+        count (the music) or nothing leads. `bpm` and `chosen` (tempo.source) come from the frame's snapshot."""
+        anchor = self._anchors.get(self.leader(chosen))
         if anchor is None:
             return None
         beats, at = anchor
-        return beats + (self.clock() - at) * self.store.get("tempo.bpm") / 60.0
+        return beats + (self.clock() - at) * bpm / 60.0
 
-    def leader(self) -> str:
-        """The automatic source holding the tempo now, or "" (for the status line)."""
+    def leader(self, chosen: str | None = None) -> str:
+        """The automatic source holding the tempo now, or "" (for the status line); `chosen` is tempo.source
+        (read from the store when left out)."""
+        chosen = self.store.get("tempo.source") if chosen is None else chosen
         now = self.clock()
         with self._lock:
-            live = [s for s, heard in self._heard.items() if now - heard < HOLD_SECONDS and self._allowed(s, now)]
+            live = [
+                s for s, heard in self._heard.items() if now - heard < HOLD_SECONDS and self._allowed(s, now, chosen)
+            ]
         return max(live, key=RANK.__getitem__, default="")
-
-
-_ARBITERS: weakref.WeakKeyDictionary[ParamStore, TempoArbiter] = weakref.WeakKeyDictionary()
-_ARBITERS_LOCK = threading.Lock()
-
-
-def arbiter_for(store: ParamStore) -> TempoArbiter:
-    """The one arbiter of `store`'s tempo, made on first use: every source of one engine shares it."""
-    with _ARBITERS_LOCK:
-        arbiter = _ARBITERS.get(store)
-        if arbiter is None:
-            arbiter = _ARBITERS[store] = TempoArbiter(store)
-        return arbiter

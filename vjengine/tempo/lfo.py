@@ -4,12 +4,8 @@
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
-
-from vjengine.params import ParamStore
-from vjengine.tempo.phase import TempoPhase
 
 COUNT = 4
 SIGNALS = tuple(f"lfo.{k}" for k in range(1, COUNT + 1))
@@ -33,22 +29,12 @@ def shape_value(shape: str, position: float) -> float:
     raise ValueError(f"unknown LFO shape {shape!r}")
 
 
-class Lfos:
-    """Publishes the LFO signals each frame (an analyser, after the TempoPhase it reads)."""
-
-    name = "lfo"
-
-    def __init__(self, store: ParamStore, phase: TempoPhase, clock: Callable[[], float] = time.monotonic) -> None:
-        self.store, self.phase, self.clock = store, phase, clock
-        self._start = clock()
-
-    def analyse(self, frame: Any = None) -> dict[str, float]:
-        """Every LFO's value now, from the beat count (in beats) or the clock (in Hz)."""
-        seconds = self.clock() - self._start
-        signals = {}
-        for k in range(1, COUNT + 1):
-            hz = self.store.get(f"lfo.{k}.hz")
-            cycles = seconds * hz if hz > 0 else self.phase.beats / self.store.get(f"lfo.{k}.beats")
-            position = cycles + self.store.get(f"lfo.{k}.phase")
-            signals[f"lfo.{k}"] = shape_value(self.store.get(f"lfo.{k}.shape"), position)
-        return signals
+def lfo_signals(snapshot: Mapping[str, Any], seconds: float, beats: float) -> dict[str, float]:
+    """Every LFO's value `seconds` into the run at beat count `beats`, shaped as the snapshot's lfo.* say:
+    in Hz on the clock when lfo.K.hz is above 0, else in cycles of lfo.K.beats beats."""
+    signals = {}
+    for k in range(1, COUNT + 1):
+        hz = snapshot[f"lfo.{k}.hz"]
+        cycles = seconds * hz if hz > 0 else beats / snapshot[f"lfo.{k}.beats"]
+        signals[f"lfo.{k}"] = shape_value(snapshot[f"lfo.{k}.shape"], cycles + snapshot[f"lfo.{k}.phase"])
+    return signals

@@ -13,13 +13,12 @@ import threading
 from typing import Any
 
 from vjengine.params import ParamStore
-from vjengine.tempo.arbiter import TempoArbiter, arbiter_for
+from vjengine.tempo.arbiter import TempoArbiter, is_tempo_change
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.05  # how often the session's tempo is looked at: a change reaches tempo.bpm within this
 DEFAULT_BPM = 120.0  # what we bring to a session while tempo.bpm is 0 (no tempo)
-MIN_CHANGE_BPM = 0.01
 JOIN_DELAY_SECONDS = 0.5
 
 
@@ -28,11 +27,11 @@ class LinkError(Exception):
 
 
 class LinkSession:
-    """One peer in the Link session. `beats()` is the session's beat count (for TempoPhase)."""
+    """One peer in the Link session, proposing its tempo to `arbiter`; `beats()` is the session's beat count."""
 
-    def __init__(self, store: ParamStore, arbiter: TempoArbiter | None = None) -> None:
+    def __init__(self, store: ParamStore, arbiter: TempoArbiter) -> None:
         self.store = store
-        self.arbiter = arbiter or arbiter_for(store)
+        self.arbiter = arbiter
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="link", daemon=True)
         self._link: Any = None
@@ -101,7 +100,7 @@ class LinkSession:
         """A tempo set here goes to the session (not one that came from it: that would echo)."""
         if name != "tempo.bpm" or source == "link" or value <= 0:
             return
-        if abs(self.tempo - value) >= MIN_CHANGE_BPM:
+        if is_tempo_change(self.tempo, value):
             self._call(setattr, self._link, "tempo", float(value))
             self.sent += 1
 

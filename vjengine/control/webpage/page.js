@@ -1,18 +1,21 @@
 // vjengine's control page: a plain OSCQuery client. It builds a control for every node of the engine's
 // OSCQuery tree (one per registry parameter, grouped by the node's TAGS), LISTENs to every value over the
-// websocket and sends values back as binary OSC; /status.json (beside the picture) feeds the status line
-// and the preset pads. No library: the DOM, fetch and WebSocket are enough.
+// websocket and sends values back as binary OSC. The same websocket pushes the engine's status (fps, model,
+// outputs, MIDI, stored presets) for the status line, the pads and MIDI learn: nothing is polled. A notice
+// from the engine (controls unavailable, and why) is shown above the picture. No library: the DOM, fetch
+// and WebSocket are enough.
 "use strict";
 (() => {
   const PREFIX = "/vj/";
   const PADS = 16; // pads shown even when empty; stored slots past them get a pad too
   const SEND_INTERVAL_MS = 33; // a dragged slider sends at most ~30 values a second, and always its last one
-  const STATUS_INTERVAL_MS = 1000;
+  const STATUS_COMMAND = "VJENGINE_STATUS"; // the engine's OSCQuery extension: push me the status
   const RECONNECT_MS = 1000;
 
   const token = new URLSearchParams(location.search).get("token") || "";
   const withToken = (url) => (token ? `${url}${url.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}` : url);
   const oscqueryPort = Number(document.body.dataset.oscqueryPort) || 0;
+  const engineNotice = document.body.dataset.notice || ""; // why the controls are missing or partial
   const host = location.hostname.includes(":") && !location.hostname.startsWith("[") ? `[${location.hostname}]` : location.hostname;
   const treeUrl = withToken(`http://${host}:${oscqueryPort}/`);
   const wsUrl = withToken(`ws://${host}:${oscqueryPort}/`);
@@ -25,7 +28,8 @@
   let storeMode = false;
   let status = {};
   let learning = null;
-  let learnClicks = 0; // a status asked for before the last learn click can neither confirm nor deny it
+  let sent = 0; // OSC messages sent on this websocket; a pushed status says how many the engine had handled
+  let learnSent = 0; // a status from before the last learn click was handled can neither confirm nor deny it
 
   // ---- OSC 1.0 messages: the subset OSCQuery values use (f, i, s, T, F; bundles unpacked) ----
   const encoder = new TextEncoder();
@@ -273,7 +277,10 @@
   }
 
   function command(address, list) {
-    if (ws && ws.readyState === WebSocket.OPEN) ws.send(encodeOSC(address, list));
+    if (ws && ws.readyState === WebSocket.OPEN) {
+      ws.send(encodeOSC(address, list));
+      sent++;
+    }
   }
 
   function send(p, value) {
@@ -304,13 +311,11 @@
   }
 
   async function start() {
-    if (!oscqueryPort) {
-      notice("The controls need OSCQuery, which is off (--oscquery-port 0): only the picture is shown.");
-      return;
-    }
+    notice(engineNotice);
+    if (!oscqueryPort) return; // the notice says why
     try {
       build(await fetchJSON(treeUrl));
-      notice("");
+      notice(engineNotice);
     } catch (error) {
       notice(`Cannot read the parameters from OSCQuery on port ${oscqueryPort} (${error.message}); retrying.`);
       setTimeout(start, RECONNECT_MS * 2);
@@ -323,6 +328,9 @@
     ws = new WebSocket(wsUrl);
     ws.binaryType = "arraybuffer";
     ws.onopen = async () => {
+      sent = 0;
+      learnSent = 0;
+      ws.send(JSON.stringify({ COMMAND: STATUS_COMMAND }));
       for (const p of params.values()) if (!p.action) ws.send(JSON.stringify({ COMMAND: "LISTEN", DATA: p.address }));
       // Values that changed before LISTEN took hold: read once more, keeping any newer one the socket brought.
       const mark = seq;
@@ -338,7 +346,11 @@
       showStatus();
     };
     ws.onmessage = (event) => {
-      if (typeof event.data === "string") return;
+      if (typeof event.data === "string") {
+        const message = JSON.parse(event.data);
+        if (message.COMMAND === STATUS_COMMAND) showPushed(message.DATA, message.HANDLED);
+        return;
+      }
       for (const message of decodeOSC(event.data)) {
         const p = params.get(message.address);
         if (p) receive(p, valueOf(p, message.args));
@@ -346,6 +358,7 @@
     };
     ws.onclose = () => {
       delete document.body.dataset.live;
+      status = {}; // what the engine said last is no longer known to be true
       showStatus();
       setTimeout(connect, RECONNECT_MS);
     };
@@ -357,17 +370,11 @@
   }
 
   // ---- status line, presets, MIDI learn ----
-  async function pollStatus() {
-    const clicks = learnClicks;
-    try {
-      status = await fetchJSON(withToken("/status.json"));
-    } catch (error) {
-      status = { error: error.message };
-    }
+  function showPushed(data, handled) {
+    status = data;
     showStatus();
     showPads();
-    showLearn(clicks === learnClicks);
-    setTimeout(pollStatus, STATUS_INTERVAL_MS);
+    showLearn(handled >= learnSent);
   }
 
   function showStatus() {
@@ -375,7 +382,7 @@
     const line = $("status");
     line.replaceChildren();
     if (!document.body.dataset.live) parts.push(["bad", oscqueryPort ? "controls offline, reconnecting…" : "no controls"]);
-    if (status.error) parts.push(["bad", `engine unreachable (${status.error})`]);
+    if (status.error) parts.push(["bad", `status unavailable (${status.error})`]);
     if (typeof status.fps === "number") parts.push(["", `${status.fps.toFixed(1)} fps`]);
     if (status.model) parts.push(["", status.model]);
     if (status.source) parts.push(["", `source ${status.source}`]);
@@ -435,7 +442,7 @@
   function toggleLearn(p) {
     command("/vj/learn", [["s", learning === p.name ? "" : p.name]]);
     learning = learning === p.name ? null : p.name; // the next status confirms (or corrects) it
-    learnClicks++;
+    learnSent = sent;
     showLearn(false);
   }
 
@@ -484,7 +491,7 @@
       if (learning) {
         command("/vj/learn", [["s", ""]]);
         learning = null;
-        learnClicks++;
+        learnSent = sent;
         showLearn(false);
       }
       setStoreMode(false);
@@ -519,6 +526,6 @@
   $("store").addEventListener("click", () => setStoreMode(!storeMode));
   showPicture();
   showPads();
-  pollStatus();
+  showStatus();
   start();
 })();

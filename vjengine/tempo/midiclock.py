@@ -1,5 +1,5 @@
-"""The music's tempo for `tempo.bpm` from a MIDI clock (the 24 ticks per beat that a DAW, a DJ mixer or a
-drum machine sends), or from taps on `tempo.tap`.
+"""The music's tempo and downbeat from a MIDI clock: the 24 ticks per beat that a DAW, a DJ mixer or a
+drum machine sends, and its Start, Continue and Stop.
 
 The tempo is the least-squares slope of tick time against tick number over the last four beats:
 MIDI drivers deliver ticks in bursts (JACK once per period, USB once per frame), and a fit over a few
@@ -9,24 +9,19 @@ beats averages that out where the gap between two ticks would not.
 from __future__ import annotations
 
 import math
-import statistics
-import time
 from collections import deque
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
-from vjengine.params import ParamStore
+from vjengine.tempo.arbiter import TempoArbiter, is_tempo_change
 
 TICKS_PER_BEAT = 24
 WINDOW_TICKS = 4 * TICKS_PER_BEAT  # long enough to average jitter, short enough to follow a change in ~2 s
 FIRST_ESTIMATE_TICKS = TICKS_PER_BEAT  # a beat of ticks before the first tempo
 GAP_SECONDS = 0.5  # no tick for this long: the clock stopped, so what follows is a fresh start
 PUBLISH_INTERVAL = 0.25  # seconds between tempo updates at most
-MIN_CHANGE_BPM = 0.1  # smaller changes are jitter, not a new tempo
-TAP_TIMEOUT = 2.0  # seconds: a longer pause between taps starts a new count (slower than 30 bpm)
-TAPS_KEPT = 8
+MESSAGES = frozenset({"clock", "start", "continue", "stop"})
 
 
 class TempoFollower:
@@ -46,7 +41,7 @@ class TempoFollower:
             return None
         self._published_at = now
         bpm = round(tempo(self._times), 1)
-        if self.bpm is not None and abs(bpm - self.bpm) < MIN_CHANGE_BPM:
+        if self.bpm is not None and not is_tempo_change(self.bpm, bpm):
             return None
         self.bpm = bpm
         return bpm
@@ -62,28 +57,30 @@ def tempo(times: Sequence[float]) -> float:
     return 60.0 / (seconds_per_tick * TICKS_PER_BEAT) if seconds_per_tick > 0 else 0.0
 
 
-class TapTempo:
-    """Sets `tempo.bpm` from presses of `tempo.tap`: the median interval of the last taps, so one early
-    or late tap does not throw the tempo. Resets `tempo.tap` to false, so every press is a new tap."""
+class MidiClockIn:
+    """A MIDI clock's messages to the arbiter: its tempo proposed for tempo.bpm, its beats since Start
+    anchored for the beat phase. One clock is followed at a time (fed from one MIDI input thread)."""
 
-    def __init__(self, store: ParamStore, clock: Callable[[], float] = time.monotonic) -> None:
-        self.store, self.clock = store, clock
-        self._taps: deque[float] = deque(maxlen=TAPS_KEPT)
+    def __init__(self, arbiter: TempoArbiter) -> None:
+        self.arbiter = arbiter
+        self.follower = TempoFollower()
+        self._ticks = -1  # clock ticks since the last Start: tick 0 is the downbeat
 
-    def listen(self) -> None:
-        self.store.add_listener(self._changed)
+    @property
+    def bpm(self) -> float | None:
+        """The clock's last tempo, None before it has one."""
+        return self.follower.bpm
 
-    def close(self) -> None:
-        self.store.remove_listener(self._changed)
-
-    def _changed(self, name: str, value: Any, source: str) -> None:
-        if name != "tempo.tap" or not value:
+    def message(self, kind: str, at: float) -> None:
+        """A clock, start, continue or stop message that arrived at `at` (the arbiter's clock)."""
+        if kind != "clock":
+            self.follower.restart()
+            if kind == "start":  # the next tick is the song's first beat
+                self._ticks = -1
             return
-        now = self.clock()
-        if self._taps and now - self._taps[-1] > TAP_TIMEOUT:
-            self._taps.clear()
-        self._taps.append(now)
-        if len(self._taps) >= 2:
-            gaps = [b - a for a, b in zip(self._taps, list(self._taps)[1:], strict=False)]
-            self.store.set("tempo.bpm", round(60.0 / statistics.median(gaps), 1), source="tap")
-        self.store.set("tempo.tap", False, source="tap")
+        self._ticks += 1
+        self.arbiter.anchor("clock", self._ticks / TICKS_PER_BEAT, at)  # the beat phase follows the clock
+        if (bpm := self.follower.tick(at)) is not None:
+            self.arbiter.propose("clock", bpm, at)
+        else:  # a steady clock publishes no new tempo, yet it is running: it keeps its rank (tempo.source auto)
+            self.arbiter.present("clock", at)
