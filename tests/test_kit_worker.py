@@ -128,3 +128,12 @@ def test_start_after_stop_and_a_second_start_do_nothing():
 @pytest.mark.parametrize(("failures", "delay"), [(1, 0.5), (2, 1.0), (3, 2.0), (4, 3.0), (1000, 3.0)])
 def test_backoff_doubles_up_to_its_most(failures, delay):
     assert Backoff(first=0.5, most=3.0).delay(failures) == delay
+
+
+def test_on_exit_runs_on_the_thread_however_the_body_ends():
+    threads = []
+    for body in (lambda: None, lambda: 1 / 0):
+        worker = Worker("releasing", body, on_exit=lambda: threads.append(threading.current_thread().name))
+        worker.start()
+        assert worker.join(30)
+    assert threads == ["releasing", "releasing"]

@@ -39,7 +39,8 @@ class Worker:
 
     `reopen` (a Backoff) calls the body again after each failure; `consequence` ends the failure's line with
     what the show does about it ("the last frame stays on screen"); `on_stop` is called by `stop()` to wake a
-    body that waits on something of its own (a queue, a condition); `logger` is the caller's, so the lines
+    body that waits on something of its own (a queue, a condition); `on_exit` runs on the thread when it ends,
+    however it ends (to release what the whole run held); `logger` is the caller's, so the lines
     read as coming from the part that failed.
     """
 
@@ -51,6 +52,7 @@ class Worker:
         reopen: Backoff | None = None,
         consequence: str = "",
         on_stop: Callable[[], None] | None = None,
+        on_exit: Callable[[], None] | None = None,
         logger: logging.Logger = log,
     ) -> None:
         self.name = name
@@ -60,6 +62,7 @@ class Worker:
         self.failure: str | None = None  # the newest failure's one-line reason, None while it works
         self._body = body
         self._on_stop = on_stop
+        self._on_exit = on_exit
         self._log = logger
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -123,6 +126,16 @@ class Worker:
         return f"<Worker {self.name} {state}>"
 
     def _run(self) -> None:
+        try:
+            self._attempts()
+        finally:
+            if self._on_exit is not None:
+                try:
+                    self._on_exit()
+                except Exception as exc:  # releasing must not hide why the worker ended
+                    self._log.debug("%s: releasing at the end failed: %s", self.name, exc, exc_info=True)
+
+    def _attempts(self) -> None:
         while not self._stop.is_set():
             try:
                 self._body()
