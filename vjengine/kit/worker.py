@@ -37,11 +37,12 @@ class Backoff:
 class Worker:
     """A named daemon thread running `body()` (see the module docstring).
 
-    `reopen` (a Backoff) calls the body again after each failure; `consequence` ends the failure's line with
-    what the show does about it ("the last frame stays on screen"); `on_stop` is called by `stop()` to wake a
-    body that waits on something of its own (a queue, a condition); `on_exit` runs on the thread when it ends,
-    however it ends (to release what the whole run held); `logger` is the caller's, so the lines
-    read as coming from the part that failed.
+    `reopen` (a Backoff) calls the body again after each failure. `consequence` ends the failure's line with
+    what the show does about it ("the last frame stays on screen"; a reopening worker says by default that it
+    retries). `on_stop` is called by `stop()` to wake a body that waits on something of its own (a queue, a
+    condition). `on_exit` runs on the thread when it ends, however it ends, to release what the run held.
+    `level` is the failure line's (a resource that comes and goes, such as a sound card, is a warning);
+    `logger` is the caller's, so the lines read as coming from the part that failed.
     """
 
     def __init__(
@@ -53,6 +54,7 @@ class Worker:
         consequence: str = "",
         on_stop: Callable[[], None] | None = None,
         on_exit: Callable[[], None] | None = None,
+        level: int = logging.ERROR,
         logger: logging.Logger = log,
     ) -> None:
         self.name = name
@@ -64,6 +66,7 @@ class Worker:
         self._on_stop = on_stop
         self._on_exit = on_exit
         self._log = logger
+        self._level = level
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -156,11 +159,12 @@ class Worker:
         """Count and say a failure (`delay`: seconds until the next attempt)."""
         self.failures += 1
         self.failure = one_line(exc)
-        then = f"; {self.consequence}" if self.consequence else ""
         if self.reopen is None:
-            self._log.error("%s stopped: %s%s", self.name, self.failure, then)
+            then = f"; {self.consequence}" if self.consequence else ""
+            self._log.log(self._level, "%s stopped: %s%s", self.name, self.failure, then)
         elif self.failures == 1:
-            self._log.error("%s failed: %s%s; retrying with back-off", self.name, self.failure, then)
+            then = self.consequence or "retrying with back-off"
+            self._log.log(self._level, "%s failed: %s; %s", self.name, self.failure, then)
         else:
             self._log.debug("%s: attempt %d failed (%s); next in %g s", self.name, self.failures, self.failure, delay)
         self._log.debug("%s: failure details", self.name, exc_info=exc)

@@ -62,7 +62,7 @@ class Source:
             f"source {name}",
             self._produce,
             reopen=reopen,
-            consequence="the last frame stays on screen",
+            consequence="the last frame stays on screen" + (" while it is looked for again" if reopen else ""),
             on_exit=self._release_once,
             logger=log,
         )
