@@ -128,9 +128,10 @@ class WeightBlend:
             self._worker.start()
         return self._shown.rig if self._shown is not None and self._shown.rig is not None else shown
 
-    def close(self) -> None:
-        """Stop the worker without waiting for a mix in progress (the show is ending)."""
-        self._worker.stop(join=False)
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the worker, letting a mix in progress finish (at most `timeout` s): a thread still inside torch
+        while the interpreter exits would abort the process."""
+        self._worker.stop(timeout)
 
     def _take_finished(self) -> None:
         """At a frame boundary: the newest finished mix of this pair becomes the shown copy, and the copy shown

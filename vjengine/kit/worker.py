@@ -102,14 +102,14 @@ class Worker:
             failures, self.failures, self.failure = self.failures, 0, None
             self._log.warning("%s is back after %d failed attempt%s", self.name, failures, "s" * (failures > 1))
 
-    def stop(self, timeout: float = 2.0, join: bool = True) -> bool:
+    def stop(self, timeout: float = 2.0) -> bool:
         """Ask the body to stop, wait up to `timeout` s for the thread, and say so if it is stuck; True when it
-        ended (or never started). With `join` False, or from the worker's own thread, it only asks."""
+        ended (or never started). From the worker's own thread it only asks."""
         self._stop.set()
         if self._on_stop is not None:
             self._on_stop()
         thread = self._thread
-        if thread is None or thread is threading.current_thread() or not join:
+        if thread is None or thread is threading.current_thread():
             return thread is None
         thread.join(timeout)
         if thread.is_alive():
