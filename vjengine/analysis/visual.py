@@ -12,6 +12,7 @@ from vjengine.analysis.base import Signals
 from vjengine.analysis.regions import Layout, parse_layout, region_means
 from vjengine.analysis.vgg import LAYERS, VGGEncoder
 from vjengine.errors import VJError
+from vjengine.kit import SayOnce
 from vjengine.params import ParamStore
 from vjengine.sources import Frame
 
@@ -38,8 +39,7 @@ class VisualAnalyser:
         self.z_dim = z_dim
         self._z: torch.Tensor | None = None
         self._layout: Layout = parse_layout(store.params["visual.layout"].default)
-        self._bad_layout: str | None = None
-        self._bad_layers: str | None = None
+        self._said = SayOnce(log)  # bad specs: this runs every frame
 
     @property
     def encoder(self) -> VGGEncoder:
@@ -73,9 +73,7 @@ class VisualAnalyser:
         try:
             return parse_layer_weights(spec)
         except VJError as exc:
-            if self._bad_layers != spec:
-                log.warning("visual.layers: %s; using visual.layer", exc)
-                self._bad_layers = spec
+            self._said(("visual.layers", spec), "visual.layers: %s; using visual.layer", exc)
             return {self.store.get("visual.layer"): 1.0}
 
     def _current_layout(self) -> Layout:
@@ -85,11 +83,8 @@ class VisualAnalyser:
             return self._layout
         try:
             self._layout = parse_layout(name)
-            self._bad_layout = None
         except VJError as exc:
-            if self._bad_layout != name:
-                log.warning("visual.layout: %s; keeping %s", exc, self._layout.name)
-                self._bad_layout = name
+            self._said(("visual.layout", name), "visual.layout: %s; keeping %s", exc, self._layout.name)
         return self._layout
 
 
