@@ -60,6 +60,11 @@ class AsyncAnalyser:
     def latest(self) -> Signals:
         return self._signals
 
+    @property
+    def submitted(self) -> int:
+        """How many distinct frames were handed over (a frame handed over again does not count)."""
+        return self._frames.serial
+
     def close(self) -> None:
         self._worker.stop(timeout=5)
 
