@@ -178,4 +178,4 @@ def test_the_engine_renders_on_when_its_audio_interface_vanishes_and_reopens_it(
     assert process.returncode == 0, output
     lost = [line for line in output.splitlines() if "audio input" in line and "lost" in line]
     assert len(lost) == 1 and lost[0].startswith("WARNING"), output
-    assert "open again" in output
+    assert "is back after" in output

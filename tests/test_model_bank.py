@@ -431,6 +431,36 @@ def test_model_blend_on_coarse_layers_mixes_only_the_layers_reading_coarse_rows(
     assert not torch.equal(state_a[coarse], state_b[coarse])  # the models do differ there
 
 
+def test_model_blend_mixes_on_its_worker_and_the_loop_only_picks_up_finished_copies(generators, monkeypatch):
+    """The weight mix and G.refresh() (the Winograd filters) never run on the thread that renders: it gets the
+    shown model until a mixed copy is finished, then that copy; two copies take turns, whatever the changes."""
+    import vjengine.blend as blend_module
+
+    a, b = Rig.build(generators["a"], name="a"), Rig.build(generators["b"], name="b")
+    mixed_on = []
+    mix = blend_module._blend_into
+    monkeypatch.setattr(
+        blend_module, "_blend_into", lambda *args: (mixed_on.append(threading.current_thread()), mix(*args))
+    )
+    name = "synthesis.b4.conv1.weight"
+    state_a, state_b = a.generator.state_dict()[name], b.generator.state_dict()[name]
+    blend, shown = WeightBlend(), set()
+
+    def mixed(amount: float) -> bool:
+        rig = blend.rig(a, b, amount, "all")  # one frame of the render loop
+        shown.add(id(rig))
+        return rig is not a and torch.equal(rig.generator.state_dict()[name], torch.lerp(state_a, state_b, amount))
+
+    try:
+        assert blend.rig(a, b, 0.25, "all") is a  # the first frame cannot wait for a copy
+        for amount in (0.25, 0.5, 0.75, 0.5):
+            assert wait_for(lambda amount=amount: mixed(amount), timeout=120)
+    finally:
+        blend.close()
+    assert mixed_on and threading.current_thread() not in mixed_on
+    assert len(shown - {id(a)}) == 2
+
+
 def test_models_of_other_shapes_do_not_blend_and_say_so_once(generators, caplog):
     a = Rig.build(generators["a"], name="a")
     bigger = Rig.build(random_generator("sg2", 2 * SIZE, seed=5), name="bigger")

@@ -21,6 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from vjengine.errors import VJError
+from vjengine.kit import SayOnce
 from vjengine.latent.morph import PresetPlayer
 from vjengine.models import portable_model
 from vjengine.params import ParamStore
@@ -99,9 +100,11 @@ class ModelBank:
         self._resident: OrderedDict[int, Rig] = OrderedDict({0: first})  # least recently shown first
         self._jobs: dict[int, Future] = {}
         self._failed: set[int] = set()
-        self._said: set[int] = set()
+        self._said = SayOnce(log)
         self._shown = 0
         self._listeners: list[Callable[[Rig], None]] = []
+        # An executor, not a kit Worker: its thread is joined at exit, and a daemon thread still inside torch while
+        # the interpreter finalizes aborts the process ("terminate called without an active exception").
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="models")
 
     # ---------------------------------------------------------------- the render loop's side
@@ -113,8 +116,9 @@ class ModelBank:
             if rig is not None:
                 return rig
             if not 0 <= slot < len(self.entries):
-                self._say_once(
+                self._said(
                     slot,
+                    "%s",
                     f"{SLOT} {slot}: the bank has {len(self.entries)} models (0-"
                     f"{len(self.entries) - 1}); showing {self.entries[self._shown].name}",
                 )
@@ -202,7 +206,7 @@ class ModelBank:
                 slot = len(self.entries) - 1
                 log.info("model %s (%s) added to the bank as slot %d", entry.name, entry.spec, slot)
             self._failed.discard(slot)  # loading it again is a new try
-            self._said.discard(slot)
+            self._said.forget(slot)
             if slot not in self._resident and slot not in self._jobs:
                 self._jobs[slot] = self._worker.submit(self._load, slot)
         return slot
@@ -293,8 +297,3 @@ class ModelBank:
         """Controllers show what is on screen, not a model that could not be loaded."""
         if self.store.get(SLOT) == failed:
             self.store.set(SLOT, self._shown, source="models")
-
-    def _say_once(self, slot: int, message: str) -> None:
-        if slot not in self._said:
-            self._said.add(slot)
-            log.warning("%s", message)

@@ -28,6 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
+from vjengine.kit import SayOnce
+
 LOCAL_HOST = "127.0.0.1"
 ANY_HOST = "0.0.0.0"
 TOKEN_KEY = "token"
@@ -200,20 +202,16 @@ def host_allowed(headers: list[str], listening: str, names: Iterable[str] = ()) 
     return host is not None and is_this_machine(host, listening, names)
 
 
-class Refusals:
-    """Logs each refused origin or host once: a page retrying every second must not flood the show's log."""
+class Refusals(SayOnce):
+    """Logs each refused origin or host once (the kit's SayOnce, remembering at most REFUSALS_LOGGED): a page
+    retrying every second must not flood the show's log."""
 
     def __init__(self, logger: logging.Logger) -> None:
-        self.logger = logger
-        self._said: set[str] = set()
-        self._lock = threading.Lock()
+        super().__init__(logger, limit=REFUSALS_LOGGED)
 
     def say(self, key: str, message: str, *args: object) -> None:
-        with self._lock:
-            first = key not in self._said and len(self._said) < REFUSALS_LOGGED
-            if first:
-                self._said.add(key)
-        self.logger.log(logging.WARNING if first else logging.DEBUG, message, *args)
+        """Log `message % args` as a warning the first time `key` is refused, as a debug line after that."""
+        self(key, message, *args)
 
 
 def _interface_addresses() -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from typing import Protocol, runtime_checkable
 
+from vjengine.kit import Newest, Pacer, SayOnce, Worker
 from vjengine.sources import Frame
 
 log = logging.getLogger(__name__)
@@ -24,57 +23,59 @@ class Analyser(Protocol):
 
 
 class AsyncAnalyser:
-    """Runs `analyser` in its own thread on the newest submitted frame; `latest()` never waits.
+    """Runs `analyser` in its own thread (a kit Worker) on the newest submitted frame; `latest()` never waits.
 
-    The render loop submits every frame and reads whatever result is newest, so a slow analyser
-    lowers its own update rate, never the frame rate. A failing analyser logs once and keeps its
+    The render loop submits every frame into a kit `Newest` slot and reads whatever result is newest, so a slow
+    analyser lowers its own update rate, never the frame rate. `max_rate` (analyses a second, None: as many as
+    it can) paces it with the kit Pacer and may change at any time. A failing analyser logs once and keeps its
     last good signals.
     """
 
     def __init__(self, analyser: Analyser, max_rate: float | None = None) -> None:
         self.analyser = analyser
         self.name = analyser.name
-        self.max_rate = max_rate
-        self._frame: Frame | None = None
-        self._signals: Signals = {}
-        self._wake = threading.Condition()
-        self._stop = False
-        self._failed = False
         self.updates = 0
-        self._thread = threading.Thread(target=self._run, name=f"analyser-{self.name}", daemon=True)
-        self._thread.start()
+        self._frames: Newest[Frame] = Newest()
+        self._signals: Signals = {}
+        self._said = SayOnce(log, logging.ERROR)
+        self._worker = Worker(f"analyser-{self.name}", self._run, on_stop=self._frames.close, logger=log)
+        self._pacer = Pacer(max_rate or 0.0, wait=self._worker.wait)
+        self._worker.start()
+
+    @property
+    def max_rate(self) -> float | None:
+        return self._pacer.rate or None
+
+    @max_rate.setter
+    def max_rate(self, rate: float | None) -> None:
+        self._pacer.rate = rate or 0.0
 
     def submit(self, frame: Frame) -> None:
-        with self._wake:
-            self._frame = frame
-            self._wake.notify()
+        """Hand `frame` over; a frame already handed over (the same index: the source had nothing newer) is not
+        analysed again."""
+        current = self._frames.get()
+        if current is None or current.index != frame.index:
+            self._frames.put(frame)
 
     def latest(self) -> Signals:
         return self._signals
 
-    def close(self) -> None:
-        with self._wake:
-            self._stop = True
-            self._wake.notify()
-        self._thread.join(timeout=5)
+    @property
+    def submitted(self) -> int:
+        """How many distinct frames were handed over (a frame handed over again does not count)."""
+        return self._frames.serial
 
-    def _next_frame(self, last_index: int) -> Frame | None:
-        with self._wake:
-            while not self._stop and (self._frame is None or self._frame.index == last_index):
-                self._wake.wait(timeout=0.5)
-            return None if self._stop else self._frame
+    def close(self) -> None:
+        self._worker.stop(timeout=5)
 
     def _run(self) -> None:
-        last_index = -1
-        while (frame := self._next_frame(last_index)) is not None:
-            last_index = frame.index
-            started = time.monotonic()
+        serial = 0
+        while (newest := self._frames.wait_newer(serial)) is not None:
+            serial, frame = newest
             try:
                 self._signals = dict(self.analyser.analyse(frame))
                 self.updates += 1
             except Exception as exc:  # a broken analyser must not take the show down
-                if not self._failed:
-                    log.error("analyser %s failed (%s); keeping its last signals", self.name, exc)
-                    self._failed = True
-            if self.max_rate:
-                time.sleep(max(0.0, 1.0 / self.max_rate - (time.monotonic() - started)))
+                self._said("failed", "analyser %s failed (%s); keeping its last signals", self.name, exc)
+            if not self._pacer.tick():
+                return

@@ -16,6 +16,7 @@ import math
 from collections.abc import Iterable, Mapping
 
 from vjengine.analysis.base import Signals
+from vjengine.kit import approach
 
 
 def wrap_degrees(angle: float) -> float:
@@ -83,10 +84,10 @@ class SignalFade:
     def _value(self, t: float) -> Signals:
         if self.release <= 0:
             return dict(self._live)
-        k = math.exp(-max(0.0, t - self._offset_since) / self.release)
+        elapsed = t - self._offset_since
         out = {}
         for name, live in self._live.items():
-            value = live + self._offset[name] * k
+            value = approach(live + self._offset[name], live, elapsed, self.release)  # the offset decays
             out[name] = wrap_degrees(value) if name in self.angles else value
         return out
 

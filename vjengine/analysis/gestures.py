@@ -23,12 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from vjengine.analysis.base import Signals
-
-WRIST = 0
-THUMB = (1, 2, 3, 4)  # CMC, MCP, IP joints and the tip
-FINGERS = ((5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))  # MCP, PIP, DIP, tip
-INDEX, MIDDLE, RING, PINKY = range(4)
-MIDDLE_KNUCKLE = 9
+from vjengine.analysis.hand_landmarks import FINGERS, INDEX, MIDDLE, MIDDLE_KNUCKLE, PINKY, RING, THUMB, WRIST
+from vjengine.kit import Hysteresis
 
 NAMES = ("fist", "open", "point", "victory", "thumb_up", "pinch_hold")
 SIGNALS = tuple(f"hand.{name}" for name in NAMES)
@@ -117,25 +113,27 @@ def _ramp(value: float, zero: float, one: float) -> float:
 
 
 class GestureLatch:
-    """Hysteresis for every gesture of one followed hand (see the module docstring)."""
+    """Hysteresis for every gesture of one followed hand (see the module docstring): a kit Hysteresis each."""
 
     def __init__(self, on: float = ON, off: float = OFF) -> None:
         if not 0.0 <= off < on <= 1.0:
             raise ValueError(f"a gesture's let-go level ({off}) must be below its hold level ({on})")
         self.on, self.off = on, off
-        self.held: set[str] = set()
+        self._latches: dict[str, Hysteresis] = {}
+
+    @property
+    def held(self) -> set[str]:
+        """The gestures held now."""
+        return {name for name, latch in self._latches.items() if latch.state}
 
     def update(self, scores: Signals) -> Signals:
         """The signals for this detection's raw scores: held gestures read at least `on`."""
         out = {}
         for name, score in scores.items():
-            if score >= self.on:
-                self.held.add(name)
-            elif score <= self.off:
-                self.held.discard(name)
-            out[name] = max(score, self.on) if name in self.held else score
+            latch = self._latches.setdefault(name, Hysteresis(self.on, self.off))
+            out[name] = max(score, self.on) if latch.update(score) else score
         return out
 
     def reset(self) -> None:
         """Forget every held gesture (another hand is followed now)."""
-        self.held.clear()
+        self._latches.clear()

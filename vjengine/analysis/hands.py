@@ -34,13 +34,8 @@ import numpy as np
 from vjengine.analysis import gestures
 from vjengine.analysis.base import Signals
 from vjengine.analysis.fade import SignalFade
+from vjengine.analysis.hand_landmarks import FINGER_TIPS, INDEX_TIP, KNUCKLES, MIDDLE_KNUCKLE, PALM, THUMB_TIP, WRIST
 from vjengine.errors import VJError
-
-WRIST, THUMB_TIP, INDEX_TIP = 0, 4, 8
-KNUCKLES = (5, 9, 13, 17)  # index, middle, ring, pinky MCP joints
-MIDDLE_KNUCKLE = 9
-FINGER_TIPS = (8, 12, 16, 20)
-PALM = (WRIST, *KNUCKLES)
 
 CHOICES = ("auto", "left", "right")
 

@@ -28,6 +28,7 @@ from vjengine.analysis.bundles import KINDS, BundleContents, check_bundle, resol
 from vjengine.analysis.fade import SignalFade
 from vjengine.analysis.hands import ActiveHand, HandObservation
 from vjengine.errors import VJError
+from vjengine.kit import SayOnce
 from vjengine.sources import Frame
 
 log = logging.getLogger(__name__)
@@ -255,7 +256,7 @@ class LandmarkAnalyser:
             "face": SignalFade(face_geometry.REST, grace, release, angles=face_geometry.ANGLES),
             "pose": SignalFade(pose_geometry.REST, grace, release),
         }
-        self._bad_choice: str | None = None
+        self._said = SayOnce(log)
         self._detectors: dict[str, LandmarkDetector] = {}
         self._runners: dict[str, AsyncAnalyser] = {}
         self._fresh_from: dict[str, int] = {}  # first frame index submitted since the detector was (re)enabled
@@ -280,9 +281,7 @@ class LandmarkAnalyser:
         try:
             self.active_hand.configure(choice, grace, release, time.monotonic())
         except VJError as exc:  # runs every frame: say it once, keep the last good choice
-            if self._bad_choice != choice:
-                log.warning("landmarks.hand_choice: %s; keeping %s", exc, self.active_hand.choice)
-                self._bad_choice = choice
+            self._said(choice, "landmarks.hand_choice: %s; keeping %s", exc, self.active_hand.choice)
         for fade in self._fades.values():
             fade.grace, fade.release = max(0.0, grace), max(0.0, release)
         for runner in self._runners.values():

@@ -10,18 +10,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from vjengine.analysis.hands import MIDDLE_KNUCKLE, WRIST, palm_centre
+from vjengine.analysis.hand_landmarks import BONES, MIDDLE_KNUCKLE, WRIST
+from vjengine.analysis.hands import palm_centre
 from vjengine.analysis.landmarks import LandmarkView
 from vjengine.analysis.pose import VISIBLE
 
-HAND_BONES = (
-    (0, 1), (1, 2), (2, 3), (3, 4),
-    (0, 5), (5, 6), (6, 7), (7, 8),
-    (9, 10), (10, 11), (11, 12),
-    (13, 14), (14, 15), (15, 16),
-    (0, 17), (17, 18), (18, 19), (19, 20),
-    (5, 9), (9, 13), (13, 17),
-)  # fmt: skip
 POSE_BONES = (
     (11, 12), (11, 13), (13, 15), (12, 14), (14, 16),
     (11, 23), (12, 24), (23, 24),
@@ -69,7 +62,7 @@ def _pixels(canvas: np.ndarray, landmarks: np.ndarray) -> list[tuple[int, int]]:
 
 def _draw_hand(canvas: np.ndarray, hand: np.ndarray, colour: tuple[int, int, int], thickness: int) -> None:
     points = _pixels(canvas, hand)
-    for a, b in HAND_BONES:
+    for a, b in BONES:
         cv2.line(canvas, points[a], points[b], colour, thickness, cv2.LINE_AA)
     for point in points:
         cv2.circle(canvas, point, thickness + 1, colour, -1, cv2.LINE_AA)

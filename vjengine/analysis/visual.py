@@ -13,6 +13,7 @@ from vjengine.analysis.base import Signals
 from vjengine.analysis.regions import Layout, parse_layout, region_means
 from vjengine.analysis.vgg import LAYERS, VGGEncoder
 from vjengine.errors import VJError
+from vjengine.kit import SayOnce
 from vjengine.params.registry import REGISTRY
 from vjengine.sources import Frame
 
@@ -42,8 +43,7 @@ class VisualAnalyser:
         self._z: torch.Tensor | None = None
         self._values: dict[str, Any] = {p.name: p.default for p in REGISTRY if p.name in SETTINGS}
         self._layout: Layout = parse_layout(self._values["visual.layout"])
-        self._bad_layout: str | None = None
-        self._bad_layers: str | None = None
+        self._said = SayOnce(log)  # bad specs: this runs every frame
 
     @property
     def encoder(self) -> VGGEncoder:
@@ -81,9 +81,7 @@ class VisualAnalyser:
         try:
             return parse_layer_weights(spec)
         except VJError as exc:
-            if self._bad_layers != spec:
-                log.warning("visual.layers: %s; using visual.layer", exc)
-                self._bad_layers = spec
+            self._said(("visual.layers", spec), "visual.layers: %s; using visual.layer", exc)
             return {self._values["visual.layer"]: 1.0}
 
     def _current_layout(self) -> Layout:
@@ -93,11 +91,8 @@ class VisualAnalyser:
             return self._layout
         try:
             self._layout = parse_layout(name)
-            self._bad_layout = None
         except VJError as exc:
-            if self._bad_layout != name:
-                log.warning("visual.layout: %s; keeping %s", exc, self._layout.name)
-                self._bad_layout = name
+            self._said(("visual.layout", name), "visual.layout: %s; keeping %s", exc, self._layout.name)
         return self._layout
 
 

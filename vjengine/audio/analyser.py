@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +13,7 @@ import numpy as np
 
 from vjengine.audio.features import HOP, REST, Features, Settings
 from vjengine.audio.inputs import AudioInput
+from vjengine.kit import Worker
 from vjengine.params import ParamStore
 
 log = logging.getLogger(__name__)
@@ -47,19 +47,17 @@ class AudioAnalyser:
         self._signals: dict[str, float] = dict(REST)
         self._queue: queue.Queue[tuple[np.ndarray, int]] = queue.Queue(maxsize=QUEUE_BLOCKS)
         self._pending = np.zeros(0, dtype=np.float32)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="audio-analysis", daemon=True)
+        self._worker = Worker("audio-analysis", self._run, logger=log)
 
     def start(self) -> None:
         """Start the analysis thread, then the input that feeds it."""
-        self._thread.start()
+        self._worker.start()
         self.source.start(self.feed)
 
     def close(self) -> None:
         """Close the input, then stop the analysis thread."""
         self.source.close()
-        self._stop.set()
-        self._thread.join(timeout=5)
+        self._worker.stop(timeout=5)
 
     @property
     def connected(self) -> bool:
@@ -83,7 +81,7 @@ class AudioAnalyser:
 
     def _run(self) -> None:
         last_audio = self.clock()
-        while not self._stop.is_set():
+        while not self._worker.stopping:
             try:
                 samples, rate = self._queue.get(timeout=STALL_SECONDS / 2)
             except queue.Empty:
@@ -100,7 +98,7 @@ class AudioAnalyser:
                 self.failures += 1
                 if self.failures == 1:
                     log.error("audio analysis failed (%s); keeping the last signals", exc)
-                self._stop.wait(1.0)
+                self._worker.wait(1.0)
             self.busy_seconds += time.thread_time() - started
 
     def _analyse(self, samples: np.ndarray, rate: int) -> None:

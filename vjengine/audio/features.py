@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from vjengine.kit import Smoother
+
 HOP = 256  # samples per analysis step: 5.3 ms at 48 kHz
 SLOW = 2  # the spectrum and the beat tracker step every SLOW hops
 WINDOW = 1024  # FFT length: 47 Hz bins at 48 kHz, fine enough for a bass band below 200 Hz
@@ -65,17 +67,10 @@ class Settings:
 _FIELDS = ("gain", "attack", "release", "adapt", "low_edge", "high_edge")
 
 
-class Follower:
-    """An envelope with separate attack and release times (seconds), stepped once per hop."""
-
-    def __init__(self) -> None:
-        self.value = 0.0
-
-    def step(self, target: float, dt: float, attack: float, release: float) -> float:
-        """Move `dt` seconds toward `target`: with `attack` rising, `release` falling (0 = jump)."""
-        tau = attack if target > self.value else release
-        self.value += (target - self.value) * (1.0 - math.exp(-dt / tau) if tau > 0 else 1.0)
-        return self.value
+def follow(envelope: Smoother, target: float, dt: float, s: Settings) -> float:
+    """Move an envelope `dt` seconds toward `target`: with `audio.attack` rising, `audio.release` falling."""
+    envelope.rise, envelope.fall = s.attack, s.release
+    return envelope.step(target, dt)
 
 
 class AutoGain:
@@ -116,10 +111,10 @@ class Features:
         self._frame = np.zeros(window, dtype=np.float32)
         self._taper = np.hanning(window).astype(np.float32)
         self._freqs = np.fft.rfftfreq(window, 1.0 / samplerate)
-        self._level, self._level_gain = Follower(), AutoGain(REFERENCE_FLOOR)
-        self._bands = [Follower() for _ in range(3)]
+        self._level, self._level_gain = Smoother(0.0, start=0.0), AutoGain(REFERENCE_FLOOR)
+        self._bands = [Smoother(0.0, start=0.0) for _ in range(3)]
         self._band_gains = [AutoGain(REFERENCE_FLOOR**2 * window) for _ in range(3)]
-        self._centroid = Follower()
+        self._centroid = Smoother(0.0, start=0.0)
         self._slow: dict[str, float] = {name: 0.0 for name in SIGNALS if name not in ("audio.level", "audio.onset")}
         self.onset, self.beat, self.bpm = 0.0, 0.0, 0.0
         self._tracked_at = self._pulsed_at = -math.inf  # seconds of stream: aubio's last beat, our last pulse
@@ -144,16 +139,16 @@ class Features:
         s = settings
         self.onset *= math.exp(-elapsed / s.release) if s.release > 0 else 0.0
         self.beat *= math.exp(-elapsed / BEAT_PULSE_SECONDS)
-        values = {"audio.level": self._level.step(0.0, elapsed, s.attack, s.release)}
+        values = {"audio.level": follow(self._level, 0.0, elapsed, s)}
         for name, env in zip(("low", "mid", "high"), self._bands, strict=True):
-            values[f"audio.{name}"] = env.step(0.0, elapsed, s.attack, s.release)
-        values["audio.centroid"] = self._centroid.step(0.0, elapsed, s.attack, s.release)
+            values[f"audio.{name}"] = follow(env, 0.0, elapsed, s)
+        values["audio.centroid"] = follow(self._centroid, 0.0, elapsed, s)
         return {**values, "audio.onset": self.onset, "audio.beat": self.beat, "audio.bpm": self.bpm}
 
     def _loudness(self, rms: float, s: Settings) -> float:
         silent = rms < 10 ** (SILENCE_DB / 20)
         level = 0.0 if silent else min(1.0, s.gain * self._level_gain.normalise(rms, self.dt, s.adapt))
-        return self._level.step(level, self.dt, s.attack, s.release)
+        return follow(self._level, level, self.dt, s)
 
     def _spectrum(self, rms: float, s: Settings) -> dict[str, float]:
         power = np.square(np.abs(np.fft.rfft(self._frame * self._taper)))
@@ -166,11 +161,11 @@ class Features:
             energy = float(cumulative[bounds[k + 1]] - cumulative[bounds[k]])
             # Square root: the bands move like the level (amplitude), not like power, which jumps 100x for 10x.
             target = 0.0 if silent else min(1.0, s.gain * math.sqrt(agc.normalise(energy, self.slow_dt, s.adapt)))
-            values[f"audio.{name}"] = env.step(target, self.slow_dt, s.attack, s.release)
+            values[f"audio.{name}"] = follow(env, target, self.slow_dt, s)
         total = float(cumulative[-1])
         hz = float((power * self._freqs).sum() / total) if total > 0 and not silent else CENTROID_LOW
         bright = math.log(max(hz, CENTROID_LOW) / CENTROID_LOW) / math.log(CENTROID_HIGH / CENTROID_LOW)
-        values["audio.centroid"] = self._centroid.step(min(1.0, bright), self.slow_dt, s.attack, s.release)
+        values["audio.centroid"] = follow(self._centroid, min(1.0, bright), self.slow_dt, s)
         return values
 
     def _detect_onset(self, hop: np.ndarray, s: Settings) -> None:

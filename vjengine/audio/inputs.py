@@ -21,6 +21,7 @@ import numpy as np
 
 from vjengine.audio.features import HOP
 from vjengine.errors import VJError
+from vjengine.kit import Backoff, Worker
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,15 @@ class AudioUnavailable(Exception):
     """An input that cannot be opened now (no device, no backend, no server); it is tried again later."""
 
 
+class AudioLost(Exception):
+    """An open input went away (unplugged, the server stopped); it is reopened when it returns."""
+
+
 class AudioInput:
-    """Opens, watches and reopens one input; subclasses say how to open and how to tell it is gone."""
+    """Opens, watches and reopens one input; subclasses say how to open and how to tell it is gone.
+
+    The watcher is a kit Worker that reopens with a fixed back-off of RETRY_SECONDS: a missing or lost input
+    is said once, and once more when it is back."""
 
     kind = ""
 
@@ -44,47 +52,43 @@ class AudioInput:
         self.connected = False  # open and delivering, as far as the backend says
         self.opened = 0  # how many times it was opened: 2 or more means it came back after a loss
         self._deliver: Deliver | None = None
-        self._stop = threading.Event()
         self._lost = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._watcher = Worker(
+            f"audio input {spec}",
+            self._watch,
+            reopen=Backoff(RETRY_SECONDS, RETRY_SECONDS),
+            consequence=f"going on without audio, looking again every {RETRY_SECONDS:g} s",
+            level=logging.WARNING,
+            logger=log,
+        )
 
     def start(self, deliver: Deliver) -> None:
         """Open in the background and keep it open until `close()`; `deliver` gets the samples."""
         self._deliver = deliver
-        self._thread = threading.Thread(target=self._watch, name=f"audio-{self.kind}", daemon=True)
-        self._thread.start()
+        self._watcher.start()
 
     def close(self) -> None:
         """Stop watching and close the input (waits for the watcher thread)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._watcher.stop(timeout=5)
+
+    @property
+    def _stopping(self) -> bool:
+        return self._watcher.stopping
 
     def _watch(self) -> None:
-        said_missing = False
-        while not self._stop.is_set():
-            try:
-                self._lost.clear()
-                self._open()
-            except AudioUnavailable as exc:
-                if not said_missing:
-                    log.warning("audio input %s: %s; going on without audio, looking again every %g s",
-                                self.name, exc, RETRY_SECONDS)  # fmt: skip
-                    said_missing = True
-                self._stop.wait(RETRY_SECONDS)
-                continue
-            self.connected, self.opened = True, self.opened + 1
-            if self.opened > 1 or said_missing:
-                log.info("audio input %s: open again", self.name)
-            said_missing = False
-            while not self._stop.is_set() and not self._lost.is_set() and self._healthy():
-                self._stop.wait(0.25)
+        """One opening of the input: open, watch while it lasts, shut; raises when it cannot open or is lost."""
+        self._lost.clear()
+        self._open()
+        self.connected, self.opened = True, self.opened + 1
+        self._watcher.healthy()
+        try:
+            while not self._stopping and not self._lost.is_set() and self._healthy():
+                self._watcher.wait(0.25)
+        finally:
             self.connected = False
             self._shut()
-            if not self._stop.is_set():
-                log.warning("audio input %s: lost; the audio signals glide to rest; it is reopened when it returns",
-                            self.name)  # fmt: skip
-                said_missing = True  # the next failure to open it is part of the same story: no second line
+        if not self._stopping:
+            raise AudioLost("lost; the audio signals glide to rest")
 
     def _open(self) -> None:
         raise NotImplementedError
@@ -110,23 +114,25 @@ class FileInput(AudioInput):
         self.realtime, self.clock = realtime, clock
         self.samplerate = check_sound_file(self.path)
         self.loops = 0  # how many times the file wrapped around
-        self._player: threading.Thread | None = None
+        self._player: Worker | None = None
 
     def _open(self) -> None:
-        self._player = threading.Thread(target=self._play, name="audio-file", daemon=True)
+        self._player = Worker("audio-file", self._play, on_exit=self._lost.set, logger=log)
         self._player.start()
 
     def _play(self) -> None:
         import soundfile
 
+        player = self._player
+        assert player is not None
         started, played = self.clock(), 0  # samples handed over since the start: the real-time schedule
         try:
             with soundfile.SoundFile(str(self.path)) as sound:
-                while not self._stop.is_set():
+                while not player.stopping:
                     if self.realtime:
                         due = int((self.clock() - started) * self.samplerate)
                         if due < played + HOP:
-                            self._stop.wait((played + HOP - due) / self.samplerate)
+                            player.wait((played + HOP - due) / self.samplerate)
                             continue
                     block = sound.read(HOP, dtype="float32", always_2d=True)
                     if len(block) < HOP:  # the end: from the top again
@@ -141,7 +147,7 @@ class FileInput(AudioInput):
 
     def _shut(self) -> None:
         if self._player is not None:
-            self._player.join(timeout=5)
+            self._player.stop(timeout=5)
 
 
 def check_sound_file(path: Path, option: str = "--audio file:") -> int:

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from vjengine.errors import VJError
+from vjengine.kit import SayOnce
 from vjengine.latent.morph import Anchor, PresetPlayer
 from vjengine.latent.regions import layer_range, mix_ws
 from vjengine.latent.walk import closed_spline
@@ -76,10 +77,9 @@ class LatentComposer:
         self._label: torch.Tensor | None = None
         self._label_class: int | None = None
         self._assignment: tuple[str, int, list[range]] | None = None
-        self._bad_assignment: str | None = None
+        self._said = SayOnce(log)  # bad specs: this runs every frame
         self._saved: tuple[str, torch.Tensor | None] | None = None
         self._walk_keys: tuple[tuple[int, int], torch.Tensor] | None = None
-        self._bad_rows: tuple[str, str] | None = None
         self.presets = presets
         # Functions (ws, snapshot) -> ws applied after presets, before the camera (directions).
         self.offsets: list[Callable[[torch.Tensor, Mapping], torch.Tensor]] = []
@@ -164,9 +164,7 @@ class LatentComposer:
             parts = [p.strip() for p in spec.split(",") if p.strip()]
             ranges = [layer_range(p, self.G.num_ws, arch) for p in parts][:regions]
         except VJError as exc:
-            if self._bad_assignment != spec:
-                log.warning("visual.assign: %s; keeping the previous assignment", exc)
-                self._bad_assignment = spec
+            self._said(("visual.assign", spec), "visual.assign: %s; keeping the previous assignment", exc)
             return self._assignment[2] if self._assignment else []
         self._assignment = (spec, regions, ranges)
         return ranges
@@ -177,9 +175,7 @@ class LatentComposer:
         try:
             return layer_range(spec, self.G.num_ws, arch)
         except VJError as exc:
-            if self._bad_rows != (name, spec):
-                log.warning("%s: %s", name, exc)
-                self._bad_rows = (name, spec)
+            self._said((name, spec), "%s: %s", name, exc)
             return range(0)
 
     def saved_anchor(self, path: str) -> torch.Tensor | None:

@@ -30,6 +30,7 @@ from torch import nn
 
 from vjengine.downloads import cache_dir
 from vjengine.errors import VJError
+from vjengine.kit import SayOnce
 from vjengine.latent.regions import layer_range
 
 log = logging.getLogger(__name__)
@@ -346,9 +347,9 @@ class DirectionOffset:
     def __init__(self, G: nn.Module, device: torch.device | str, count: int = 8) -> None:
         self.G, self.device, self.count = G, torch.device(device), count
         self.arch = G.arch
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix="directions")
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="directions")  # joined at exit: see bank.py
         self._jobs: dict[Hashable, Future] = {}
-        self._warned: set[str] = set()
+        self._said = SayOnce(log)
 
     def __call__(self, ws: torch.Tensor, snapshot: Mapping) -> torch.Tensor:
         strengths = [float(snapshot[f"direction.{k}"]) for k in range(self.count)]
@@ -388,7 +389,7 @@ class DirectionOffset:
         try:
             return layer_range(spec, self.G.num_ws, self.arch)
         except VJError as exc:
-            self._warn_once(f"direction.layers: {exc}; directions move nothing")
+            self._said(("layers", str(exc)), "direction.layers: %s; directions move nothing", exc)
             return None
 
     def _result(self, key: tuple) -> torch.Tensor | None:
@@ -400,7 +401,7 @@ class DirectionOffset:
         except Exception as exc:  # whatever went wrong on the worker, the render loop goes on
             if not isinstance(exc, VJError):
                 exc = f"{type(exc).__name__}: {exc}"
-            self._warn_once(f"{key[1] if key[0] == 'file' else 'directions'}: {exc}")
+            self._said((key, str(exc)), "%s: %s", key[1] if key[0] == "file" else "directions", exc)
             return None
 
     def _job(self, key: tuple) -> Future:
@@ -415,8 +416,3 @@ class DirectionOffset:
             _, method, start, stop = key
             vector = compute_directions(self.G, method, range(start, stop)).top(self.count).steps()
         return torch.from_numpy(vector).to(self.device)
-
-    def _warn_once(self, message: str) -> None:
-        if message not in self._warned:
-            self._warned.add(message)
-            log.warning("%s", message)

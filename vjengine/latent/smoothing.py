@@ -6,6 +6,8 @@ import math
 
 import torch
 
+from vjengine.kit import Hysteresis
+
 
 class CriticallyDamped:
     """A critically damped spring toward the input: smooth, second order, never overshoots.
@@ -41,26 +43,33 @@ class CriticallyDamped:
 class StillnessHold:
     """Tells when the picture has been nearly still for a while (`__call__(energy, t) -> held`).
 
-    Held once the motion energy stayed under `threshold` for `hold_after` seconds; released as soon
-    as it rises above twice the threshold. The gap (hysteresis) keeps a camera's autofocus breathing
+    Held once the motion energy stayed at or under `threshold` for `hold_after` seconds; released as soon
+    as it reaches twice the threshold. The gap (a kit Hysteresis) keeps a camera's autofocus breathing
     from toggling it.
     """
 
     def __init__(self, threshold: float, hold_after: float) -> None:
-        self.threshold = threshold
+        self._still = Hysteresis(on=threshold, off=2 * threshold)
         self.hold_after = hold_after
         self.reset()
 
+    @property
+    def threshold(self) -> float:
+        return self._still.on
+
+    @threshold.setter
+    def threshold(self, threshold: float) -> None:
+        self._still.on, self._still.off = threshold, 2 * threshold
+
     def reset(self) -> None:
         self.held = False
+        self._still.reset()
         self._still_since: float | None = None
 
     def __call__(self, energy: float, t: float) -> bool:
-        if energy > 2 * self.threshold:
-            self.held, self._still_since = False, None
-        elif energy < self.threshold:
-            if self._still_since is None:
-                self._still_since = t
-            if t - self._still_since >= self.hold_after:
-                self.held = True
+        if not self._still.update(energy):
+            self._still_since = None
+        elif self._still_since is None:
+            self._still_since = t
+        self.held = self._still_since is not None and t - self._still_since >= self.hold_after
         return self.held

@@ -1,4 +1,4 @@
-"""The threaded sink machinery: every sink owns one daemon thread, so no output can stall the render loop."""
+"""The threaded sink machinery: every sink owns one kit Worker thread, so no output can stall the render loop."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from vjengine.errors import VJError
+from vjengine.kit.worker import Backoff, Worker, one_line
 from vjengine.outputs.frames import Shaping
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,8 @@ class Sink:
         self._opened = False
         self._failures = 0  # consecutive failures of a retrying sink; 0 while it works
         self._retrying: str | None = None
-        self._thread = threading.Thread(target=self._run, name=f"sink {name}", daemon=True)
-        self._thread.start()
+        self._worker = Worker(f"sink {name}", self._run, logger=log)  # _run says its own failures
+        self._worker.start()
 
     @classmethod
     def from_spec(cls, arg: str | None, name: str, fps: float) -> Sink:
@@ -146,8 +147,7 @@ class Sink:
             if self.live and not already:
                 self._discard_pending()
             self._cond.notify()
-        self._thread.join(timeout)
-        if self._thread.is_alive() and not already:
+        if not self._worker.join(timeout) and not already:
             self._abort_after(timeout)
 
     def _abort_after(self, timeout: float) -> None:
@@ -156,8 +156,7 @@ class Sink:
             lost = self._discard_pending()
         dropped = f"; dropped {lost} queued frames to finish what it has" if lost else ""
         log.warning("%s: still busy after %g s%s", self.name, timeout, dropped)
-        self._thread.join(ABORT_GRACE_S)
-        if self._thread.is_alive():
+        if not self._worker.join(ABORT_GRACE_S):
             log.error("%s: its thread is stuck; the output may be incomplete", self.name)
 
     @property
@@ -242,12 +241,12 @@ class Sink:
 
     def _back_off(self, exc: Exception) -> None:
         """Release what is half open, say so once, and wait (without ever holding up `send`) before reopening."""
-        reason = _one_line(exc)
+        reason = one_line(exc)
         with self._cond:
             self._dropped += 1
             self._failures += 1
             self._retrying = reason
-            delay = min(self.retry_first_s * 2 ** min(self._failures - 1, 32), self.retry_max_s)  # no overflow
+            delay = Backoff(self.retry_first_s, self.retry_max_s).delay(self._failures)
         self._opened = False
         try:
             self._close()
@@ -275,7 +274,7 @@ class Sink:
                 self._fail(exc, in_flight=False)
 
     def _fail(self, exc: Exception, *, in_flight: bool) -> None:
-        reason = _one_line(exc)
+        reason = one_line(exc)
         with self._cond:
             self._failed = reason
             self._retrying = None
@@ -308,10 +307,6 @@ def _check_frame(frame: np.ndarray) -> None:
     if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] not in (3, 4) or frame.dtype != np.uint8:
         got = f"{type(frame).__name__} {getattr(frame, 'shape', '')} {getattr(frame, 'dtype', '')}".strip()
         raise BadFrame(f"frames must be (H, W, 3) uint8 RGB arrays (or (H, W, 4) in the sink's layout), got {got}")
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _size(shape: tuple[int, ...]) -> str:

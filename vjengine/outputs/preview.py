@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 
 from vjengine.errors import VJError
+from vjengine.kit import Newest
 from vjengine.outputs.base import Sink, missing_module
 from vjengine.webaccess import WebAccess, WebRequest, token_in
 
@@ -37,42 +38,37 @@ _PAGE = """<!doctype html>
 
 
 class _Feed:
-    """The latest JPEG, shared between the sink thread that encodes and the HTTP threads that serve it."""
+    """The newest JPEG (a kit Newest), shared between the sink thread that encodes and the HTTP threads that
+    serve it, and the streaming clients' connections, cut on close."""
 
     def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.jpeg: bytes | None = None
-        self.serial = 0
-        self.closed = False
+        self.jpegs: Newest[bytes] = Newest()
+        self.lock = threading.Lock()
         self._clients: set[socket.socket] = set()
 
+    @property
+    def jpeg(self) -> bytes | None:
+        return self.jpegs.get()
+
     def publish(self, jpeg: bytes) -> None:
-        with self.cond:
-            self.jpeg = jpeg
-            self.serial += 1
-            self.cond.notify_all()
+        self.jpegs.put(jpeg)
 
     def next_after(self, serial: int) -> tuple[int, bytes] | None:
         """Wait for a JPEG newer than `serial`; None once the feed is closed."""
-        with self.cond:
-            self.cond.wait_for(lambda: self.closed or (self.jpeg is not None and self.serial != serial))
-            if self.closed:
-                return None
-            return self.serial, self.jpeg
+        return self.jpegs.wait_newer(serial)
 
     def add_client(self, sock: socket.socket) -> None:
-        with self.cond:
+        with self.lock:
             self._clients.add(sock)
 
     def remove_client(self, sock: socket.socket) -> None:
-        with self.cond:
+        with self.lock:
             self._clients.discard(sock)
 
     def close(self) -> None:
         """Wake every streaming handler and cut its connection, so none of them hangs on a slow client."""
-        with self.cond:
-            self.closed = True
-            self.cond.notify_all()
+        self.jpegs.close()
+        with self.lock:
             clients = list(self._clients)
         for sock in clients:
             with contextlib.suppress(OSError):  # the client may already be gone

@@ -21,6 +21,7 @@ from typing import Any
 from vjengine.errors import VJError
 from vjengine.params.param import ParamError
 from vjengine.params.store import ParamStore, Snapshot
+from vjengine.params.syntax import NAME, NUMBER, UNSIGNED
 from vjengine.params.triggers import Trigger, TriggerState, is_trigger, parse_trigger
 
 # The paper's couplings (section 3.2): the hand's distance from the centre corrupts StyleGAN2's
@@ -33,11 +34,9 @@ DEFAULT_BINDINGS = (
     "transform.scale += hand.area * 4.0",
 )
 
-_NAME = r"[A-Za-z_][\w.]*"
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _SYNTAX = re.compile(
-    rf"^\s*(?P<param>{_NAME})\s*(?P<op>\+?=)\s*(?P<signal>{_NAME})"
-    rf"(?:\s*\*\s*(?P<scale>{_NUMBER}))?(?:\s*(?P<sign>[-+])\s*(?P<offset>\d+\.?\d*(?:[eE][-+]?\d+)?))?\s*$"
+    rf"^\s*(?P<param>{NAME})\s*(?P<op>\+?=)\s*(?P<signal>{NAME})"
+    rf"(?:\s*\*\s*(?P<scale>{NUMBER}))?(?:\s*(?P<sign>[-+])\s*(?P<offset>{UNSIGNED}))?\s*$"
 )
 
 

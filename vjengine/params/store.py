@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -11,6 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from vjengine.errors import VJError
+from vjengine.kit import SayOnce, approach
 from vjengine.params.param import Param, ParamError
 from vjengine.params.registry import RENAMED
 
@@ -60,7 +60,7 @@ class ParamStore:
         self._listeners: list[Listener] = []
         self._checks: dict[str, Check] = {}
         self._last_snapshot: float | None = None
-        self._renamed_said: set[str] = set()
+        self._renamed_said = SayOnce(log)
 
     def __contains__(self, name: object) -> bool:
         return name in self.params
@@ -77,9 +77,9 @@ class ParamStore:
         new = RENAMED.get(name)
         if new is None or new not in self.params:
             return name
-        if name not in self._renamed_said:
-            self._renamed_said.add(name)
-            log.warning("%s is now %s (the old name works until the next release); please write %s", name, new, new)
+        self._renamed_said(
+            name, "%s is now %s (the old name works until the next release); please write %s", name, new, new
+        )
         return new
 
     def _suggest(self, name: str) -> str:
@@ -165,9 +165,8 @@ class ParamStore:
 
 
 def _slew(current: Any, target: Any, dt: float, tau: float) -> Any:
-    """Exponential approach: after `tau` seconds 63% of the way, after 3 tau 95%."""
-    k = 1.0 - math.exp(-dt / tau)
+    """The kit's exponential approach, element by element for vectors; a value within 1e-9 lands on its target."""
     if isinstance(target, tuple):
-        return tuple(c + (t - c) * k for c, t in zip(current, target, strict=True))
-    value = current + (target - current) * k
+        return tuple(approach(c, t, dt, tau) for c, t in zip(current, target, strict=True))
+    value = approach(current, target, dt, tau)
     return target if abs(target - value) < 1e-9 else value

@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from vjengine.errors import VJError
 from vjengine.params.param import ParamError
 from vjengine.params.store import ParamStore
+from vjengine.params.syntax import NAME, NUMBER
 
-_NAME = r"[A-Za-z_][\w.]*"
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _SYNTAX = re.compile(
-    rf"^\s*(?P<param>{_NAME})\s*=\s*(?P<value>{_NUMBER})\s+when\s+(?P<signal>{_NAME})\s*(?P<op>[<>]=?)\s*"
-    rf"(?P<on>{_NUMBER})(?:\s+rearm\s+(?P<rearm>{_NUMBER}))?\s*$"
+    rf"^\s*(?P<param>{NAME})\s*=\s*(?P<value>{NUMBER})\s+when\s+(?P<signal>{NAME})\s*(?P<op>[<>]=?)\s*"
+    rf"(?P<on>{NUMBER})(?:\s+rearm\s+(?P<rearm>{NUMBER}))?\s*$"
 )
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,

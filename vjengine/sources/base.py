@@ -1,6 +1,6 @@
 """The threaded frame source every camera, video, image and test pattern builds on.
 
-A source runs its own daemon thread that produces frames and overwrites a single "latest" slot. The render loop
+A source runs its own worker thread that produces frames and overwrites a single "newest" slot. The render loop
 polls `latest()` whenever it wants a picture: it never waits for the source and never sees a backlog, so a slow
 source or a slow renderer cannot stall the other.
 """
@@ -11,11 +11,13 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from vjengine.kit import Backoff, Newest, Pacer, Worker
 
 log = logging.getLogger(__name__)
 
@@ -39,58 +41,58 @@ class Frame:
 
 
 class Source:
-    """Base class: owns the producer thread and the latest-frame slot.
+    """Base class: owns the producer thread (a kit `Worker`) and the newest-frame slot (a kit `Newest`).
 
     Subclasses open their device in `__init__` (so a bad spec fails at once, before anything starts), implement
     `_produce()` to loop until `_stopping` and call `_publish()` for every new picture, and free their device in
     `_release()`. `_release()` always runs on the producer thread (or in `close()` if it never started), so a
-    device is never released while another thread is reading from it.
+    device is never released while another thread is reading from it. A source given `reopen` (a camera) has
+    `_produce` called again with back-off after it raises; it calls `_worker.healthy()` once frames flow again.
     """
 
     name: str
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, reopen: Backoff | None = None) -> None:
         self.name = name
-        self._lock = threading.Lock()
-        self._frame: Frame | None = None
+        self._frames: Newest[Frame] = Newest()
         self._produced = 0
-        self._has_frame = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._released = False
+        self._release_lock = threading.Lock()
+        self._worker = Worker(
+            f"source {name}",
+            self._produce,
+            reopen=reopen,
+            consequence="the last frame stays on screen" + (" while it is looked for again" if reopen else ""),
+            on_exit=self._release_once,
+            logger=log,
+        )
 
     def start(self) -> Source:
         """Start the producer thread (once; later calls do nothing) and return self."""
-        if self._thread is None and not self._stop.is_set():
-            self._thread = threading.Thread(target=self._run, name=f"source {self.name}", daemon=True)
-            self._thread.start()
+        self._worker.start()
         return self
 
     def latest(self) -> Frame | None:
         """The newest frame, or None before the first one; never blocks."""
-        with self._lock:
-            return self._frame
+        return self._frames.get()
 
     def wait_first(self, timeout: float) -> Frame | None:
         """Block until the source has produced a frame (at most `timeout` seconds); None if it has not."""
-        self._has_frame.wait(timeout)
+        self._frames.wait_newer(0, timeout)
         return self.latest()
 
     def close(self) -> None:
         """Stop the thread and release the device or file; safe to call more than once."""
-        self._stop.set()
-        thread = self._thread
-        if thread is None:
+        if not self._worker.started:
+            self._worker.stop()
             self._release_once()
-        elif thread is not threading.current_thread():
-            thread.join(_JOIN_TIMEOUT)
-            if thread.is_alive():
-                log.warning("%s: reader thread did not stop within %.0f s; leaving it behind", self.name, _JOIN_TIMEOUT)
+            return
+        self._worker.stop(_JOIN_TIMEOUT)  # says so when the reader is stuck, and leaves it behind
 
     @property
     def is_running(self) -> bool:
         """True while the producer thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
+        return self._worker.is_alive()
 
     def __enter__(self) -> Source:
         return self.start()
@@ -105,7 +107,15 @@ class Source:
 
     @property
     def _stopping(self) -> bool:
-        return self._stop.is_set()
+        return self._worker.stopping
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep on the producer thread, waking at once on `close`; True when stopping."""
+        return self._worker.wait(seconds)
+
+    def _pacer(self, fps: float) -> Pacer:
+        """A pacer for `fps` frames a second whose waits end at once on `close`."""
+        return Pacer(fps, wait=self._worker.wait)
 
     @property
     def _next_index(self) -> int:
@@ -116,9 +126,7 @@ class Source:
         """Make `image` (RGB, uint8, (H, W, 3)) the latest frame, replacing whatever was there."""
         frame = Frame(image=np.ascontiguousarray(image), index=self._produced, time=time.monotonic())
         self._produced += 1
-        with self._lock:
-            self._frame = frame
-        self._has_frame.set()
+        self._frames.put(frame)
         return frame
 
     def _produce(self) -> None:
@@ -129,48 +137,16 @@ class Source:
 
     # --- internals --------------------------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        try:
-            self._produce()
-        except Exception as exc:
-            # a broken source must not take the engine down: the last frame stays in the slot
-            log.error("%s stopped: %s: %s; the last frame stays on screen", self.name, type(exc).__name__, exc)
-        finally:
-            self._release_once()
-
     def _release_once(self) -> None:
-        if self._released:
-            return
-        self._released = True
+        with self._release_lock:
+            if self._released:
+                return
+            self._released = True
         try:
             self._release()
         except Exception as exc:
             # closing must always succeed, whatever state the device is in
             log.debug("%s: release failed: %s", self.name, exc)
-
-
-class Pacer:
-    """Sleeps so a loop runs at `fps`, on absolute deadlines so the rate does not drift with the work per frame.
-
-    If the loop falls more than a frame behind (slow decode, a suspended laptop) it skips ahead instead of
-    bursting to catch up. `wait()` sleeps on `stop` (anything with threading.Event's `wait(timeout)`), so it
-    returns early, with False, when `stop` is set. `clock` gives the time in seconds.
-    """
-
-    def __init__(self, fps: float, stop: threading.Event, clock: Callable[[], float] = time.monotonic) -> None:
-        self.period = 1.0 / fps
-        self._stop = stop
-        self._clock = clock
-        self._deadline = clock() + self.period
-
-    def wait(self) -> bool:
-        """Sleep until the next frame is due; False if the source is stopping."""
-        now = self._clock()
-        if self._deadline < now - self.period:
-            self._deadline = now
-        stopped = self._stop.wait(max(0.0, self._deadline - now))
-        self._deadline += self.period
-        return not stopped
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:

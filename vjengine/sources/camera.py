@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from vjengine.errors import VJError
+from vjengine.kit import Backoff
 from vjengine.sources.base import Source, quiet_opencv, to_rgb
 
 log = logging.getLogger(__name__)
@@ -67,11 +68,16 @@ class CameraControls:
         return out
 
 
+class CameraLost(Exception):
+    """The camera stopped delivering frames or does not open again; its source retries."""
+
+
 class CameraSource(Source):
     """Frames from camera `index`, asked for at width x height and fps (the camera may pick something close).
 
-    If reads start failing (cable pulled, driver reset) the last good frame stays in the slot, one warning is
-    logged, and the thread tries to reopen the camera every `retry_interval` seconds, logging once when it is back.
+    If reads start failing (cable pulled, driver reset) the last good frame stays in the slot, one line is
+    logged, and the thread tries to reopen the camera every `retry_interval` seconds (the kit's Worker with a
+    fixed back-off), logging once when it is back.
     """
 
     def __init__(
@@ -96,39 +102,28 @@ class CameraSource(Source):
                 f"camera {index} did not open: no such device, or another program is using it; "
                 "list cameras with 'vjengine devices' or use --source pattern"
             )
-        super().__init__(f"camera:{index} {describe_capture(self._capture, fps)}")
+        reopen = Backoff(first=retry_interval, most=retry_interval)  # a camera is cheap to look for: no slowing down
+        super().__init__(f"camera:{index} {describe_capture(self._capture, fps)}", reopen=reopen)
 
     def _produce(self) -> None:
-        self._failed_reads, self._lost = 0, False
-        while not self._stopping:
+        """Read until the camera is lost (raising CameraLost, so the worker retries with back-off) or closed."""
+        if self._capture is None:
+            self._capture = self._open()
             if self._capture is None:
-                if self._stop.wait(self.retry_interval):
-                    return
-                self._capture = self._open()
-                continue
+                raise CameraLost("it does not open")
+        failed_reads = 0
+        while not self._stopping:
             image = self._read()
             if image is None:
-                self._on_failed_read()
+                failed_reads += 1
+                if failed_reads >= _FAILED_READS_BEFORE_LOST:
+                    self._release()  # the slot keeps the last good frame meanwhile
+                    raise CameraLost("it stopped delivering frames")
+                self._wait(_FAILED_READ_PAUSE)
                 continue
-            if self._lost:
-                log.info("%s is back", self.name)
-            self._failed_reads, self._lost = 0, False
+            failed_reads = 0
+            self._worker.healthy()
             self._publish(image)
-
-    def _on_failed_read(self) -> None:
-        self._failed_reads += 1
-        if self._failed_reads < _FAILED_READS_BEFORE_LOST:
-            self._stop.wait(_FAILED_READ_PAUSE)
-            return
-        if not self._lost:
-            log.warning(
-                "%s stopped delivering frames; keeping the last frame and retrying every %g s",
-                self.name,
-                self.retry_interval,
-            )
-        # Release so the reopen loop takes over; the slot keeps the last good frame meanwhile.
-        self._failed_reads, self._lost = 0, True
-        self._release()
 
     def _read(self) -> np.ndarray | None:
         try:

@@ -22,8 +22,9 @@ class ImageSource(Source):
 
     def _produce(self) -> None:
         self._publish(self._image)
-        # Nothing more to produce; idle on the stop event so the thread's lifetime matches the source's.
-        self._stop.wait()
+        # Nothing more to produce; idle until closed so the thread's lifetime matches the source's.
+        while not self._wait(3600.0):
+            pass
 
 
 def load_image(path: Path) -> np.ndarray:

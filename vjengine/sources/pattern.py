@@ -8,7 +8,7 @@ import math
 import cv2
 import numpy as np
 
-from vjengine.sources.base import Pacer, Source
+from vjengine.sources.base import Source
 
 # Drawing with 4 fractional bits lets shapes glide smoothly instead of stepping whole pixels.
 _SHIFT = 4
@@ -55,10 +55,10 @@ class PatternSource(Source):
         self.width, self.height, self.fps = width, height, fps
 
     def _produce(self) -> None:
-        pacer = Pacer(self.fps, self._stop)
+        pacer = self._pacer(self.fps)
         while not self._stopping:
             self._publish(render_pattern(self._next_index, self.width, self.height, self.fps))
-            if not pacer.wait():
+            if not pacer.tick():
                 return
 
 

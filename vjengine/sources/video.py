@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from vjengine.errors import VJError
-from vjengine.sources.base import Pacer, Source, quiet_opencv, to_rgb
+from vjengine.sources.base import Source, quiet_opencv, to_rgb
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +37,12 @@ class VideoSource(Source):
         super().__init__(f"video:{self.path.name} {width}x{height}@{self.fps:g} (looping)")
 
     def _produce(self) -> None:
-        pacer = Pacer(self.fps, self._stop)
+        pacer = self._pacer(self.fps)
         image: np.ndarray | None = self._first
         while image is not None and not self._stopping:
             self._publish(image)
             image = self._read_looping()
-            if not pacer.wait():
+            if not pacer.tick():
                 return
         if image is None:
             log.warning("%s: the file can no longer be read; the last frame stays on screen", self.name)
