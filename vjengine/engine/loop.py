@@ -29,6 +29,7 @@ from vjengine.engine.frame import FrameState
 from vjengine.engine.publisher import Publisher
 from vjengine.engine.renderer import Renderer
 from vjengine.engine.sensing import Sensing
+from vjengine.kit import Pacer, SayOnce
 from vjengine.params import ParamStore
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,8 @@ class Engine:
         self._shown: _Shown | None = None
         self._stamps: deque[float] = deque(maxlen=31)
         self._failing = 0
-        self._failures_said: set[str] = set()
+        self._failures = SayOnce(log, logging.ERROR, limit=100)
+        self._pacer = Pacer(0, clock=clock, wait=self.stop_event.wait)
 
     @property
     def model_name(self) -> str:
@@ -146,7 +148,6 @@ class Engine:
         return self.stats
 
     def _loop(self, frames: int | None) -> None:
-        next_due = self.clock()
         while not self.stop_event.is_set() and (frames is None or self.stats.frames < frames):
             snapshot = self.store.snapshot()
             try:
@@ -154,7 +155,8 @@ class Engine:
                 self._failing = 0
             except Exception as exc:
                 self._skip_failed_frame(exc, offline=frames is not None)
-            next_due = self._pace(snapshot["render.fps"], next_due)
+            self._pacer.rate = snapshot["render.fps"]
+            self._pacer.tick()  # never bursts to catch up after a slow frame
 
     def _frame(self, snapshot) -> None:
         times: dict[str, float] = {}
@@ -188,9 +190,8 @@ class Engine:
         if self.stats.frames == 0 or (offline and self._failing >= MAX_FAILING_FRAMES_OFFLINE):
             raise exc
         what = f"{type(exc).__name__}: {exc}"
-        if what not in self._failures_said and len(self._failures_said) < 100:
-            self._failures_said.add(what)
-            log.error("a frame failed and was skipped (%s); the outputs keep the last frame", what, exc_info=exc)
+        if self._failures(what, "a frame failed and was skipped (%s); the outputs keep the last frame", what):
+            log.debug("the frame's failure", exc_info=exc)
         self.stop_event.wait(0.01)  # unpaced, a failure every frame must not spin a core
 
     def _update_fps(self) -> None:
@@ -198,17 +199,6 @@ class Engine:
         self._stamps.append(self.clock())
         if len(self._stamps) > 1:
             self.stats.fps = (len(self._stamps) - 1) / max(self._stamps[-1] - self._stamps[0], 1e-9)
-
-    def _pace(self, fps: float, due: float) -> float:
-        """Sleep until the next frame is due; never bursts to catch up after a slow frame."""
-        if fps <= 0:
-            return self.clock()
-        due += 1.0 / fps
-        now = self.clock()
-        if due > now:
-            self.stop_event.wait(due - now)
-            return due
-        return now
 
     def _lap(self, since: float) -> tuple[float, float]:
         """Milliseconds since `since`, and now."""
