@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from vjengine.bank import BankEntry, ModelBank
 from vjengine.control.actions import ACTIONS, Actions, Targets, find
+from vjengine.engine.bank import BankEntry, ModelBank
+from vjengine.engine.rig import Rig
 from vjengine.latent.morph import PresetPlayer
 from vjengine.latent.presets import Preset, PresetBank
 from vjengine.models import random_generator
 from vjengine.params import default_store
 from vjengine.params.modulation import Modulation
-from vjengine.rig import Rig
 from vjengine.tempo.tap import TapTempo
 
 

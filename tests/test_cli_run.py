@@ -331,8 +331,8 @@ def run_with_bank(tmp_path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_set_preset_recall_recalls_the_slot_at_start(tmp_path):
+    from vjengine.engine.recording import load_recording
     from vjengine.latent.presets import Preset, PresetBank
-    from vjengine.record import load_recording
 
     PresetBank(tmp_path / "bank").store(Preset(3, np.zeros((8, 512), np.float32), {"transform.rotate": 33.0}))
     result = run_with_bank(tmp_path, "--set", "preset.recall=3")

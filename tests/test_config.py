@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from vjengine.config import Config, ConfigError, config_from_dict, load_config, parse_set
 from vjengine.params import ParamError, default_store
 from vjengine.params.modulation import DEFAULT_BINDINGS
 from vjengine.settings import SETTINGS, SETTINGS_BY_NAME, Setting, port
-from vjengine.settings_docs import config_toml, settings_markdown
+from vjengine.settings.config import Config, ConfigError, config_from_dict, load_config, parse_set
+from vjengine.settings.docs import config_toml, settings_markdown
 
 ROOT = Path(__file__).parent.parent
 
@@ -191,17 +191,18 @@ def test_a_listening_host_that_is_not_this_machines_is_refused(store):
 
 def test_a_setting_added_to_the_table_is_a_key_a_flag_and_a_documented_line(monkeypatch, store):
     """What another engineer adding e.g. `--model` repeatable / `[models] bank` relies on: one entry."""
-    import vjengine.config
     import vjengine.settings
-    from vjengine import cli, settings_docs
+    import vjengine.settings.config
+    from vjengine import cli
+    from vjengine.settings import docs as settings_docs
 
     bank = Setting("models", "bank", list, [], "models to switch between live", flag="--bank-model", metavar="SPEC")
     keep = Setting("models", "keep", int, 2, "models kept loaded", check=port)
     monkeypatch.setattr(vjengine.settings, "SETTINGS", (*SETTINGS, bank, keep))
     monkeypatch.setitem(vjengine.settings.SECTIONS, "models", "A bank of models.")
-    for module in (vjengine.config, settings_docs):
+    for module in (vjengine.settings.config, settings_docs):
         monkeypatch.setattr(module, "SETTINGS", vjengine.settings.SETTINGS)
-    monkeypatch.setattr(vjengine.config, "_SECTIONS", vjengine.settings.by_section())
+    monkeypatch.setattr(vjengine.settings.config, "_SECTIONS", vjengine.settings.by_section())
     args = cli.build_parser().parse_args(["run", "--bank-model", "a.pkl", "--bank-model", "b.pkl"])
     assert cli.config_from_args(args, store).models_bank == ["a.pkl", "b.pkl"]
     assert config_from_dict({"models": {"keep": 3}}, store).models_keep == 3

@@ -13,11 +13,11 @@ from tests.conftest import FIXTURES, FrameClock
 from vjengine.analysis import AsyncAnalyser
 from vjengine.engine import assemble_engine
 from vjengine.engine.loop import MAX_FAILING_FRAMES_OFFLINE
+from vjengine.engine.rig import Rig
 from vjengine.models import load_generator
 from vjengine.outputs import Sink
 from vjengine.outputs.frames import to_frame, to_frames
 from vjengine.params import default_store
-from vjengine.rig import Rig
 from vjengine.sources import open_source
 
 

@@ -11,10 +11,10 @@ import pytest
 from tests.conftest import FIXTURES
 from vjengine.analysis.landmarks import LandmarkAnalyser
 from vjengine.analysis.signals import check_signal
-from vjengine.config import load_config
 from vjengine.params import default_store
 from vjengine.params.modulation import Modulation
 from vjengine.params.triggers import Trigger
+from vjengine.settings.config import load_config
 from vjengine.sources import Frame
 
 EXAMPLES = Path(__file__).parent.parent / "examples"

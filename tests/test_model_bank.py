@@ -22,12 +22,15 @@ import torch
 from conftest import FrameClock, wait_for
 from pythonosc.udp_client import SimpleUDPClient
 
-from vjengine.bank import BankEntry, ModelBank, parse_entry
-from vjengine.blend import WeightBlend
+from vjengine.commands.render import render_recording
 from vjengine.control.actions import Actions, Targets
 from vjengine.control.osc import OSCReceiver
-from vjengine.crossfade import crossfade, fit_picture
 from vjengine.engine import Engine, assemble_engine
+from vjengine.engine.bank import BankEntry, ModelBank, parse_entry
+from vjengine.engine.model_fade import crossfade, fit_picture
+from vjengine.engine.recording import Recorder
+from vjengine.engine.rig import Rig
+from vjengine.engine.weight_blend import WeightBlend
 from vjengine.errors import VJError
 from vjengine.latent.morph import PresetPlayer
 from vjengine.latent.presets import PresetBank
@@ -35,9 +38,6 @@ from vjengine.models import load_generator, random_generator, save_generator
 from vjengine.outputs import Sink
 from vjengine.outputs.frames import to_frame
 from vjengine.params import default_store
-from vjengine.record import Recorder
-from vjengine.render import render_recording
-from vjengine.rig import Rig
 from vjengine.sources import open_source
 
 SIZE = 8
@@ -214,7 +214,7 @@ def test_a_model_that_fails_to_load_is_one_line_and_the_show_goes_on(generators,
     engine = running(assemble_engine(bank.rig_for(0), store, pattern, [sink], models=bank))
     osc, client = osc_for(store, bank)
     try:
-        with caplog.at_level(logging.ERROR, logger="vjengine.bank"):
+        with caplog.at_level(logging.ERROR, logger="vjengine.engine.bank"):
             client.send_message("/vj/model/select", "evil")
             assert wait_for(lambda: any("evil" in r.getMessage() for r in caplog.records), timeout=60)
             assert wait_for(lambda: store.get("model.slot") == 0, timeout=10)  # reads back what is on screen
@@ -434,7 +434,7 @@ def test_model_blend_on_coarse_layers_mixes_only_the_layers_reading_coarse_rows(
 def test_model_blend_mixes_on_its_worker_and_the_loop_only_picks_up_finished_copies(generators, monkeypatch):
     """The weight mix and G.refresh() (the Winograd filters) never run on the thread that renders: it gets the
     shown model until a mixed copy is finished, then that copy; two copies take turns, whatever the changes."""
-    import vjengine.blend as blend_module
+    import vjengine.engine.weight_blend as blend_module
 
     a, b = Rig.build(generators["a"], name="a"), Rig.build(generators["b"], name="b")
     mixed_on = []
@@ -465,9 +465,9 @@ def test_models_of_other_shapes_do_not_blend_and_say_so_once(generators, caplog)
     a = Rig.build(generators["a"], name="a")
     bigger = Rig.build(random_generator("sg2", 2 * SIZE, seed=5), name="bigger")
     blend = WeightBlend(wait=True)
-    with caplog.at_level(logging.WARNING, logger="vjengine.blend"):
+    with caplog.at_level(logging.WARNING, logger="vjengine.engine.weight_blend"):
         assert blend.rig(a, bigger, 0.5, "all") is a and blend.rig(a, bigger, 0.6, "all") is a
-    lines = [r.getMessage() for r in caplog.records if r.name == "vjengine.blend"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "vjengine.engine.weight_blend"]
     assert len(lines) == 1 and "a and bigger do not blend" in lines[0]
 
 

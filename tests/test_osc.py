@@ -237,8 +237,8 @@ def test_a_bad_osc_target_is_a_one_line_error(store):
 def test_a_burst_does_not_stall_the_render_loop(store):
     from tests.conftest import FIXTURES
     from vjengine.engine import assemble_engine
+    from vjengine.engine.rig import Rig
     from vjengine.models import load_generator
-    from vjengine.rig import Rig
     from vjengine.sources import open_source
 
     store.set("render.fps", 0, immediate=True)

@@ -341,9 +341,9 @@ def test_virtualcam_without_a_loopback_device_says_what_to_install():
 @needs_no_loopback
 def test_engine_goes_on_without_the_virtual_camera(tmp_path, caplog):
     from vjengine.engine import assemble_engine
+    from vjengine.engine.rig import Rig
     from vjengine.models import load_generator
     from vjengine.params import default_store
-    from vjengine.rig import Rig
     from vjengine.sources import open_source
 
     video = tmp_path / "out.mp4"

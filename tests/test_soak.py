@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from vjengine.soak import FLAT_MIB, Load, make_report, median_fps
+from vjengine.commands.soak import FLAT_MIB, Load, make_report, median_fps
 
 
 def test_a_short_soak_renders_records_and_applies_the_messages(tmp_path):

@@ -10,11 +10,11 @@ from tests.conftest import FIXTURES, FrameClock, wait_for
 from vjengine.analysis.vgg import VGGEncoder
 from vjengine.analysis.visual import VisualAnalyser
 from vjengine.engine import assemble_engine
+from vjengine.engine.rig import Rig
 from vjengine.engine.sensing import CameraLatent
 from vjengine.latent.visual import VisualDriver
 from vjengine.models import load_generator
 from vjengine.params import default_store
-from vjengine.rig import Rig
 from vjengine.sources import Frame, open_source
 
 

@@ -7,11 +7,11 @@ import pytest
 
 from tests.conftest import FIXTURES, FrameClock
 from vjengine.engine import assemble_engine
+from vjengine.engine.rig import Rig
 from vjengine.latent.walk import LatentWalk
 from vjengine.models import load_generator
 from vjengine.outputs.null import NullSink
 from vjengine.params import default_store
-from vjengine.rig import Rig
 from vjengine.sources import open_source
 from vjengine.tempo.service import Tempo
 

@@ -16,8 +16,8 @@ from vjengine.device import DEVICE_CHOICES, DTYPES
 from vjengine.errors import VJError
 
 if TYPE_CHECKING:  # the run's modules load only when it runs: `vjengine --help` stays quick
-    from vjengine.config import Config
     from vjengine.params import ParamStore
+    from vjengine.settings.config import Config
 
 log = logging.getLogger("vjengine")
 
@@ -105,7 +105,7 @@ def _add_soak(targets: argparse._SubParsersAction) -> None:
 
 
 def _bench_soak(args: argparse.Namespace) -> int:
-    from vjengine.soak import soak
+    from vjengine.commands.soak import soak
 
     report = soak(args.minutes, args.model, args.rate, args.clients, args.config, args.device, args.log)
     print(json.dumps(report.as_dict()) if args.json else report.summary())
@@ -123,7 +123,7 @@ def _add_bench_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_run(commands: argparse._SubParsersAction) -> None:
     from vjengine.settings import SETTINGS, SETTINGS_BY_NAME
-    from vjengine.settings_docs import cli_help
+    from vjengine.settings.docs import cli_help
 
     run = commands.add_parser("run", help="render: source -> generator -> outputs, controllable live")
     run.add_argument("--config", metavar="FILE", help="a TOML config file (see config.toml; vjengine settings --toml)")
@@ -231,7 +231,7 @@ def _add_settings(commands: argparse._SubParsersAction) -> None:
 
 
 def _settings(args: argparse.Namespace) -> int:
-    from vjengine.settings_docs import config_toml, settings_markdown, settings_text
+    from vjengine.settings.docs import config_toml, settings_markdown, settings_text
 
     print(settings_markdown() if args.markdown else config_toml().rstrip("\n") if args.toml else settings_text())
     return 0
@@ -267,9 +267,9 @@ def _convert_output(source: str, output: str, force: bool) -> Path:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from vjengine import app
-    from vjengine.config import parse_set
     from vjengine.params import default_store
+    from vjengine.settings.config import parse_set
+    from vjengine.show import run
 
     store = default_store()
     config = config_from_args(args, store)
@@ -287,13 +287,13 @@ def _run(args: argparse.Namespace) -> int:
         values["render.fps"] = store.param("render.fps").check(args.fps)
     values.update(parse_set(args.set, store))
     store.set_many(values, source="config", immediate=True)
-    return app.run(config, store, args.frames)
+    return run(config, store, args.frames)
 
 
 def config_from_args(args: argparse.Namespace, store: ParamStore) -> Config:
     """The config file's settings (if --config), each overridden by its flag when given."""
-    from vjengine.config import Config, load_config
     from vjengine.settings import SETTINGS
+    from vjengine.settings.config import Config, load_config
 
     config = load_config(args.config, store) if args.config else Config()
     for setting in SETTINGS:  # argparse leaves the flags not given None
@@ -307,7 +307,7 @@ def config_from_args(args: argparse.Namespace, store: ParamStore) -> Config:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from vjengine.render import render_recording
+    from vjengine.commands.render import render_recording
 
     frames = render_recording(args.recording, args.output, args.model, args.fps, args.device, args.dtype)
     print(f"rendered {frames} frames to {', '.join(args.output)}")
@@ -342,7 +342,7 @@ def _params(args: argparse.Namespace) -> int:
 
 
 def _devices(args: argparse.Namespace) -> int:
-    from vjengine.devices import describe_devices
+    from vjengine.commands.devices import describe_devices
 
     print(describe_devices())
     return 0
@@ -375,7 +375,7 @@ def _model_spec(args: argparse.Namespace) -> str | None:
         return spec
     bank = getattr(args, "models_bank", None)  # run's --model, repeatable: the one model, when one is given
     if isinstance(bank, list) and len(bank) == 1:
-        from vjengine.bank import parse_entry
+        from vjengine.engine.bank import parse_entry
 
         return parse_entry(bank[0]).spec
     return None
@@ -395,7 +395,7 @@ def _zoo_hint(args: argparse.Namespace) -> str:
 
 
 def _bench_loop(args: argparse.Namespace) -> int:
-    from vjengine.bench import bench_loop
+    from vjengine.commands.bench import bench_loop
 
     result = bench_loop(
         args.model, args.source, args.device, args.dtype, args.frames, args.warmup, args.hands, args.audio
@@ -405,7 +405,7 @@ def _bench_loop(args: argparse.Namespace) -> int:
 
 
 def _bench_encoder(args: argparse.Namespace) -> int:
-    from vjengine.bench import bench_encoder
+    from vjengine.commands.bench import bench_encoder
 
     rows = [
         bench_encoder(size, args.layer, args.device, args.vgg_weights, args.frames) for size in args.size or (224, 360)
@@ -428,7 +428,7 @@ def _bench_audio(args: argparse.Namespace) -> int:
 
 
 def _bench_generator(args: argparse.Namespace) -> int:
-    from vjengine.bench import bench_generator
+    from vjengine.commands.bench import bench_generator
 
     result = bench_generator(
         args.model,

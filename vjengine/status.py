@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:  # the status reads a running show; importing the app here would be circular
-    from vjengine.app import Show
+    from vjengine.show import Show
 
 log = logging.getLogger("vjengine.status")
 

@@ -28,7 +28,7 @@ from vjengine.control.midi import learnable
 from vjengine.errors import VJError
 
 if TYPE_CHECKING:
-    from vjengine.bank import ModelBank
+    from vjengine.engine.bank import ModelBank
     from vjengine.latent.morph import PresetPlayer
     from vjengine.params import ParamStore
     from vjengine.params.modulation import Modulation

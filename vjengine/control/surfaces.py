@@ -10,17 +10,17 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from vjengine.bank import ModelBank
-from vjengine.config import Config
 from vjengine.control.actions import Actions, Targets
 from vjengine.control.mapping import builtin_map_for_port
 from vjengine.control.midi import MidiControl
 from vjengine.control.osc import OSCReceiver, OSCSender
 from vjengine.control.oscquery import OSCQueryServer
+from vjengine.engine.bank import ModelBank
 from vjengine.errors import VJError
 from vjengine.latent.morph import PresetPlayer
 from vjengine.params import ParamStore
 from vjengine.params.modulation import Modulation
+from vjengine.settings.config import Config
 from vjengine.tempo.service import Tempo
 from vjengine.webaccess import WebAccess, is_loopback
 

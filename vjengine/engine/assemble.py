@@ -1,6 +1,6 @@
 """Wiring the loop's four parts around a rig: the one place an `Engine` is put together.
 
-`vjengine.app.build_show` calls it with what a config opened; tests and embedders call it with what they
+`vjengine.show.build_show` calls it with what a config opened; tests and embedders call it with what they
 need, everything else left out.
 """
 
@@ -12,17 +12,17 @@ from collections.abc import Callable, Sequence
 from vjengine.analysis import Analyser, AsyncAnalyser
 from vjengine.analysis.landmarks import LandmarkAnalyser
 from vjengine.analysis.measures import FrameMeasures
-from vjengine.bank import ModelBank
-from vjengine.blend import WeightBlend
+from vjengine.engine.bank import ModelBank
 from vjengine.engine.director import Director
 from vjengine.engine.loop import Engine
 from vjengine.engine.publisher import Overlay, Publisher, StateRecorder
 from vjengine.engine.renderer import Renderer
+from vjengine.engine.rig import Rig
 from vjengine.engine.sensing import CameraLatent, Sensing, SignalListener, Stage
+from vjengine.engine.weight_blend import WeightBlend
 from vjengine.outputs import Sink
 from vjengine.params import ParamStore
 from vjengine.params.modulation import Modulation
-from vjengine.rig import Rig
 from vjengine.sources import Source
 
 

@@ -15,13 +15,13 @@ import numpy as np
 import torch
 
 from vjengine.analysis import Signals
-from vjengine.bank import ModelBank
-from vjengine.blend import WeightBlend
-from vjengine.crossfade import ModelFade
+from vjengine.engine.bank import ModelBank
 from vjengine.engine.frame import Blend, Fade, FrameState, manipulation_of
+from vjengine.engine.model_fade import ModelFade
+from vjengine.engine.rig import Rig
+from vjengine.engine.weight_blend import WeightBlend
 from vjengine.latent.visual import VisualDriver
 from vjengine.latent.walk import LatentWalk, step_seconds
-from vjengine.rig import Rig
 
 log = logging.getLogger(__name__)
 

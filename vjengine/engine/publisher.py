@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 class StateRecorder(Protocol):
-    """Keeps each frame's state (`vjengine.record.Recorder`)."""
+    """Keeps each frame's state (`vjengine.engine.recording.Recorder`)."""
 
     def add(self, state: FrameState, now: float) -> None: ...
 

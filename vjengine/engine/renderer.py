@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import torch
 
-from vjengine.blend import WeightBlend
-from vjengine.crossfade import crossfade, fit_picture
 from vjengine.engine.frame import FrameState, manipulator_view, noise_generator
-from vjengine.rig import Rig
+from vjengine.engine.model_fade import crossfade, fit_picture
+from vjengine.engine.rig import Rig
+from vjengine.engine.weight_blend import WeightBlend
 
 RigOf = Callable[[str], Rig]
 

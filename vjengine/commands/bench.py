@@ -10,13 +10,13 @@ from pathlib import Path
 
 import torch
 
-from vjengine.config import Config
 from vjengine.device import precision, prepare_process, resolve_device, resolve_dtype
 from vjengine.engine import STAGES
 from vjengine.errors import VJError
 from vjengine.models import load_generator
 from vjengine.models.compiled import CompiledSynthesis
 from vjengine.models.winograd import direct_convolutions
+from vjengine.settings.config import Config
 
 
 @dataclass
@@ -198,8 +198,8 @@ def bench_loop(
     of a core while the frames are timed is reported."""
     import tempfile
 
-    from vjengine.app import build_show
     from vjengine.params import default_store
+    from vjengine.show import build_show
 
     if frames < 1 or warmup < 0:
         raise VJError("bench needs --frames >= 1 and --warmup >= 0")

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from vjengine.engine.rig import Rig
 from vjengine.errors import VJError
 from vjengine.kit import Newest, SayOnce, Worker
 from vjengine.latent.regions import layer_range
 from vjengine.models.build import build_generator
 from vjengine.models.manipulation import Manipulator
-from vjengine.rig import Rig
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from vjengine.engine.rig import Rig
 from vjengine.errors import VJError
 from vjengine.kit import SayOnce
 from vjengine.latent.morph import PresetPlayer
 from vjengine.models import portable_model
 from vjengine.params import ParamStore
-from vjengine.rig import Rig
 
 log = logging.getLogger(__name__)
 

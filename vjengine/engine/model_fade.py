@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from vjengine.rig import Rig
+from vjengine.engine.rig import Rig
 
 
 @dataclass(frozen=True)

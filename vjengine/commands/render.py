@@ -8,15 +8,15 @@ import time
 import numpy as np
 import torch
 
-from vjengine.blend import WeightBlend
 from vjengine.device import precision, prepare_process, resolve_device, resolve_dtype
+from vjengine.engine.recording import Recording, load_recording
 from vjengine.engine.renderer import Renderer
+from vjengine.engine.rig import Rig
+from vjengine.engine.weight_blend import WeightBlend
 from vjengine.errors import ModelError, VJError
 from vjengine.models import load_generator
 from vjengine.outputs import NullSink, Sink, check_distinct_files, open_sink, sink_class
 from vjengine.outputs.frames import to_frame
-from vjengine.record import Recording, load_recording
-from vjengine.rig import Rig
 
 log = logging.getLogger(__name__)
 

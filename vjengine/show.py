@@ -17,12 +17,13 @@ from vjengine.analysis.signals import check_signal
 from vjengine.analysis.vgg import open_encoder
 from vjengine.analysis.visual import TEXT_CHECKS as VISUAL_CHECKS
 from vjengine.analysis.visual import VisualAnalyser
-from vjengine.bank import BankEntry, ModelBank, parse_entry, unique_names
-from vjengine.config import Config
 from vjengine.control.surfaces import Controls, open_controls
 from vjengine.control.web import serve_page
 from vjengine.device import precision, prepare_process, resolve_device, resolve_dtype
 from vjengine.engine import Engine, EngineStats, assemble_engine
+from vjengine.engine.bank import BankEntry, ModelBank, parse_entry, unique_names
+from vjengine.engine.recording import Recorder
+from vjengine.engine.rig import Rig
 from vjengine.engine.sensing import CameraLatent
 from vjengine.errors import VJError
 from vjengine.latent.composer import text_checks as composer_checks
@@ -37,8 +38,7 @@ from vjengine.outputs import Sink, check_distinct_files, open_sinks, service_mai
 from vjengine.outputs.preview import PreviewSink
 from vjengine.params import ParamStore
 from vjengine.params.modulation import Modulation
-from vjengine.record import Recorder
-from vjengine.rig import Rig
+from vjengine.settings.config import Config
 from vjengine.sources import CameraControls, Source, open_source
 from vjengine.status import StatusDisplay, status_fields
 from vjengine.tempo.service import Tempo

@@ -1,7 +1,7 @@
 """Every setting of `vjengine run`, declared once: its config key, type, default, help and command-line flag.
 
-The config's validation and defaults (`vjengine.config`), the `run` command's flags and their help
-(`vjengine.cli`), the documented `config.toml` and the settings table in docs/settings.md (`vjengine.settings_docs`)
+The config's validation and defaults (`vjengine.settings.config`), the `run` command's flags and their help
+(`vjengine.cli`), the documented `config.toml` and the settings table in docs/settings.md (`vjengine.settings.docs`)
 are all derived from `SETTINGS`. A new setting is one `Setting(...)` line here (and, for a new
 section, one line in `SECTIONS`); the code that uses it reads `config.<attr>`.
 """
