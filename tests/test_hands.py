@@ -11,7 +11,6 @@ import math
 import numpy as np
 import pytest
 
-from vjengine.analysis.fade import SignalFade
 from vjengine.analysis.hands import (
     REST,
     ActiveHand,
@@ -24,6 +23,7 @@ from vjengine.analysis.hands import (
     palm_centre,
     pinch,
 )
+from vjengine.analysis.tracked import SignalFade
 from vjengine.errors import VJError
 
 # An upright open hand, palm to the camera: (x, y) in palm lengths from the wrist, y down.

@@ -33,8 +33,8 @@ import numpy as np
 
 from vjengine.analysis import gestures
 from vjengine.analysis.base import Signals
-from vjengine.analysis.fade import SignalFade
 from vjengine.analysis.hand_landmarks import FINGER_TIPS, INDEX_TIP, KNUCKLES, MIDDLE_KNUCKLE, PALM, THUMB_TIP, WRIST
+from vjengine.analysis.tracked import SignalFade
 from vjengine.errors import VJError
 
 CHOICES = ("auto", "left", "right")

@@ -25,8 +25,8 @@ from vjengine.analysis import face as face_geometry
 from vjengine.analysis import pose as pose_geometry
 from vjengine.analysis.base import AsyncAnalyser, Signals
 from vjengine.analysis.bundles import KINDS, BundleContents, check_bundle, resolve_bundle
-from vjengine.analysis.fade import SignalFade
 from vjengine.analysis.hands import ActiveHand, HandObservation
+from vjengine.analysis.tracked import SignalFade
 from vjengine.errors import VJError
 from vjengine.kit import SayOnce
 from vjengine.sources import Frame
