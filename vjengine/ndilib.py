@@ -13,6 +13,7 @@ from vjengine.errors import VJError
 
 INSTALL_HINT = "pip install ndi-python (Python 3.11+ on Linux, Windows x64 or Apple-silicon macOS)"
 
+# A cache that says so: the NDI runtime is loaded once per process and shared by every NDI source and output.
 _runtime_lock = threading.Lock()
 _runtime: Any = None
 

@@ -22,6 +22,7 @@ T = TypeVar("T")
 SERVICE_INTERVAL_S = 0.05  # how often the supervisor should call service_main_thread
 _ACTIVE_WITHIN_S = 1.0  # a main thread serviced this recently is taken to be looping
 
+# Module-level on purpose: a process has one main thread and one Cocoa run loop, so one registry of its work.
 _lock = threading.Lock()
 _pumps: dict[str, Callable[[], None]] = {}
 _calls: list[tuple[Callable[[], object], futures.Future]] = []
