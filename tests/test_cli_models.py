@@ -6,19 +6,15 @@ import json
 import os
 import stat
 import subprocess
-import sys
 
 import torch
 
-from tests.conftest import FIXTURES, one_line_error
+from tests.conftest import FIXTURES, one_line_error, run_cli
 from vjengine.models import load_generator
 
 
 def vjengine(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "vjengine", *args], capture_output=True, text=True, timeout=300, env=env
-    )
+    return run_cli(*args)
 
 
 def test_convert_writes_a_file_that_loads_to_the_same_generator(tmp_path):

@@ -7,6 +7,7 @@ import logging
 import numpy as np
 import pytest
 
+from tests.conftest import FakeClock
 from vjengine.control.clock import PUBLISH_INTERVAL, TICKS_PER_BEAT, TapTempo, TempoFollower, tempo
 from vjengine.params import default_store
 
@@ -62,14 +63,6 @@ def test_a_pause_starts_a_fresh_estimate():
     assert all(bpm is None or bpm > 140 for bpm in resumed)  # nothing of the old 90 mixed in
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def tap_at(store, clock, *times: float) -> None:
     for t in times:
         clock.now = t
@@ -78,7 +71,7 @@ def tap_at(store, clock, *times: float) -> None:
 
 @pytest.fixture
 def tapping():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     tapper = TapTempo(store, clock)
     tapper.listen()
     yield store, clock

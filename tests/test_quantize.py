@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.conftest import FakeClock
 from vjengine.latent.morph import PresetPlayer
 from vjengine.latent.presets import Preset, PresetBank
 from vjengine.params import default_store
@@ -13,18 +14,10 @@ from vjengine.tempo.phase import TempoPhase
 from vjengine.tempo.quantize import BeatQuantizer
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def rig(tmp_path):
     """A preset player with slot 5 stored, quantised by a beat count at 120 bpm (a frame every 50 ms)."""
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     store.set("tempo.bpm", 120.0)
     PresetBank(tmp_path).store(Preset(5, np.zeros((8, 16)), {"corruption.gain": 0.5}, "drop"))
     player = PresetPlayer(PresetBank(tmp_path), store)

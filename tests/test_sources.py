@@ -11,23 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.conftest import FakeClock, wait_for
 from vjengine.errors import VJError
 from vjengine.sources import CameraControls, Frame, list_cameras, open_source, render_pattern
 from vjengine.sources.base import Pacer, Source
 from vjengine.sources.camera import CameraSource
 
 W, H = 96, 64
-
-
-def wait_for(condition, timeout: float = 30.0, step: float = 0.01) -> bool:
-    """Poll `condition` until it is true or `timeout` passes; the sources run on their own threads (the deadline
-    is generous: it only matters when the test fails)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return condition()
 
 
 def write_video(path: Path, frames_bgr: list[np.ndarray], fps: float) -> Path:
@@ -136,25 +126,9 @@ def test_video_plays_at_the_files_own_rate(tmp_path):
 # --- pacing, on a clock the test moves ----------------------------------------------------------------------
 
 
-class FakeTime:
-    """The pacer's clock and its stop event in one: `wait(timeout)` moves the clock on by `timeout` at once,
-    instead of sleeping, and says whether the source was stopped, as threading.Event.wait does."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.stopped = False
-
-    def clock(self) -> float:
-        return self.now
-
-    def wait(self, timeout: float) -> bool:
-        self.now += timeout
-        return self.stopped
-
-
 def test_the_pacer_keeps_to_the_frame_rate_whatever_the_work_per_frame():
-    fake = FakeTime()
-    pacer = Pacer(20, fake, clock=fake.clock)
+    fake = FakeClock()  # the pacer's clock and its stop event in one
+    pacer = Pacer(20, fake, clock=fake)
     for work in [0.0, 0.01, 0.04, 0.0, 0.03, 0.02]:
         fake.now += work  # decoding a frame
         assert pacer.wait()
@@ -162,8 +136,8 @@ def test_the_pacer_keeps_to_the_frame_rate_whatever_the_work_per_frame():
 
 
 def test_the_pacer_skips_ahead_after_a_long_stall_instead_of_bursting():
-    fake = FakeTime()
-    pacer = Pacer(20, fake, clock=fake.clock)
+    fake = FakeClock()  # the pacer's clock and its stop event in one
+    pacer = Pacer(20, fake, clock=fake)
     pacer.wait()
     fake.now += 1.0  # twenty frames' worth of stall (a suspended laptop)
     waited = []
@@ -175,9 +149,9 @@ def test_the_pacer_skips_ahead_after_a_long_stall_instead_of_bursting():
 
 
 def test_the_pacer_stops_waiting_when_the_source_stops():
-    fake = FakeTime()
+    fake = FakeClock()  # the pacer's clock and its stop event in one
     fake.stopped = True
-    assert not Pacer(20, fake, clock=fake.clock).wait()
+    assert not Pacer(20, fake, clock=fake).wait()
 
 
 # --- image ----------------------------------------------------------------------------------------------------
@@ -188,9 +162,11 @@ def test_image_is_served_in_rgb_order(tmp_path):
     bgr[10:30, 10:30] = (0, 0, 255)  # red, in OpenCV's BGR order
     path = tmp_path / "still.png"
     assert cv2.imwrite(str(path), bgr)
-    with open_source(f"image:{path}") as source:
+    with open_source(f"image:{path}") as source, open_source("pattern", W, H, 100) as pattern:
         frame = source.wait_first(timeout=30.0)
-        time.sleep(0.05)  # long enough for a source that re-served the picture to have done so
+        # Ten frames of a 100 fps source beside it: time enough for a still source that re-served its picture
+        # (at any frame rate from 10 fps up) to have done so, counted in frames rather than slept.
+        assert wait_for(lambda: pattern.latest() is not None and pattern.latest().index >= 10)
         again = source.latest()
     assert tuple(frame.image[20, 20]) == (255, 0, 0)
     assert tuple(frame.image[50, 50]) == (0, 0, 0)

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from tests.conftest import FakeClock
 from vjengine.music import AudioTempo, level_meter
 from vjengine.params import default_store
 from vjengine.tempo.arbiter import HOLD_SECONDS, TempoArbiter
@@ -13,25 +14,15 @@ from vjengine.tempo.lfo import Lfos, shape_value
 from vjengine.tempo.phase import TempoPhase
 
 
-class Clock:
-    """Time that moves only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_auto_takes_the_music_tempo_when_nothing_else_runs():
     store = default_store()
-    arbiter = TempoArbiter(store, Clock())
+    arbiter = TempoArbiter(store, FakeClock())
     assert arbiter.propose("audio", 128.0)
     assert store.get("tempo.bpm") == 128.0
 
 
 def test_auto_prefers_a_running_midi_clock_to_the_music():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     arbiter = TempoArbiter(store, clock)
     arbiter.propose("clock", 100.0)
     assert not arbiter.propose("audio", 128.0)
@@ -39,7 +30,7 @@ def test_auto_prefers_a_running_midi_clock_to_the_music():
 
 
 def test_the_music_takes_over_when_the_clock_stops():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     arbiter = TempoArbiter(store, clock)
     arbiter.propose("clock", 100.0)
     clock.now += HOLD_SECONDS + 0.1
@@ -48,7 +39,7 @@ def test_the_music_takes_over_when_the_clock_stops():
 
 
 def test_a_steady_clock_keeps_its_rank_and_gets_the_tempo_back():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     arbiter = TempoArbiter(store, clock)
     arbiter.propose("audio", 128.0)
     arbiter.propose("clock", 100.0)  # the clock starts: it outranks the music
@@ -59,7 +50,7 @@ def test_a_steady_clock_keeps_its_rank_and_gets_the_tempo_back():
 
 
 def test_a_chosen_source_is_the_only_automatic_one():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     store.set("tempo.source", "audio")
     arbiter = TempoArbiter(store, clock)
     assert not arbiter.propose("link", 140.0)
@@ -69,7 +60,7 @@ def test_a_chosen_source_is_the_only_automatic_one():
 
 
 def test_manual_keeps_the_tempo_set_by_hand():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     store.set_many({"tempo.source": "manual", "tempo.bpm": 96.0})
     arbiter = TempoArbiter(store, clock)
     for source in ("link", "clock", "audio"):
@@ -79,7 +70,7 @@ def test_manual_keeps_the_tempo_set_by_hand():
 
 def test_the_music_tempo_is_proposed_only_when_it_moves():
     store = default_store()
-    arbiter = TempoArbiter(store, Clock())
+    arbiter = TempoArbiter(store, FakeClock())
     follow = AudioTempo(arbiter)
     for bpm in (120.0, 120.2, 119.9, 120.3):
         follow({"audio.bpm": bpm})
@@ -89,7 +80,7 @@ def test_the_music_tempo_is_proposed_only_when_it_moves():
 
 
 def test_the_beat_phase_runs_at_the_tempo():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     store.set("tempo.bpm", 120.0)
     phase = TempoPhase(store, clock)
     phase.analyse()
@@ -100,7 +91,7 @@ def test_the_beat_phase_runs_at_the_tempo():
 
 
 def test_the_bar_is_tempo_quantum_beats_long():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     store.set_many({"tempo.bpm": 60.0, "tempo.quantum": 3})
     phase = TempoPhase(store, clock)
     phase.analyse()
@@ -109,7 +100,7 @@ def test_the_bar_is_tempo_quantum_beats_long():
 
 
 def test_without_a_tempo_the_phase_stands_still():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     phase = TempoPhase(store, clock)
     phase.analyse()
     clock.now = 10.0
@@ -127,13 +118,13 @@ class SharedBeats:
 def test_a_link_session_sets_the_phase():
     store = default_store()
     store.set("tempo.bpm", 120.0)
-    phase = TempoPhase(store, Clock(), source=SharedBeats(6.25))
+    phase = TempoPhase(store, FakeClock(), source=SharedBeats(6.25))
     signals = phase.analyse()
     assert signals == {"tempo.beat": pytest.approx(0.25), "tempo.bar": pytest.approx(2.25 / 4), "tempo.count": 6.25}
 
 
 def test_a_leading_midi_clock_sets_the_phase_from_its_count():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     arbiter = TempoArbiter(store, clock)
     arbiter.propose("clock", 120.0)
     arbiter.anchor("clock", 4.0, at=0.0)  # the clock's tick at its fifth beat (the next bar's downbeat)
@@ -145,7 +136,7 @@ def test_a_leading_midi_clock_sets_the_phase_from_its_count():
 
 
 def test_a_count_is_not_taken_from_a_source_that_does_not_lead():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     store.set("tempo.source", "audio")
     arbiter = TempoArbiter(store, clock)
     arbiter.anchor("clock", 4.0, at=0.0)
@@ -153,7 +144,7 @@ def test_a_count_is_not_taken_from_a_source_that_does_not_lead():
 
 
 def test_beats_to_the_next_boundary():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     store.set("tempo.bpm", 60.0)
     phase = TempoPhase(store, clock)
     phase.update()
@@ -178,7 +169,7 @@ def test_lfo_shapes_over_a_cycle(shape, values):
 
 
 def test_an_lfo_in_beats_follows_the_beat_count():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     store.set_many({"tempo.bpm": 120.0, "lfo.1.shape": "saw", "lfo.1.beats": 4.0})
     phase = TempoPhase(store, clock)
     lfos = Lfos(store, phase, clock)
@@ -189,7 +180,7 @@ def test_an_lfo_in_beats_follows_the_beat_count():
 
 
 def test_an_lfo_in_hz_runs_on_the_clock_with_its_phase_offset():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     store.set_many({"lfo.2.shape": "saw", "lfo.2.hz": 2.0, "lfo.2.phase": 0.25})
     lfos = Lfos(store, TempoPhase(store, clock), clock)
     clock.now = 0.125  # a quarter cycle at 2 Hz, plus the quarter offset
@@ -209,7 +200,7 @@ def test_the_status_fragment_shows_tempo_peers_and_the_meter():
 
     store = default_store()
     store.set("tempo.bpm", 128.0)
-    phase = TempoPhase(store, Clock())
+    phase = TempoPhase(store, FakeClock())
     audio = SimpleNamespace(connected=True, latest=lambda: {"audio.level": 0.5})  # stands in for the analyser
     music = Music(phase, None, audio=audio, link=SimpleNamespace(peers=2))  # type: ignore[arg-type]
     assert music.summary() == "tempo 128.0 bpm, link 2 peers, audio [####    ]"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import FIXTURES, FrameClock
+from tests.conftest import FIXTURES, FakeClock
 from vjengine.engine import Engine
 from vjengine.latent.walk import LatentWalk
 from vjengine.models import load_generator
@@ -41,7 +41,7 @@ def walk_position(generator, lock: bool) -> tuple[float, float]:
     """60 frames of 50 ms at 120 bpm from beat 1.5 on, walking in 4-beat steps: (position, beat count)."""
     store = default_store()
     store.set_many({"render.fps": 0, "walk.mode": "seeds", "tempo.bpm": 120.0, "walk.beats": 4.0}, immediate=True)
-    clock = FrameClock(0.05)
+    clock = FakeClock(step=0.05)
     phase = TempoPhase(store, clock)
     phase.beats = 1.5  # the set was already playing when the walk started
     with open_source("pattern", 64, 48, 60).start() as source:
