@@ -152,6 +152,7 @@ def play_tone(server: str) -> subprocess.Popen:
     return player
 
 
+@pytest.mark.slow  # a real engine process, its JACK server stopped and started again
 def test_the_engine_renders_on_when_its_audio_interface_vanishes_and_reopens_it(private_server, tmp_path):
     from tests.test_cli_control import Listener
     from tests.test_cli_music import run_engine, stop
