@@ -1,6 +1,7 @@
 """Shared test kit: the NVIDIA reference generators copied from shared/fixtures (see README there), the one polling
 helper (`wait_for`), the one fake clock (`FakeClock`), the one fake sink (`FakeSink`) and the CLI run in-process
-(`run_cli`), plus the `slow` marker's meaning: `python -m pytest -m "not slow"` is the quick subset."""
+(`run_cli`). The `slow` marker (declared in pyproject.toml) marks the long end-to-end runs: real engine processes,
+torch.compile, many frames of a model; `python -m pytest -m "not slow"` is the quick subset."""
 
 from __future__ import annotations
 

@@ -210,6 +210,7 @@ def test_run_renders_in_bfloat16(tmp_path, model):
     assert len(read_video(out)) == 3
 
 
+@pytest.mark.slow  # torch.compile builds C++ kernels: minutes on a small CPU
 def test_bench_generator_times_the_compiled_synthesis_apart_from_compiling():
     result = vjengine(
         "bench", "generator", "--model", "random:sg2-32", "--device", "cpu", "--dtype", "fp32",
@@ -220,6 +221,7 @@ def test_bench_generator_times_the_compiled_synthesis_apart_from_compiling():
     assert report["compile_s"] > 0 and report["compiled_median_ms"] > 0 and report["median_ms"] > 0
 
 
+@pytest.mark.slow  # torch.compile builds C++ kernels: minutes on a small CPU
 def test_run_compiles_the_generator_when_asked(tmp_path):
     out = tmp_path / "compiled.mp4"
     result = vjengine(

@@ -59,11 +59,13 @@ def walk_position(generator, lock: bool) -> tuple[float, float]:
     return engine.walk.position, phase.beats
 
 
+@pytest.mark.slow  # 60 frames of the fixture model through the whole engine
 def test_walk_keys_land_on_the_beat_count(generator):
     position, beats = walk_position(generator, lock=True)
     assert (position - beats / 4.0 + 0.5) % 1.0 - 0.5 == pytest.approx(0.0, abs=0.01)
 
 
+@pytest.mark.slow  # 60 frames of the fixture model through the whole engine
 def test_without_the_beat_count_the_walk_keeps_its_own_phase(generator):
     position, _ = walk_position(generator, lock=False)
     assert position == pytest.approx(60 * 0.05 / 2.0, abs=0.03)  # 3 s at 2 s a step, from 0
