@@ -178,6 +178,7 @@ def test_directions_preview_options_out_of_range_are_refused_before_the_model_lo
     assert message in one_line_error(vjengine("directions", "missing.pkl", *args, cwd=tmp_path))
 
 
+@pytest.mark.slow  # SeFa and a preview strip on a model
 def test_directions_beyond_the_parameters_are_not_labelled_as_parameters(tmp_path):
     result = vjengine("directions", "random:sg2-32", "-k", "10", "--steps", "2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

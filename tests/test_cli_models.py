@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 
+import pytest
 import torch
 
 from tests.conftest import FIXTURES, one_line_error, run_cli
@@ -42,6 +43,7 @@ def test_bench_generator_reports_json(tmp_path):
     assert report["median_ms"] > 0 and report["fps"] > 0 and report["p95_ms"] >= report["median_ms"]
 
 
+@pytest.mark.slow  # a 512-channel model timed two ways
 def test_bench_generator_compares_direct_convolutions():
     model = "random:sg3t-16"  # 512 channels: its layers convolve by Winograd on a CPU
     result = vjengine("bench", "generator", "--model", model, "--device", "cpu", "--frames", "2", "--direct", "--json")

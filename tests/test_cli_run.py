@@ -273,6 +273,7 @@ def test_record_path_that_cannot_be_written_fails_before_the_show(tmp_path):
     assert "rendered" not in result.stderr
 
 
+@pytest.mark.slow  # renders as many frames as the recording took seconds: more on a busy machine
 def test_render_resamples_to_another_frame_rate(tmp_path):
     recording = tmp_path / "set.npz"
     result = vjengine(
@@ -390,6 +391,7 @@ def video_timing(path: Path) -> tuple[list[float], float]:
         return [float(f.time) for f in container.decode(video=0)], container.duration / av.time_base
 
 
+@pytest.mark.slow  # a live take and its render, both encoded
 def test_a_live_recording_plays_for_the_time_it_took_and_so_does_its_render(tmp_path):
     live, recording = tmp_path / "live.mp4", tmp_path / "set.npz"
     # Unpaced (render.fps=0) the loop runs as fast as this machine manages, not at the 30 fps the file opens with.

@@ -276,6 +276,7 @@ def test_recalling_a_preset_stored_with_another_model_switches_to_it(generators,
         stop(engine, bank, presets)
 
 
+@pytest.mark.slow  # a recorded set and its render, frame by frame
 def test_render_reproduces_a_recording_that_switches_models_with_a_crossfade(generators, store, pattern, tmp_path):
     specs = {name: str(save_generator(generators[name], tmp_path / f"{name}.safetensors")) for name in ("a", "b")}
     rigs = {spec: Rig.build(load_generator(spec), name=name) for name, spec in specs.items()}
@@ -342,6 +343,7 @@ def resident_set_mib() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+@pytest.mark.slow  # dozens of model loads
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
 def test_memory_stays_bounded_over_many_switches_among_three_models_with_keep_two(store, pattern):
     """Every switch to a model that left the device builds it anew (new weights in memory): what leaves
@@ -423,6 +425,7 @@ def test_models_of_other_shapes_do_not_blend_and_say_so_once(generators, caplog)
     assert len(lines) == 1 and "a and bigger do not blend" in lines[0]
 
 
+@pytest.mark.slow  # a recorded set and its render, frame by frame
 def test_render_reproduces_a_recording_with_model_blend(generators, store, pattern, tmp_path):
     specs = {name: str(save_generator(generators[name], tmp_path / f"{name}.safetensors")) for name in ("a", "b")}
     rigs = {spec: Rig.build(load_generator(spec), name=name) for name, spec in specs.items()}
