@@ -43,6 +43,7 @@ class Player:
         self.client.close()
 
 
+@pytest.mark.slow  # seconds of music played in real time
 def test_a_click_track_played_into_the_jack_port_gives_onsets_and_the_tempo(jack_server):
     rate = jack.Client("vjengine-rate", no_start_server=True)
     if rate.samplerate != RATE:

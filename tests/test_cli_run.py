@@ -45,6 +45,7 @@ def clip(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow  # 30 frames of a 256 px model, encoded
 @pytest.mark.parametrize("model", ["random", str(FIXTURES / "sg2_64.pkl")], ids=["random", "fixture"])
 def test_run_renders_a_video_source_into_an_mp4(tmp_path, clip, model):
     out = tmp_path / "out.mp4"

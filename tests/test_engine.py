@@ -129,6 +129,7 @@ def test_paused_does_not_run_the_generator(generator, pattern):
     assert len(calls) == 1 and engine.stats.frames == 5
 
 
+@pytest.mark.slow  # paced frames take the time they take
 def test_frame_pacing_holds_the_target_rate(generator, pattern):
     store = default_store()
     store.set("render.fps", 20, immediate=True)
