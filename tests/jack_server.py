@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
+
+from tests.conftest import wait_for
 
 JACK_BACKEND = "mido.backends.rtmidi/UNIX_JACK"
 START_TIMEOUT = 10.0
@@ -44,13 +45,11 @@ def jack_server() -> Iterator[str]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + START_TIMEOUT
-        while not jack_running():
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                error = process.communicate()[1].decode(errors="replace").strip().splitlines()[-3:]
-                pytest.fail(f"jackd -d dummy did not start: {' / '.join(error)}")
-            time.sleep(0.05)
+        wait_for(lambda: jack_running() or process.poll() is not None, START_TIMEOUT, interval=0.05)
+        if not jack_running():
+            process.kill()
+            error = process.communicate()[1].decode(errors="replace").strip().splitlines()[-3:]
+            pytest.fail(f"jackd -d dummy did not start: {' / '.join(error)}")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MIDO_BACKEND", JACK_BACKEND)
         patch.setenv("JACK_NO_START_SERVER", "1")  # a lost server must fail the test, not start another one

@@ -108,6 +108,7 @@ def test_state_dict_round_trips_through_convert(tmp_path, config):
     assert torch.equal(loaded.synthesis(ws), G.synthesis(ws))
 
 
+@pytest.mark.slow  # the fixture models through the fp16 path, layer by layer: minutes on a small CPU
 @pytest.mark.parametrize("name", ["sg2_64", "sg3t_64"])
 def test_mixed_precision_path_stays_close_to_fp32(monkeypatch, name):
     """The layers that NVIDIA's num_fp16_res marks run in half precision on CUDA. No GPU here, so

@@ -43,6 +43,7 @@ class Player:
         self.client.close()
 
 
+@pytest.mark.slow  # seconds of music played in real time
 def test_a_click_track_played_into_the_jack_port_gives_onsets_and_the_tempo(jack_server):
     rate = jack.Client("vjengine-rate", no_start_server=True)
     if rate.samplerate != RATE:
@@ -152,6 +153,7 @@ def play_tone(server: str) -> subprocess.Popen:
     return player
 
 
+@pytest.mark.slow  # a real engine process, its JACK server stopped and started again
 def test_the_engine_renders_on_when_its_audio_interface_vanishes_and_reopens_it(private_server, tmp_path):
     from tests.test_cli_control import Listener
     from tests.test_cli_music import run_engine, stop

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -9,14 +10,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import numpy as np
 import pytest
 from pythonosc.udp_client import SimpleUDPClient
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, wait_for
 from vjengine.control.osc import decode
 from vjengine.params import default_store
 
@@ -41,16 +41,17 @@ class Listener:
         return self.sock.getsockname()[1]
 
     def wait_for(self, address: str, check, timeout: float = 20.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """Whether `check` holds for the last arguments sent to `address` within `timeout` seconds."""
+
+        def heard() -> bool:
             if address in self.values and check(self.values[address]):
                 return True
-            try:
+            with contextlib.suppress(TimeoutError):  # the socket's own timeout paces the polling
                 for addr, args in decode(self.sock.recv(65536)):
                     self.values[addr] = args
-            except TimeoutError:
-                pass
-        return False
+            return False
+
+        return wait_for(heard, timeout, interval=0)
 
 
 @pytest.fixture
@@ -76,12 +77,13 @@ def engine(tmp_path):
         cwd=tmp_path,
     )
     client = SimpleUDPClient("127.0.0.1", osc_port)
-    ready = False
-    deadline = time.monotonic() + 300  # generous: model load and start on a busy machine
-    while not ready and time.monotonic() < deadline and process.poll() is None:
+
+    def echoed() -> bool:
         client.send_message("/vj/latent/seed", 1)
-        ready = listener.wait_for("/vj/latent/seed", lambda v: v == [1], timeout=0.5)
-    assert ready, process.stdout.read() if process.poll() is not None else "no OSC echo within 300 s"
+        return listener.wait_for("/vj/latent/seed", lambda v: v == [1], timeout=0.5) or process.poll() is not None
+
+    assert wait_for(echoed, 300, interval=0), "no OSC echo within 300 s"  # generous: model load on a busy machine
+    assert process.poll() is None, process.stdout.read()
     listener.query_port = query_port
     yield client, listener, process, tmp_path
     process.send_signal(signal.SIGTERM)
@@ -92,6 +94,7 @@ def engine(tmp_path):
         listener.sock.close()
 
 
+@pytest.mark.slow  # a real engine process, played over UDP
 def test_every_writable_parameter_set_by_osc_comes_back_out(engine):
     client, listener, process, _ = engine
     store = default_store()
@@ -107,6 +110,7 @@ def oscquery_value(port: int, address: str):
         return json.load(response)["VALUE"]
 
 
+@pytest.mark.slow  # a real engine process, played over UDP
 def test_every_writable_parameter_set_by_osc_reads_back_through_oscquery(engine):
     client, listener, process, _ = engine
     store = default_store()
@@ -115,30 +119,30 @@ def test_every_writable_parameter_set_by_osc_reads_back_through_oscquery(engine)
         client.send_message(param.osc_address, list(value) if isinstance(value, tuple) else value)
     for name, param in settable(store):
         value = _other_value(param)
-        deadline = time.monotonic() + 10
-        while not _same(oscquery_value(listener.query_port, param.osc_address), value):
-            assert time.monotonic() < deadline, (
-                f"{name}: OSCQuery still says {oscquery_value(listener.query_port, param.osc_address)}"
-            )
-            time.sleep(0.05)
+        assert wait_for(lambda p=param, v=value: _same(oscquery_value(listener.query_port, p.osc_address), v), 10), (
+            f"{name}: OSCQuery still says {oscquery_value(listener.query_port, param.osc_address)}"
+        )
 
 
+@pytest.mark.slow  # a real engine process, played over UDP
 def test_norm_addresses_reach_the_running_engine(engine):
     client, listener, process, _ = engine
     client.send_message("/vj/norm/truncation/psi", 1.0)
     assert listener.wait_for("/vj/truncation/psi", lambda v: v == [2.0])
 
 
+@pytest.mark.slow  # a real engine process, played over UDP
 def test_preset_store_and_recall_by_osc_write_the_bank(engine):
     client, listener, process, tmp_path = engine
     client.send_message("/vj/corruption/gain", 0.5)
     assert listener.wait_for("/vj/corruption/gain", lambda v: v == [0.5])
     bank = tmp_path / "bank" / "presets.json"
-    deadline = time.monotonic() + 120
-    while not bank.exists() and time.monotonic() < deadline:
+
+    def stored() -> bool:
         client.send_message("/vj/preset/store", 3)  # refused (and logged) until the first frame is out
-        time.sleep(0.25)
-    assert bank.exists()
+        return wait_for(bank.exists, 0.25)
+
+    assert wait_for(stored, 120, interval=0)
     client.send_message("/vj/corruption/gain", 0.0)
     assert listener.wait_for("/vj/corruption/gain", lambda v: v == [0.0])
     client.send_message("/vj/preset/recall", 3)
@@ -146,6 +150,7 @@ def test_preset_store_and_recall_by_osc_write_the_bank(engine):
     assert listener.wait_for("/vj/preset/b", lambda v: v == [3])
 
 
+@pytest.mark.slow  # a real engine process, played over UDP
 def test_garbage_does_not_stop_the_engine(engine):
     client, listener, process, _ = engine
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

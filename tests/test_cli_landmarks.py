@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, run_cli
 from tests.test_cli_control import Listener
 from tests.test_landmarks import broken_bundle
 from vjengine.nativelog import is_native_log_line
@@ -24,13 +24,25 @@ HAND_BUNDLE = FIXTURES / "mediapipe" / "hand_landmarker.task"
 EXAMPLE = Path(__file__).parent.parent / "examples" / "gestures.toml"
 
 
-def run_engine(tmp_path, *extra: str, config: str = "", verbose: bool = False) -> subprocess.Popen:
+def engine_args(tmp_path, *extra: str, config: str = "") -> list[str]:
+    """`vjengine run`'s arguments: the fixture model on the portrait at 20 fps, with `config` as its file."""
     path = tmp_path / "config.toml"
     path.write_text(config)
     args = ["--config", str(path), "--model", str(FIXTURES / "sg2_64.pkl"), "--source", f"image:{FACE}"]
-    args += ["--osc-port", "0", "--oscquery-port", "0", "--no-status", "--set", "render.fps=20", *extra]
+    return [*args, "--osc-port", "0", "--oscquery-port", "0", "--no-status", "--set", "render.fps=20", *extra]
+
+
+def run_in_process(tmp_path, *extra: str, config: str = "") -> tuple[int, str]:
+    """A run that ends by itself, in this process: its status and its lines (MediaPipe's own, which C++ writes
+    to the process's stderr, are not among them: the tests of those run a process of their own)."""
+    result = run_cli("run", *engine_args(tmp_path, *extra, config=config))
+    return result.returncode, result.stdout + result.stderr
+
+
+def run_engine(tmp_path, *extra: str, config: str = "", verbose: bool = False) -> subprocess.Popen:
+    verbosity = ["--verbose"] if verbose else []
     return subprocess.Popen(
-        [sys.executable, "-m", "vjengine", *(["--verbose"] if verbose else []), "run", *args],
+        [sys.executable, "-m", "vjengine", *verbosity, "run", *engine_args(tmp_path, *extra, config=config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -38,6 +50,7 @@ def run_engine(tmp_path, *extra: str, config: str = "", verbose: bool = False) -
     )
 
 
+@pytest.mark.slow  # a real engine process with MediaPipe
 def test_a_face_in_the_picture_is_sent_as_signals(tmp_path):
     listener = Listener()
     config = f'[landmarks]\nface = "{FACE_BUNDLE}"\nhands = "none"\npose = "none"\n[osc]\nparams = false\n'
@@ -69,11 +82,13 @@ def output_once_a_face_was_found(tmp_path, verbose: bool) -> list[str]:
     return output.splitlines()
 
 
+@pytest.mark.slow  # a real engine process with MediaPipe
 def test_a_run_prints_only_our_own_lines_not_mediapipes(tmp_path):
     lines = output_once_a_face_was_found(tmp_path, verbose=False)
     assert lines and not [line for line in lines if is_native_log_line(line.encode())], lines
 
 
+@pytest.mark.slow  # a real engine process with MediaPipe
 def test_verbose_shows_mediapipes_own_log_lines_too(tmp_path):
     lines = output_once_a_face_was_found(tmp_path, verbose=True)
     assert [line for line in lines if is_native_log_line(line.encode())], lines
@@ -100,12 +115,11 @@ def test_native_log_lines_are_told_from_ours():
 def test_the_overlay_output_shows_the_camera_with_landmarks_drawn(tmp_path):
     overlay = tmp_path / "overlay"
     config = f'[landmarks]\nface = "{FACE_BUNDLE}"\nhands = "none"\npose = "none"\n'
-    process = run_engine(
+    returncode, output = run_in_process(
         tmp_path, "--frames", "40", "--output", "none", "--overlay", f"file:{overlay}/%03d.png",
         "--set", "landmarks.face=true", config=config,
     )  # fmt: skip
-    output, _ = process.communicate(timeout=120)
-    assert process.returncode == 0, output
+    assert returncode == 0, output
     photo = cv2.imread(str(FACE))
     frames = [cv2.imread(str(p)) for p in sorted(overlay.glob("*.png"))]
     assert len(frames) == 40 and frames[0].shape == photo.shape
@@ -115,12 +129,12 @@ def test_the_overlay_output_shows_the_camera_with_landmarks_drawn(tmp_path):
 
 
 def test_without_a_bundle_the_detector_says_why_and_the_engine_renders_on(tmp_path):
-    process = run_engine(tmp_path, "--frames", "5", "--output", "none", "--set", "landmarks.face=true")
-    output, _ = process.communicate(timeout=120)
-    assert process.returncode == 0, output
+    returncode, output = run_in_process(tmp_path, "--frames", "5", "--output", "none", "--set", "landmarks.face=true")
+    assert returncode == 0, output
     assert "face" in output and "VJENGINE_OFFLINE" in output
 
 
+@pytest.mark.slow  # a real engine process with MediaPipe
 def test_the_gestures_example_sends_the_portraits_smile(tmp_path):
     """examples/gestures.toml as shipped, with the bundles and the preset bank pointed at the test's own."""
     config = EXAMPLE.read_text()
@@ -146,9 +160,10 @@ def test_the_gestures_example_sends_the_portraits_smile(tmp_path):
 def test_a_damaged_bundle_costs_one_line_and_the_engine_renders_on(tmp_path, name: str):
     bundle = broken_bundle(name, tmp_path)
     config = f'[landmarks]\nface = "{bundle}"\nhands = "none"\npose = "none"\n'
-    process = run_engine(tmp_path, "--frames", "20", "--output", "none", "--set", "landmarks.face=true", config=config)
-    output, _ = process.communicate(timeout=120)
-    assert process.returncode == 0 and "Traceback" not in output, output
+    returncode, output = run_in_process(
+        tmp_path, "--frames", "20", "--output", "none", "--set", "landmarks.face=true", config=config
+    )
+    assert returncode == 0 and "Traceback" not in output, output
     said = [line for line in output.splitlines() if str(bundle) in line]
     if name == "truncated":  # refused: the detector stays off
         assert len(said) == 1 and "download it again" in said[0], output

@@ -18,7 +18,7 @@ from typing import Any
 import mido
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, wait_for
 
 pytest_plugins = ["tests.jack_server"]
 
@@ -61,13 +61,20 @@ def stop(process: subprocess.Popen) -> str:
 
 def play_until(process: subprocess.Popen, play: Callable[[], None], read: Callable[[], Any], done) -> Any:
     """Play (send MIDI) and read the value back until `done(value)`, the engine exits, or a generous 300 s pass."""
-    deadline, value = time.monotonic() + 300, None
-    while not done(value) and time.monotonic() < deadline and process.poll() is None:
+    values = [None]
+
+    def played() -> bool:
+        if done(values[-1]) or process.poll() is not None:
+            return True
         play()
-        value = read()
-    return value
+        values.append(read())
+        return done(values[-1])
+
+    wait_for(played, 300, interval=0)
+    return values[-1]
 
 
+@pytest.mark.slow  # a real engine process played over JACK MIDI
 def test_midi_name_alone_plays_the_controller_with_its_factory_map(jack_server, tmp_path):
     # A port named like a nanoKONTROL2 (plus a unique tail): no --mapping given.
     name = f"nanoKONTROL2 vjtest-{uuid.uuid4().hex[:8]}"
@@ -91,6 +98,7 @@ def test_midi_name_alone_plays_the_controller_with_its_factory_map(jack_server, 
     assert "MIDI map: nanokontrol2 (chosen by the port name" in output
 
 
+@pytest.mark.slow  # a real engine process played over JACK MIDI
 def test_midi_clock_from_another_port_sets_the_walk_tempo(jack_server, tmp_path):
     name = f"vjtest-daw-{uuid.uuid4().hex[:8]}"
     daw = mido.Backend(jack_server, load=True).open_output(name, virtual=True)

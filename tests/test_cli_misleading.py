@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import FIXTURES, wait_for
 from tests.test_cli_mistakes import one_line_error, vjengine
 from vjengine.analysis.signals import check_signal
 from vjengine.params import ParamError, default_store
@@ -104,8 +105,6 @@ def recorded(tmp_path):
     """A set recorded in a folder of its own, with the model named by a relative path."""
     import shutil
 
-    from tests.conftest import FIXTURES
-
     show = tmp_path / "show"
     show.mkdir()
     shutil.copy(FIXTURES / "sg2_64.pkl", show / "model.pkl")
@@ -179,6 +178,7 @@ def test_directions_preview_options_out_of_range_are_refused_before_the_model_lo
     assert message in one_line_error(vjengine("directions", "missing.pkl", *args, cwd=tmp_path))
 
 
+@pytest.mark.slow  # SeFa and a preview strip on a model
 def test_directions_beyond_the_parameters_are_not_labelled_as_parameters(tmp_path):
     result = vjengine("directions", "random:sg2-32", "-k", "10", "--steps", "2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -204,7 +204,6 @@ def test_datagrams_that_are_not_osc_are_dropped_without_a_line_as_the_docs_say(c
 
     from pythonosc.udp_client import SimpleUDPClient
 
-    from tests.conftest import wait_for
     from vjengine.control.osc import OSCReceiver
 
     store = default_store()
@@ -278,7 +277,6 @@ def test_a_file_where_a_folder_should_be_is_called_a_file_not_file_exists(tmp_pa
 
 
 def test_a_truncated_model_file_is_named_in_its_error(tmp_path):
-    from tests.conftest import FIXTURES
 
     (tmp_path / "cut.pkl").write_bytes((FIXTURES / "sg2_64.pkl").read_bytes()[:5000])
     error = one_line_error(vjengine(*RUN, "--model", "cut.pkl", "--output", "none", cwd=tmp_path))

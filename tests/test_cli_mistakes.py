@@ -3,26 +3,18 @@ before any work (a model that does not exist would otherwise be the first compla
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
 import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import one_line_error
+from tests.conftest import one_line_error, run_cli
 
 
 def vjengine(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "vjengine", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=cwd,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    """The command run in this process: a mistake is said before any work, so a second Python is not needed."""
+    return run_cli(*args, cwd=cwd)
 
 
 def test_render_of_the_latents_project_writes_is_one_line(tmp_path):

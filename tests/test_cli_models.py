@@ -6,19 +6,16 @@ import json
 import os
 import stat
 import subprocess
-import sys
 
+import pytest
 import torch
 
-from tests.conftest import FIXTURES, one_line_error
+from tests.conftest import FIXTURES, one_line_error, run_cli
 from vjengine.models import load_generator
 
 
 def vjengine(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "vjengine", *args], capture_output=True, text=True, timeout=300, env=env
-    )
+    return run_cli(*args)
 
 
 def test_convert_writes_a_file_that_loads_to_the_same_generator(tmp_path):
@@ -46,6 +43,7 @@ def test_bench_generator_reports_json(tmp_path):
     assert report["median_ms"] > 0 and report["fps"] > 0 and report["p95_ms"] >= report["median_ms"]
 
 
+@pytest.mark.slow  # a 512-channel model timed two ways
 def test_bench_generator_compares_direct_convolutions():
     model = "random:sg3t-16"  # 512 channels: its layers convolve by Winograd on a CPU
     result = vjengine("bench", "generator", "--model", model, "--device", "cpu", "--frames", "2", "--direct", "--json")

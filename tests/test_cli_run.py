@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -16,19 +16,15 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, run_cli, wait_for
 
 ROOT = Path(__file__).parent.parent
 
 
-def vjengine(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "vjengine", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+def vjengine(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The command run in this process: each of these ends by itself (the tests of a process's own signals, below,
+    start a real one)."""
+    return run_cli(*args, cwd=cwd)
 
 
 def read_video(path: Path) -> list[np.ndarray]:
@@ -49,6 +45,7 @@ def clip(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow  # 30 frames of a 256 px model, encoded
 @pytest.mark.parametrize("model", ["random", str(FIXTURES / "sg2_64.pkl")], ids=["random", "fixture"])
 def test_run_renders_a_video_source_into_an_mp4(tmp_path, clip, model):
     out = tmp_path / "out.mp4"
@@ -100,16 +97,18 @@ def start_run(*args: str) -> subprocess.Popen:
 
 
 def fetch_jpeg(url: str, within: float) -> np.ndarray | None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=30) as response:
-                return cv2.imdecode(np.frombuffer(response.read(), np.uint8), cv2.IMREAD_COLOR)
-        except OSError:
-            time.sleep(0.3)
-    return None
+    images: list[np.ndarray] = []
+
+    def fetched() -> bool:
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=30) as response:
+            images.append(cv2.imdecode(np.frombuffer(response.read(), np.uint8), cv2.IMREAD_COLOR))
+        return bool(images)
+
+    wait_for(fetched, within, interval=0.3)
+    return images[0] if images else None
 
 
+@pytest.mark.slow  # a real engine process, stopped by its signal
 def test_preview_serves_jpeg_frames_over_http():
     port = free_port()
     proc = start_run("--output", f"preview:{port}", "--fps", "10")
@@ -123,12 +122,11 @@ def test_preview_serves_jpeg_frames_over_http():
     assert "stopping (SIGTERM)" in stderr
 
 
+@pytest.mark.slow  # a real engine process, stopped by its signal
 def test_sigterm_leaves_a_playable_recording(tmp_path):
     out = tmp_path / "live.mp4"
     proc = start_run("--output", f"file:{out}", "--fps", "30")
-    deadline = time.monotonic() + 300
-    while not out.exists() and time.monotonic() < deadline:  # the file opens with the first frame
-        time.sleep(0.1)
+    wait_for(out.exists, 300, interval=0.1)  # the file opens with the first frame
     time.sleep(1)
     proc.terminate()
     _, stderr = proc.communicate(timeout=120)
@@ -213,6 +211,7 @@ def test_run_renders_in_bfloat16(tmp_path, model):
     assert len(read_video(out)) == 3
 
 
+@pytest.mark.slow  # torch.compile builds C++ kernels: minutes on a small CPU
 def test_bench_generator_times_the_compiled_synthesis_apart_from_compiling():
     result = vjengine(
         "bench", "generator", "--model", "random:sg2-32", "--device", "cpu", "--dtype", "fp32",
@@ -223,6 +222,7 @@ def test_bench_generator_times_the_compiled_synthesis_apart_from_compiling():
     assert report["compile_s"] > 0 and report["compiled_median_ms"] > 0 and report["median_ms"] > 0
 
 
+@pytest.mark.slow  # torch.compile builds C++ kernels: minutes on a small CPU
 def test_run_compiles_the_generator_when_asked(tmp_path):
     out = tmp_path / "compiled.mp4"
     result = vjengine(
@@ -274,6 +274,7 @@ def test_record_path_that_cannot_be_written_fails_before_the_show(tmp_path):
     assert "rendered" not in result.stderr
 
 
+@pytest.mark.slow  # renders as many frames as the recording took seconds: more on a busy machine
 def test_render_resamples_to_another_frame_rate(tmp_path):
     recording = tmp_path / "set.npz"
     result = vjengine(
@@ -308,10 +309,9 @@ def test_two_outputs_to_one_file_are_refused_at_start(tmp_path, outputs):
     existing = tmp_path / "same.mp4"
     existing.write_bytes(b"last night's set")
     before = existing.read_bytes(), existing.stat().st_mtime_ns
-    result = subprocess.run(
-        [sys.executable, "-m", "vjengine", "run", "--frames", "3", "--model", "random:sg2-32", "--source", "pattern"]
-        + ["--no-status", "--osc-port", "0", "--oscquery-port", "0", *outputs],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    result = vjengine(
+        "run", "--frames", "3", "--model", "random:sg2-32", "--source", "pattern",
+        "--no-status", "--osc-port", "0", "--oscquery-port", "0", *outputs, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 2 and "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("vjengine: error:")]
@@ -392,6 +392,7 @@ def video_timing(path: Path) -> tuple[list[float], float]:
         return [float(f.time) for f in container.decode(video=0)], container.duration / av.time_base
 
 
+@pytest.mark.slow  # a live take and its render, both encoded
 def test_a_live_recording_plays_for_the_time_it_took_and_so_does_its_render(tmp_path):
     live, recording = tmp_path / "live.mp4", tmp_path / "set.npz"
     # Unpaced (render.fps=0) the loop runs as fast as this machine manages, not at the 30 fps the file opens with.

@@ -7,6 +7,7 @@ import logging
 import numpy as np
 import pytest
 
+from tests.conftest import FakeClock, wait_for
 from vjengine.control.actions import Actions, Targets
 from vjengine.params import default_store
 from vjengine.tempo.midiclock import PUBLISH_INTERVAL, TICKS_PER_BEAT, TempoFollower, tempo
@@ -64,14 +65,6 @@ def test_a_pause_starts_a_fresh_estimate():
     assert all(bpm is None or bpm > 140 for bpm in resumed)  # nothing of the old 90 mixed in
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def tap_at(store, clock, *times: float) -> None:
     for t in times:
         clock.now = t
@@ -80,7 +73,7 @@ def tap_at(store, clock, *times: float) -> None:
 
 @pytest.fixture
 def tapping():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     actions = Actions(Targets(store, tap=TapTempo(store, clock).tap))  # tempo.tap asks for the tap action
     actions.listen()
     yield store, clock
@@ -132,7 +125,6 @@ def test_a_controller_map_with_the_old_tap_name_binds_the_new_one(caplog):
 def test_the_old_osc_address_still_sets_the_tempo_over_udp():
     from pythonosc.udp_client import SimpleUDPClient
 
-    from tests.conftest import wait_for
     from vjengine.control.osc import OSCReceiver
 
     store = default_store()

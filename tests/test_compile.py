@@ -11,6 +11,8 @@ from vjengine.models import build_generator, load_generator
 from vjengine.models.compiled import CompiledSynthesis
 from vjengine.models.manipulation import Manipulator
 
+pytestmark = pytest.mark.slow  # torch.compile builds C++ kernels: minutes on a small CPU
+
 
 def narrow(arch: str, resolution: int, **kwargs) -> torch.nn.Module:
     config = {"img_resolution": resolution, "channel_base": 512, "channel_max": 16, "mapping_kwargs": {"num_layers": 2}}

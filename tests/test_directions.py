@@ -53,6 +53,7 @@ def _unit_rows(a: np.ndarray) -> np.ndarray:
     return a / np.linalg.norm(a, axis=1, keepdims=True)
 
 
+@pytest.mark.slow  # SeFa on the fixture models
 def test_sefa_directions_are_orthonormal(G):
     found = sefa(G, range(G.num_ws))
     gram = found.vectors.astype(np.float64) @ found.vectors.T.astype(np.float64)
@@ -61,6 +62,7 @@ def test_sefa_directions_are_orthonormal(G):
     assert np.all(np.diff(found.values) <= 1e-9)
 
 
+@pytest.mark.slow  # SeFa on the fixture models
 def test_sefa_matches_svd_of_the_stacked_affine_weights(G):
     stacked = _unit_rows(np.concatenate([w for _, w in _conv_affine_weights(G.state_dict(), G.w_dim)]))
     _, singular, vt = np.linalg.svd(stacked, full_matrices=False)
@@ -152,6 +154,7 @@ def test_directions_are_cached_per_model(G, monkeypatch):
     np.testing.assert_array_equal(compute_directions(G, "sefa").vectors, first.vectors)
 
 
+@pytest.mark.slow  # SeFa on two models
 def test_another_model_never_reuses_the_cache(G):
     first = compute_directions(G, "sefa")
     other = copy.deepcopy(G)

@@ -9,35 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import FIXTURES, FrameClock
+from tests.conftest import FIXTURES, FakeClock, FakeSink
 from vjengine.analysis import AsyncAnalyser
 from vjengine.engine import assemble_engine
 from vjengine.engine.loop import MAX_FAILING_FRAMES_OFFLINE
 from vjengine.engine.rig import Rig
 from vjengine.models import load_generator
-from vjengine.outputs import Sink
 from vjengine.outputs.frames import to_frame, to_frames
 from vjengine.params import default_store
 from vjengine.sources import open_source
-
-
-class Collect(Sink):
-    """A live sink that keeps what it is given, for inspection."""
-
-    live = True
-
-    def __init__(self) -> None:
-        super().__init__("collect")
-        self.frames: list[np.ndarray] = []
-
-    def _open(self, frame):
-        pass
-
-    def _write(self, frame):
-        self.frames.append(frame)
-
-    def _close(self):
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +39,7 @@ def fast_store():
 
 
 def test_frames_reach_the_sinks_as_rgb_bytes(generator, pattern):
-    sink = Collect()
+    sink = FakeSink(live=True)
     assemble_engine(Rig.build(generator), fast_store(), pattern, [sink]).run(5)
     sink.close()
     assert len(sink.frames) >= 1
@@ -67,20 +47,9 @@ def test_frames_reach_the_sinks_as_rgb_bytes(generator, pattern):
     assert frame.shape == (64, 64, 3) and frame.dtype == np.uint8
 
 
-class Keep(Sink):
-    """A recording sink (every frame, in order) that keeps what it is given, for inspection."""
-
-    def __init__(self) -> None:
-        super().__init__("keep", buffer=1000)
-        self.frames: list[np.ndarray] = []
-
-    def _write(self, frame):
-        self.frames.append(frame)
-
-
 def render(generator, store, source, frames: int, step: float) -> list[np.ndarray]:
     """`frames` frames of a run whose clock moves `step` seconds a frame, as the sink received them."""
-    clock, sink = FrameClock(step), Keep()
+    clock, sink = FakeClock(step=step), FakeSink()
     assemble_engine(Rig.build(generator), store, source, [sink], listeners=[clock.tick], clock=clock).run(frames)
     sink.close()
     assert len(sink.frames) == frames
@@ -137,7 +106,7 @@ def test_every_stage_is_timed(generator, pattern):
 
 
 def test_paused_keeps_publishing_the_last_frame_while_time_goes_on(generator, pattern):
-    store, sink, clock = fast_store(), Keep(), FrameClock(0.1)
+    store, sink, clock = fast_store(), FakeSink(), FakeClock(step=0.1)
     store.set("latent.drift", 60, immediate=True)  # unpaused, every frame would differ from the last
     engine = assemble_engine(Rig.build(generator), store, pattern, [sink], listeners=[clock.tick], clock=clock)
     engine.run(1)
@@ -161,6 +130,7 @@ def test_paused_does_not_run_the_generator(generator, pattern):
     assert len(calls) == 1 and engine.stats.frames == 5
 
 
+@pytest.mark.slow  # paced frames take the time they take
 def test_frame_pacing_holds_the_target_rate(generator, pattern):
     store = default_store()
     store.set("render.fps", 20, immediate=True)
@@ -199,11 +169,11 @@ def test_a_slow_analyser_does_not_stall_the_loop(generator, pattern):
 
 
 def test_a_failing_sink_does_not_stop_the_loop_or_the_others(generator, pattern):
-    class Broken(Collect):
+    class Broken(FakeSink):
         def _write(self, frame):
             raise OSError("disk full")
 
-    healthy, broken = Collect(), Broken()
+    healthy, broken = FakeSink(live=True), Broken()
     stats = assemble_engine(Rig.build(generator), fast_store(), pattern, [broken, healthy]).run(6)
     healthy.close()
     broken.close()
@@ -223,7 +193,7 @@ class Glitch:
 
 
 def test_a_frame_that_fails_mid_show_is_skipped_and_the_loop_renders_on(generator, pattern, caplog):
-    sink = Collect()
+    sink = FakeSink(live=True)
     engine = assemble_engine(Rig.build(generator), fast_store(), pattern, [sink], listeners=[Glitch(range(3, 6))])
     stats = engine.run(8)
     sink.close()
@@ -246,7 +216,7 @@ def test_an_offline_run_whose_frames_keep_failing_stops(generator, pattern):
 def test_a_blocking_sink_does_not_stop_the_loop(generator, pattern):
     release = threading.Event()
 
-    class Stuck(Collect):
+    class Stuck(FakeSink):
         def _write(self, frame):
             release.wait()  # until the test lets go: the loop must finish while this write still hangs
 
@@ -278,11 +248,11 @@ def test_to_frames_makes_each_layout_once_from_the_same_pixels():
 
 
 def test_sinks_get_frames_in_their_own_layout_when_the_engine_converts(generator, pattern):
-    class RGBASink(Keep):
+    class RGBASink(FakeSink):
         layout = "RGBA"
 
     # Recording sinks keep every frame, so frame k of one is frame k of the other (live ones may skip).
-    rgba, rgb = RGBASink(), Keep()
+    rgba, rgb = RGBASink(), FakeSink()
     # convert_layouts is the default for a CUDA generator; on the CPU sinks convert in their own threads
     assemble_engine(Rig.build(generator), fast_store(), pattern, [rgba, rgb], convert_layouts=True).run(2)
     rgba.close()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
 import cv2
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, wait_for
 from vjengine.analysis.landmarks import LandmarkAnalyser
 from vjengine.analysis.signals import check_signal
 from vjengine.params import default_store
@@ -53,13 +54,16 @@ def test_the_portraits_smile_moves_the_picture_along_the_first_direction() -> No
     analyser = LandmarkAnalyser({"face": face}, hands=False, face=True, rate=0, release=0.0)
     image = cv2.cvtColor(cv2.imread(str(FIXTURES / "mediapipe" / "face_256.png")), cv2.COLOR_BGR2RGB)
     try:
-        deadline, index = time.monotonic() + 60, 0
-        while analyser.detections.get("face", 0) == 0:
-            assert time.monotonic() < deadline, "no face detection within 60 s"
-            analyser.analyse(Frame(image, index, time.monotonic()))
-            index += 1
-            time.sleep(0.01)
-        signals = analyser.analyse(Frame(image, index, time.monotonic()))
+        frames = itertools.count()
+
+        def detected() -> bool:
+            if analyser.detections.get("face", 0):
+                return True
+            analyser.analyse(Frame(image, next(frames), time.monotonic()))
+            return False
+
+        assert wait_for(detected, 60, interval=0.01), "no face detection within 60 s"
+        signals = analyser.analyse(Frame(image, next(frames), time.monotonic()))
     finally:
         analyser.close()
     snapshot = modulation.apply(store.snapshot(), signals)

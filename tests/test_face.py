@@ -7,6 +7,7 @@ the portrait's detections are made once per module.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -17,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, wait_for
 from vjengine.analysis import expressions, face
 from vjengine.analysis.bundles import REQUIRED
 from vjengine.analysis.landmarks import Detection, LandmarkAnalyser, LandmarkDetector
@@ -174,16 +175,15 @@ def test_a_face_in_view_is_published_through_the_analyser() -> None:
 
 def run_until_detected(analyser: LandmarkAnalyser, image: np.ndarray, kind: str, with_result: bool = False) -> dict:
     """Feed frames as a camera would until the detector has turned one into signals (at most a generous 60 s)."""
-    deadline = time.monotonic() + 60
-    index = 0
-    while time.monotonic() < deadline:
-        signals = analyser.analyse(Frame(image, index, time.monotonic()))
+    frames, fed = itertools.count(), {}
+
+    def detected() -> bool:
+        fed["signals"] = analyser.analyse(Frame(image, next(frames), time.monotonic()))
         view = getattr(analyser.latest_landmarks(), kind)
-        if analyser.detections.get(kind, 0) > 0 and (not with_result or (view is not None and view.landmarks)):
-            return analyser.analyse(Frame(image, index + 1, time.monotonic())) if with_result else signals
-        index += 1
-        time.sleep(0.01)
-    raise AssertionError(f"no {kind} detection within 60 s")
+        return analyser.detections.get(kind, 0) > 0 and (not with_result or (view is not None and view.landmarks))
+
+    assert wait_for(detected, 60, interval=0.01), f"no {kind} detection within 60 s"
+    return analyser.analyse(Frame(image, next(frames), time.monotonic())) if with_result else fed["signals"]
 
 
 # --- geometry on synthetic meshes -------------------------------------------------------------------------------

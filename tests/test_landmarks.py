@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import FIXTURES, serving
+from tests.conftest import FIXTURES, serving, wait_for
 from vjengine.analysis import bundles, hands, pose
 from vjengine.analysis.bundles import BundleUnavailable, resolve_bundle
 from vjengine.analysis.landmarks import Detection, LandmarkAnalyser, LandmarkDetector, LandmarkView
@@ -320,14 +320,17 @@ def feed(analyser: LandmarkAnalyser, image: np.ndarray, seconds: float, start: i
 
 def feed_until(analyser: LandmarkAnalyser, image: np.ndarray, kind: str, count: int = 1, start: int = 0):
     """Feed frames until `count` detections of `kind` were turned into signals (at most a generous 60 s)."""
-    index, signals = start, {}
-    deadline = time.monotonic() + 60
-    while analyser.detections.get(kind, 0) < count:
-        assert time.monotonic() < deadline, f"fewer than {count} {kind} detections in 60 s"
-        signals = analyser.analyse(frame(image, index))
-        index += 1
-        time.sleep(0.01)
-    return signals, index
+    fed = {"index": start, "signals": {}}
+
+    def detected() -> bool:
+        if analyser.detections.get(kind, 0) >= count:
+            return True
+        fed["signals"] = analyser.analyse(frame(image, fed["index"]))
+        fed["index"] += 1
+        return False
+
+    assert wait_for(detected, 60, interval=0.01), f"fewer than {count} {kind} detections in 60 s"
+    return fed["signals"], fed["index"]
 
 
 def test_no_hand_in_view_gives_rest_values() -> None:

@@ -18,25 +18,13 @@ from pathlib import Path
 import mido
 import pytest
 
-from tests.conftest import finishes
+from tests.conftest import FakeClock, finishes, wait_for
 from vjengine.control.mapping import Control, load_map
 from vjengine.control.midi import Decoder, MidiControl, MidiError, relative_ticks
 from vjengine.params import ParamStore, default_store
 from vjengine.tempo.service import Tempo
 
 pytest_plugins = ["tests.jack_server"]
-
-TIMEOUT = 30.0  # generous: it only runs out when a test fails, and a busy machine is slow, not wrong
-
-
-def eventually(check: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-    """Poll `check` until it holds; fail the test if it never does."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.005)
-    assert check()
 
 
 def cc(number: int, value: int, channel: int = 0) -> mido.Message:
@@ -58,7 +46,7 @@ class Controller:
         )
         for message in messages:
             self.port.send(message)
-        eventually(lambda: control.status()["received"] >= expected)
+        assert wait_for(lambda: control.status()["received"] >= expected)
 
     def unplug(self) -> None:
         self.port.close()
@@ -95,7 +83,7 @@ def midi(store, controller, tmp_path) -> Iterator[Callable[..., MidiControl]]:
         control = MidiControl(store, mapping_files=[path], poll_interval=0.05, **kwargs)
         control.start()
         started.append(control)
-        eventually(lambda: control.status()["input"] is not None)
+        assert wait_for(lambda: control.status()["input"] is not None)
         return control
 
     yield start
@@ -188,7 +176,7 @@ def test_learn_binds_the_next_cc_and_saves_a_map_that_loads_again(midi, controll
     control.learn("corruption.gain")
     assert control.status()["learning"] == "corruption.gain"
     controller.send(control, cc(70, 127))
-    eventually(lambda: control.status()["learning"] is None)
+    assert wait_for(lambda: control.status()["learning"] is None)
     assert store.get("corruption.gain") == 1.0
     saved = load_map(learn_file, store.params)
     assert [(b.control, b.param.name) for b in saved.bindings] == [(Control("cc", 0, 70), "corruption.gain")]
@@ -203,10 +191,10 @@ def test_learned_file_is_loaded_by_the_next_session(store, controller, tmp_path,
     with first:
         first.learn("visual.mix")
         controller.send(first, cc(12, 0))
-        eventually(lambda: learn_file.exists())
+        assert wait_for(lambda: learn_file.exists())
     second = MidiControl(store, learn_file=learn_file, poll_interval=0.05)  # the port comes from the file
     with second:
-        eventually(lambda: second.status()["input"] is not None)
+        assert wait_for(lambda: second.status()["input"] is not None)
         controller.send(second, cc(12, 127))
         assert store.get("visual.mix") == 1.0
 
@@ -215,7 +203,7 @@ def test_learn_recognises_a_fourteen_bit_pair(midi, controller, store):
     control = midi()
     control.learn("transform.rotate")
     controller.send(control, cc(2, 64), cc(34, 5))
-    eventually(lambda: control.status()["learning"] is None)
+    assert wait_for(lambda: control.status()["learning"] is None)
     assert [b.control for b in control.bindings] == [Control("cc14", 0, 2)]
 
 
@@ -223,7 +211,7 @@ def test_learn_replaces_the_controls_old_binding(midi, controller, store):
     control = midi(MIX_ON_CC7)
     control.learn("corruption.gain")
     controller.send(control, cc(7, 127))
-    eventually(lambda: control.status()["learning"] is None)
+    assert wait_for(lambda: control.status()["learning"] is None)
     assert [b.param.name for b in control.bindings] == ["corruption.gain"]
 
 
@@ -263,9 +251,9 @@ def test_pickup_off_jumps_at_once(midi, controller, store):
 def test_a_port_that_closes_and_reopens_is_reconnected(midi, controller, store):
     control = midi(MIX_ON_CC7)
     controller.unplug()
-    eventually(lambda: control.status()["input"] is None)
+    assert wait_for(lambda: control.status()["input"] is None)
     controller.plug_in()
-    eventually(lambda: control.status()["input"] is not None)
+    assert wait_for(lambda: control.status()["input"] is not None)
     controller.send(control, cc(7, 127))
     assert store.get("visual.mix") == 1.0
     assert control.status()["connects"] == 2
@@ -277,7 +265,7 @@ def test_a_port_that_is_not_there_yet_is_opened_when_it_appears(store, backend, 
         assert control.status()["input"] is None
         device = Controller(backend, name)
         try:
-            eventually(lambda: control.status()["input"] is not None)
+            assert wait_for(lambda: control.status()["input"] is not None)
         finally:
             device.unplug()
 
@@ -293,7 +281,7 @@ def listener(backend) -> Iterator[tuple[str, mido.ports.BaseInput]]:
 
 def received(port, count: int = 1) -> list[mido.Message]:
     messages: list[mido.Message] = []
-    eventually(lambda: messages.extend(port.iter_pending()) or len(messages) >= count)
+    assert wait_for(lambda: messages.extend(port.iter_pending()) or len(messages) >= count)
     return messages
 
 
@@ -313,7 +301,7 @@ def test_feedback_port_that_comes_back_gets_every_value_again(midi, listener, ba
     control = midi('[[binding]]\nparam = "visual.mix"\ntype = "cc"\nnumber = 7\nfeedback = true\n', output=name)
     received(port)
     port.close()
-    eventually(lambda: control.status()["output"] is None)
+    assert wait_for(lambda: control.status()["output"] is None)
     store.set("visual.mix", 0.25, source="osc")  # changed while the controller was unplugged
     again = backend.open_input(name, virtual=True)
     try:
@@ -382,7 +370,7 @@ def test_feedback_never_blocks_the_writer_and_sends_the_newest_value(midi, liste
     assert finishes(burst)  # the writer (OSC here) went on while the feedback was stuck
     stalled.release.set()
     messages: list[mido.Message] = []
-    eventually(lambda: messages.extend(port.iter_pending()) or (bool(messages) and messages[-1] == cc(7, 0)))
+    assert wait_for(lambda: messages.extend(port.iter_pending()) or (bool(messages) and messages[-1] == cc(7, 0)))
     assert len(messages) <= 2  # coalesced: the stuck value, then only the newest of the burst
 
 
@@ -394,22 +382,16 @@ def test_clock_and_sysex_are_ignored_quietly(midi, controller, store, caplog):
         controller.port.send(mido.Message("sysex", data=[0x47, 0x7F, 0x29]))
         controller.send(control, cc(7, 0))
     assert store.get("visual.mix") == 0.0
-    eventually(lambda: control.status()["ignored"] == 4)
+    assert wait_for(lambda: control.status()["ignored"] == 4)
     assert control.status()["received"] == 1
     assert not caplog.records
 
 
-class TickClock:
+def tick_clock(bpm: float) -> FakeClock:
     """The tempo's clock, one MIDI clock interval at `bpm` further on each time it is read: MIDI reads it
     once per clock message as it arrives, so the tempo it hears is exactly `bpm` however late
     a busy machine delivers the messages."""
-
-    def __init__(self, bpm: float) -> None:
-        self.interval, self.reads = 60.0 / (bpm * 24), 0
-
-    def __call__(self) -> float:
-        self.reads += 1
-        return self.reads * self.interval
+    return FakeClock(per_read=60.0 / (bpm * 24))
 
 
 def play_clock(port, beats: int) -> None:
@@ -421,28 +403,28 @@ def play_clock(port, beats: int) -> None:
 
 
 def test_midi_clock_sets_the_walk_tempo(midi, controller, store):
-    control = midi(MIX_ON_CC7, tempo=Tempo(store, TickClock(128)))
+    control = midi(MIX_ON_CC7, tempo=Tempo(store, tick_clock(128)))
     controller.port.send(mido.Message("start"))
     play_clock(controller.port, 8)
-    eventually(lambda: store.get("tempo.bpm") == 128.0)
+    assert wait_for(lambda: store.get("tempo.bpm") == 128.0)
     assert control.status()["bpm"] == 128.0
 
 
 def test_midi_clock_counts_beats_from_start_for_the_beat_phase(midi, controller, store):
-    tempo = Tempo(store, TickClock(128))
+    tempo = Tempo(store, tick_clock(128))
     midi(MIX_ON_CC7, tempo=tempo)
     controller.port.send(mido.Message("start"))
     play_clock(controller.port, 8)
-    eventually(lambda: tempo.arbiter.anchors().get("clock", (0.0,))[0] == pytest.approx(191 / 24))
+    assert wait_for(lambda: tempo.arbiter.anchors().get("clock", (0.0,))[0] == pytest.approx(191 / 24))
     controller.port.send(mido.Message("start"))  # the song starts again: the next tick is its first beat
     play_clock(controller.port, 1)
-    eventually(lambda: tempo.arbiter.anchors()["clock"][0] == pytest.approx(23 / 24))
+    assert wait_for(lambda: tempo.arbiter.anchors()["clock"][0] == pytest.approx(23 / 24))
 
 
 def test_midi_clock_is_ignored_unless_followed(midi, controller, store):
     control = midi(MIX_ON_CC7)  # no tempo to follow it into
     play_clock(controller.port, 2)
-    eventually(lambda: control.status()["ignored"] == 48)
+    assert wait_for(lambda: control.status()["ignored"] == 48)
     assert store.get("tempo.bpm") == 0.0
 
 

@@ -19,9 +19,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import FrameClock, wait_for
 from pythonosc.udp_client import SimpleUDPClient
 
+from tests.conftest import FakeClock, FakeSink, run_cli, wait_for
 from vjengine.commands.render import render_recording
 from vjengine.control.actions import Actions, Targets
 from vjengine.control.osc import OSCReceiver
@@ -41,17 +41,6 @@ from vjengine.params import default_store
 from vjengine.sources import open_source
 
 SIZE = 8
-
-
-class Keep(Sink):
-    """Keeps every frame it is given, in order."""
-
-    def __init__(self) -> None:
-        super().__init__("keep", buffer=10_000)
-        self.frames: list[np.ndarray] = []
-
-    def _write(self, frame):
-        self.frames.append(frame)
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +109,7 @@ def osc_for(store, bank) -> tuple[OSCReceiver, SimpleUDPClient]:
 
 def test_selecting_a_model_over_osc_switches_the_picture_while_the_loop_renders(generators, store, pattern):
     bank = bank_of(generators, store)
-    sink = Keep()
+    sink = FakeSink()
     engine = running(assemble_engine(bank.rig_for(0), store, pattern, [sink], models=bank))
     osc, client = osc_for(store, bank)
     try:
@@ -144,7 +133,7 @@ def test_the_loop_keeps_rendering_the_old_model_while_the_new_one_loads(generato
         return Rig.build(generators[entry.spec], name=entry.name)
 
     bank = bank_of(generators, store, build=slow_build)
-    sink = Keep()
+    sink = FakeSink()
     engine = running(assemble_engine(bank.rig_for(0), store, pattern, [sink], models=bank))
     osc, client = osc_for(store, bank)
     try:
@@ -173,7 +162,7 @@ def switch_and_render(generators, store, pattern, frames: int, step: float) -> l
     """`frames` frames of a run that switches from a to b at its first frame, its clock `step` s a frame."""
     bank = preloaded(generators, store)
     store.set("model.slot", 1)
-    sink, clock = Keep(), FrameClock(step)
+    sink, clock = FakeSink(), FakeClock(step=step)
     engine = assemble_engine(bank.rig_for(0), store, pattern, [sink], models=bank, clock=clock, listeners=[clock.tick])
     engine.run(frames)
     engine.close()
@@ -210,7 +199,7 @@ def test_a_model_that_fails_to_load_is_one_line_and_the_show_goes_on(generators,
         return Rig.build(G, name=entry.name)
 
     bank = ModelBank([BankEntry("a", "a"), BankEntry("evil", str(evil))], build, store, build(BankEntry("a", "a")))
-    sink = Keep()
+    sink = FakeSink()
     engine = running(assemble_engine(bank.rig_for(0), store, pattern, [sink], models=bank))
     osc, client = osc_for(store, bank)
     try:
@@ -229,7 +218,7 @@ def test_a_model_that_fails_to_load_is_one_line_and_the_show_goes_on(generators,
 
 def test_models_keep_bounds_the_models_resident_while_switching_among_three(generators, store, pattern):
     bank = bank_of(generators, store, names=("a", "b", "c"), keep=2)
-    engine = running(assemble_engine(bank.rig_for(0), store, pattern, [Keep()], models=bank))
+    engine = running(assemble_engine(bank.rig_for(0), store, pattern, [FakeSink()], models=bank))
     try:
         for name in ("b", "c", "a", "c", "b"):
             bank.select(name)
@@ -275,7 +264,7 @@ def test_recalling_a_preset_stored_with_another_model_switches_to_it(generators,
     presets = PresetPlayer(PresetBank(tmp_path / "presets"), store, model="a")
     bank.follow_presets(presets)
     engine = assemble_engine(
-        Rig.build(generators["a"], presets=presets, name="a"), store, pattern, [Keep()], models=bank
+        Rig.build(generators["a"], presets=presets, name="a"), store, pattern, [FakeSink()], models=bank
     )
     running(engine)
     try:
@@ -291,6 +280,7 @@ def test_recalling_a_preset_stored_with_another_model_switches_to_it(generators,
         stop(engine, bank)
 
 
+@pytest.mark.slow  # a recorded set and its render, frame by frame
 def test_render_reproduces_a_recording_that_switches_models_with_a_crossfade(generators, store, pattern, tmp_path):
     specs = {name: str(save_generator(generators[name], tmp_path / f"{name}.safetensors")) for name in ("a", "b")}
     rigs = {spec: Rig.build(load_generator(spec), name=name) for name, spec in specs.items()}
@@ -300,7 +290,7 @@ def test_render_reproduces_a_recording_that_switches_models_with_a_crossfade(gen
     assert wait_for(lambda: bank.is_resident(1), timeout=60)
     store.set("model.fade", 0.5, immediate=True)
     recorder = Recorder(tmp_path / "set.npz", specs["a"], {})
-    sink, clock = Keep(), FrameClock(0.125)
+    sink, clock = FakeSink(), FakeClock(step=0.125)
     engine = assemble_engine(
         rigs[specs["a"]], store, pattern, [sink], models=bank, recorder=recorder, clock=clock,
         listeners=[clock.tick, lambda _: clock.now >= 0.5 and store.set("model.slot", 1)],
@@ -318,6 +308,7 @@ def test_render_reproduces_a_recording_that_switches_models_with_a_crossfade(gen
     bank.close()
 
 
+@pytest.mark.slow  # a real engine process, stopped by its signal
 def test_a_run_switches_to_its_second_model_and_render_replays_the_recording(generators, tmp_path):
     """End to end through the command line: two --model, the second asked for at start (it loads beside
     the loop), a recording, and `vjengine render` giving back every frame the live output wrote."""
@@ -341,11 +332,7 @@ def test_a_run_switches_to_its_second_model_and_render_replays_the_recording(gen
         assert run.wait(120) == 0, "".join(lines)
     reader.join(10)
     assert any("model bank: 0 a, 1 second" in line for line in lines)
-    rendered = subprocess.run(
-        [sys.executable, "-m", "vjengine", "render", str(recording), "--output", f"file:{again}/%04d.png", "--device",
-         "cpu"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    rendered = run_cli("render", str(recording), "--output", f"file:{again}/%04d.png", "--device", "cpu")
     assert rendered.returncode == 0, rendered.stderr
     live_frames = [cv2.imread(str(p)) for p in sorted(live.glob("*.png"))]
     again_frames = [cv2.imread(str(p)) for p in sorted(again.glob("*.png"))]
@@ -360,6 +347,7 @@ def resident_set_mib() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+@pytest.mark.slow  # dozens of model loads
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
 def test_memory_stays_bounded_over_many_switches_among_three_models_with_keep_two(store, pattern):
     """Every switch to a model that left the device builds it anew (new weights in memory): what leaves
@@ -373,7 +361,7 @@ def test_memory_stays_bounded_over_many_switches_among_three_models_with_keep_tw
         Rig.build(random_generator("sg2", SIZE, seed=0), name="a"),
         keep=2,
     )
-    engine = running(assemble_engine(bank.rig_for(0), store, pattern, [Keep()], models=bank))
+    engine = running(assemble_engine(bank.rig_for(0), store, pattern, [FakeSink()], models=bank))
     try:
         measured = []
         for switch in range(30):
@@ -391,7 +379,7 @@ def test_model_name_reads_back_the_model_on_screen_and_switches_by_name(generato
     bank = bank_of(generators, store)
     bank.listen()
     assert store.get("model.name") == "a"
-    sink = Keep()
+    sink = FakeSink()
     engine = running(assemble_engine(bank.rig_for(0), store, pattern, [sink], models=bank))
     osc, client = osc_for(store, bank)
     try:
@@ -411,7 +399,7 @@ def test_model_blend_one_on_all_layers_renders_the_other_model(generators, store
     store.set("generator.noise", "none", immediate=True)  # each model keeps its own fixed noise maps
     store.set_many({"model.blend": 1.0, "model.blend.slot": 1}, immediate=True)
     bank = preloaded(generators, store)
-    sink = Keep()
+    sink = FakeSink()
     engine = running(assemble_engine(bank.rig_for(0), store, pattern, [sink], models=bank))
     try:
         assert wait_for(lambda: shows(sink, generators["b"], store), timeout=120)
@@ -471,13 +459,14 @@ def test_models_of_other_shapes_do_not_blend_and_say_so_once(generators, caplog)
     assert len(lines) == 1 and "a and bigger do not blend" in lines[0]
 
 
+@pytest.mark.slow  # a recorded set and its render, frame by frame
 def test_render_reproduces_a_recording_with_model_blend(generators, store, pattern, tmp_path):
     specs = {name: str(save_generator(generators[name], tmp_path / f"{name}.safetensors")) for name in ("a", "b")}
     rigs = {spec: Rig.build(load_generator(spec), name=name) for name, spec in specs.items()}
     bank = ModelBank([BankEntry(n, s) for n, s in specs.items()], lambda e: rigs[e.spec], store, rigs[specs["a"]])
     store.set_many({"model.blend": 0.5, "model.blend.layers": "2-3"}, immediate=True)
     recorder = Recorder(tmp_path / "set.npz", specs["a"], {})
-    sink = Keep()
+    sink = FakeSink()
     engine = assemble_engine(rigs[specs["a"]], store, pattern, [sink], models=bank, recorder=recorder)
     a = to_frame(picture(rigs[specs["a"]].generator, store))
     while engine.stats.frames < 200 and (not sink.frames or np.array_equal(sink.frames[-1], a)):

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import wait_for
 from vjengine.errors import VJError
 from vjengine.outputs import open_sink
 from vjengine.sources import open_source
@@ -58,17 +59,21 @@ def own_listening_ports() -> set[int]:
 
 def sender_address(sink, before: set[int]) -> str:
     """127.0.0.1:PORT of the NDI sender `sink` opened, once it listens (it opens with its first frame)."""
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
+    found: list[str] = []
+
+    def listening() -> bool:
         sink.send(picture())
         if sys.platform.startswith("linux"):
             new = own_listening_ports() - before - {NDI_QUERY_PORT}
             if len(new) == 1:
-                return f"127.0.0.1:{new.pop()}"
+                found.append(f"127.0.0.1:{new.pop()}")
         elif sink.full_name:
-            return _query_address(sink.full_name)
-        time.sleep(0.02)
-    pytest.fail("the NDI sender never started listening")
+            found.append(_query_address(sink.full_name))
+        return bool(found)
+
+    if not wait_for(listening, DEADLINE_S, interval=0.02):
+        pytest.fail("the NDI sender never started listening")
+    return found[0]
 
 
 def _query_address(full_name: str) -> str:
@@ -76,14 +81,21 @@ def _query_address(full_name: str) -> str:
     settings = ndi.FindCreate()
     settings.extra_ips = "127.0.0.1"
     finder = ndi.find_create_v2(settings)
+    found: list[str] = []
+
+    def announced() -> bool:
+        ndi.find_wait_for_sources(finder, 200)
+        found.extend(
+            source.url_address.replace("localhost", "127.0.0.1")
+            for source in ndi.find_get_current_sources(finder)
+            if source.ndi_name == full_name and source.url_address
+        )
+        return bool(found)
+
     try:
-        deadline = time.monotonic() + DEADLINE_S
-        while time.monotonic() < deadline:
-            ndi.find_wait_for_sources(finder, 200)
-            for source in ndi.find_get_current_sources(finder):
-                if source.ndi_name == full_name and source.url_address:
-                    return source.url_address.replace("localhost", "127.0.0.1")
-        pytest.fail(f"no NDI source {full_name!r} on 127.0.0.1")
+        if not wait_for(announced, DEADLINE_S, interval=0):
+            pytest.fail(f"no NDI source {full_name!r} on 127.0.0.1")
+        return found[0]
     finally:
         ndi.find_destroy(finder)
 
@@ -96,18 +108,23 @@ def receive(address: str, sink, frame: np.ndarray):
     settings.source_to_connect_to = source
     settings.color_format = ndi.RECV_COLOR_FORMAT_RGBX_RGBA
     receiver = ndi.recv_create_v3(settings)
+    got: list = []
+
+    def arrived() -> bool:
+        sink.send(frame)
+        kind, video, _, _ = ndi.recv_capture_v2(receiver, 50, True, False, False)
+        if kind == ndi.FRAME_TYPE_VIDEO:
+            try:
+                rgb = np.array(video.data[:, :, :3])
+                got.append((rgb, (video.xres, video.yres), (video.frame_rate_N, video.frame_rate_D), video.FourCC))
+            finally:
+                ndi.recv_free_video_v2(receiver, video)
+        return bool(got)
+
     try:
-        deadline = time.monotonic() + DEADLINE_S
-        while time.monotonic() < deadline:
-            sink.send(frame)
-            kind, video, _, _ = ndi.recv_capture_v2(receiver, 50, True, False, False)
-            if kind == ndi.FRAME_TYPE_VIDEO:
-                try:
-                    rgb = np.array(video.data[:, :, :3])
-                    return rgb, (video.xres, video.yres), (video.frame_rate_N, video.frame_rate_D), video.FourCC
-                finally:
-                    ndi.recv_free_video_v2(receiver, video)
-        pytest.fail(f"no NDI frame from {address} within {DEADLINE_S:g} s")
+        if not wait_for(arrived, DEADLINE_S, interval=0):
+            pytest.fail(f"no NDI frame from {address} within {DEADLINE_S:g} s")
+        return got[0]
     finally:
         ndi.recv_destroy(receiver)
 
@@ -151,10 +168,7 @@ def test_ndi_source_receives_the_ndi_output_by_address(ports_before):
     with open_sink("ndi:vjengine-test-loop", fps=30) as sink:
         address = sender_address(sink, ports_before)
         with open_source(f"ndi:{address}") as source:
-            deadline = time.monotonic() + DEADLINE_S
-            while source.latest() is None and time.monotonic() < deadline:
-                sink.send(picture())
-                time.sleep(0.02)
+            wait_for(lambda: sink.send(picture()) or source.latest() is not None, DEADLINE_S, interval=0.02)
             frame = source.latest()
 
     assert frame is not None, "the NDI source got no frame"

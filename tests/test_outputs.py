@@ -7,7 +7,6 @@ import logging
 import socket
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 
@@ -16,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import finishes
+from tests.conftest import FakeSink, finishes, wait_for
 from vjengine.errors import VJError
 from vjengine.outputs import Sink, open_sink
 
@@ -32,27 +31,6 @@ def flat(i: int, width: int = W, height: int = H) -> np.ndarray:
 def read_video(path) -> list[np.ndarray]:
     with av.open(str(path)) as container:
         return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
-
-
-def wait_until(condition, timeout: float = 30.0) -> None:
-    """Poll until `condition()` holds; the generous deadline only matters when the test fails."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.005)
-
-
-class Collector(Sink):
-    """A recording sink that keeps what it writes, optionally slowly."""
-
-    def __init__(self, name: str = "collector", *, delay: float = 0.0, buffer: int = 120) -> None:
-        self.delay = delay
-        self.frames: list[np.ndarray] = []
-        super().__init__(name, buffer=buffer)
-
-    def _write(self, frame: np.ndarray) -> None:
-        time.sleep(self.delay)
-        self.frames.append(frame)
 
 
 class StuckLive(Sink):
@@ -165,7 +143,7 @@ def test_none_discards_frames():
 
 
 def test_recording_keeps_every_frame_through_a_short_burst():
-    sink = Collector(delay=0.005)
+    sink = FakeSink(delay=0.005)
     sent = [flat(i) for i in range(20)]
     for frame in sent:
         sink.send(frame)
@@ -212,11 +190,11 @@ def test_live_sink_keeps_only_the_newest_frame_while_busy():
 
 
 def test_failing_sink_turns_itself_off_and_spares_the_others(caplog):
-    broken, healthy = Broken(), Collector()
+    broken, healthy = Broken(), FakeSink()
     for i in range(5):
         for sink in (broken, healthy):
             sink.send(flat(i))
-    wait_until(lambda: broken.stats.failed is not None)
+    assert wait_for(lambda: broken.stats.failed is not None)
     sent_before = broken.stats.sent
     for i in range(5, 10):
         for sink in (broken, healthy):
@@ -232,7 +210,7 @@ def test_failing_sink_turns_itself_off_and_spares_the_others(caplog):
 
 
 def test_frame_size_change_turns_a_sink_off():
-    sink = Collector()
+    sink = FakeSink()
     sink.send(flat(0))
     sink.send(flat(1, width=32))
     sink.close()
@@ -261,7 +239,7 @@ def test_preview_serves_the_latest_frame_as_jpeg(preview):
     assert get(preview.url + "frame.jpg")[0] == 503
 
     preview.send(flat(3))
-    wait_until(lambda: preview.stats.written == 1)
+    assert wait_for(lambda: preview.stats.written == 1)
     status, content_type, body = get(preview.url + "frame.jpg")
 
     assert (status, content_type) == (200, "image/jpeg")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
+from tests.conftest import FakeSink, wait_for
 from vjengine.errors import VJError
-from vjengine.outputs import Shaping, Sink, open_sink, parse_options
+from vjengine.outputs import Shaping, open_sink, parse_options
 from vjengine.outputs.frames import PixelPacker, fit_frame
 
 W, H = 64, 48
@@ -174,32 +173,13 @@ def test_bad_option_fails_before_anything_opens():
         open_sink("preview:0?size=big")
 
 
-class Keep(Sink):
-    """A live sink that keeps what reaches `_open` and `_write`."""
-
-    live = True
-
-    def __init__(self) -> None:
-        self.opened_with: tuple[int, ...] | None = None
-        self.frames: list[np.ndarray] = []
-        super().__init__("keep")
-
-    def _open(self, first_frame: np.ndarray) -> None:
-        self.opened_with = first_frame.shape
-
-    def _write(self, frame: np.ndarray) -> None:
-        self.frames.append(frame)
-
-
 def test_every_sink_gets_its_frames_at_its_own_size_and_orientation():
-    sink = Keep()
+    sink = FakeSink(live=True)
     sink.set_shaping(Shaping((128, 48), "letterbox", flip=True))
     frame = bands()
     frame[0] = 255  # a white top row, to see the flip
     sink.send(frame)
-    deadline = time.monotonic() + 5
-    while not sink.frames and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_for(lambda: sink.frames, 5)
     sink.close()
 
     assert sink.opened_with == (48, 128, 3)
@@ -209,7 +189,7 @@ def test_every_sink_gets_its_frames_at_its_own_size_and_orientation():
 
 
 def test_shaping_cannot_change_once_frames_flow():
-    with Keep() as sink:
+    with FakeSink(live=True) as sink:
         sink.send(bands())
         with pytest.raises(RuntimeError, match="before sending frames"):
             sink.set_shaping(Shaping(flip=True))

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import FIXTURES, finishes
+from tests.conftest import FIXTURES, finishes, wait_for
 from vjengine.errors import VJError
 from vjengine.outputs import SINK_KINDS, OutputUnavailable, Sink, backend_status, open_sink, open_sinks
 from vjengine.outputs.mainloop import call_on_main, service_main_thread
@@ -38,14 +38,6 @@ def marked(width: int = W, height: int = H) -> np.ndarray:
     image[:, width // 2 :] = (20, 90, 220)
     image[0] = 255
     return image
-
-
-def wait_until(condition, timeout: float = 30.0) -> None:
-    """Poll until `condition()` holds; the generous deadline only matters when the test fails."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.005)
 
 
 def log_lines(caplog, level: int) -> list[str]:
@@ -170,7 +162,7 @@ def test_syphon_publishes_rgba_rows_top_first_and_leaves_the_flip_to_syphon(mock
         sink.set_shaping(sink.shaping.__class__(flip=True))
     frame = marked()
     sink.send(frame)
-    wait_until(lambda: sink.stats.written == 1)
+    assert wait_for(lambda: sink.stats.written == 1)
     sink.close()
 
     (server,) = mock_syphon
@@ -187,10 +179,12 @@ def test_syphon_server_is_made_on_the_main_thread_and_its_run_loop_pumped_there(
     pumps_before = MockServerDirectory.pumps
     service_main_thread()  # the supervisor's loop, as `vjengine run` does it
     sink.send(marked())
-    deadline = time.monotonic() + 5
-    while (sink.stats.written < 1 or MockServerDirectory.pumps == pumps_before) and time.monotonic() < deadline:
+
+    def pumped() -> bool:
         service_main_thread()
-        time.sleep(0.01)
+        return sink.stats.written >= 1 and MockServerDirectory.pumps > pumps_before
+
+    wait_for(pumped, 5)
     sink.close()  # from the main thread, which stops servicing meanwhile: stopping must not wait for it
 
     assert mock_syphon[0].thread is threading.main_thread()
@@ -287,7 +281,7 @@ def test_spout_sends_bgra_width_first_from_the_thread_that_owns_the_gl_context(m
         sink.set_shaping(sink.shaping.__class__(flip=True))
     frame = marked(W, H)
     sink.send(frame)
-    wait_until(lambda: sink.stats.written == 1)
+    assert wait_for(lambda: sink.stats.written == 1)
     sink.close()
 
     (sender,) = mock_spout
@@ -369,7 +363,7 @@ def test_virtual_camera_that_will_not_open_keeps_retrying_with_the_install_hint(
     sink = VirtualCameraSink("virtualcam", fps=30)
     sink.retry_first_s = sink.retry_max_s = 3600.0  # an hour's back-off: closing must cut it short
     sink.send(marked())
-    wait_until(lambda: sink.stats.retrying is not None)
+    assert wait_for(lambda: sink.stats.retrying is not None)
     sink.send(marked())
     assert finishes(sink.close)  # the back-off ended at close, not an hour later
 
@@ -384,7 +378,7 @@ def test_virtual_camera_frames_arrive():
     frame = marked(64, 48)
     with open_sink(f"virtualcam:{device}", fps=30) as sink:
         sink.send(frame)
-        wait_until(lambda: sink.stats.written >= 1)
+        assert wait_for(lambda: sink.stats.written >= 1)
         capture = cv2.VideoCapture(device, cv2.CAP_V4L2)
         try:
             got = None
@@ -441,7 +435,7 @@ class Flaky(Sink):
 
 def send_until(sink: Sink, condition, timeout: float = 30.0) -> None:
     """Keep sending frames, as the render loop does, until `condition()` holds."""
-    wait_until(lambda: sink.send(marked()) or condition(), timeout)
+    assert wait_for(lambda: sink.send(marked()) or condition(), timeout)
 
 
 def test_a_failing_output_waits_1_2_4_times_the_first_delay_capped_before_reopening():
@@ -458,7 +452,7 @@ def test_a_failing_output_does_not_reopen_before_its_delay():
     sink = Flaky(down=True)
     sink.retry_first_s = sink.retry_max_s = 3600.0
     sink.send(marked())
-    wait_until(lambda: sink.stats.retrying is not None)
+    assert wait_for(lambda: sink.stats.retrying is not None)
     # Frames keep coming; none may reopen the output within the hour. A window of a second can only miss a
     # broken back-off on a very busy machine, never fail a working one.
     deadline = time.monotonic() + 1.0
@@ -491,16 +485,16 @@ def test_closing_during_a_long_back_off_is_prompt():
     sink = Flaky(down=True)
     sink.retry_first_s = sink.retry_max_s = 3600.0
     sink.send(marked())
-    wait_until(lambda: sink.stats.retrying == "the receiver went away")
+    assert wait_for(lambda: sink.stats.retrying == "the receiver went away")
     assert finishes(sink.close)  # within a minute, not after the hour
 
 
 def test_a_wrong_frame_size_is_not_retried():
     sink = Flaky()
     sink.send(marked())
-    wait_until(lambda: sink.stats.written == 1)
+    assert wait_for(lambda: sink.stats.written == 1)
     sink.send(marked(width=32))
-    wait_until(lambda: sink.stats.failed is not None)
+    assert wait_for(lambda: sink.stats.failed is not None)
     sink.close()
     assert sink.stats.failed == "frame size changed from 64x48 to 32x48"
     assert sink.opens == 1
@@ -560,7 +554,7 @@ def test_failing_blocking_and_dying_outputs_never_hold_up_the_loop_or_the_health
             for sink in sinks:
                 sink.send(frame)
             sent += 1
-            wait_until(lambda: healthy.stats.written == sent)  # noqa: B023 - read now, while it waits
+            assert wait_for(lambda: healthy.stats.written == sent)  # noqa: B023 - read now, while it waits
 
     # `blocking` hangs in its first write until released: had any send waited for it, the loop would not finish.
     assert finishes(lambda: show(lambda: sent >= 150 and raising.opens >= 3 and dying.opens >= 2))
@@ -582,10 +576,12 @@ def test_call_on_main_runs_on_the_main_thread_while_it_is_serviced():
     result: list[threading.Thread] = []
     worker = threading.Thread(target=lambda: result.append(call_on_main(threading.current_thread)))
     worker.start()
-    deadline = time.monotonic() + 5
-    while worker.is_alive() and time.monotonic() < deadline:
+
+    def answered() -> bool:
         service_main_thread()
-        time.sleep(0.005)
+        return not worker.is_alive()
+
+    wait_for(answered, 5)
     worker.join()
     assert result == [threading.main_thread()]
 

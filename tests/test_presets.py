@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, FakeClock
 from vjengine.control.actions import Actions, Targets
 from vjengine.latent import LatentComposer
 from vjengine.latent.morph import PresetPlayer
@@ -25,20 +25,12 @@ def generator():
     return load_generator(FIXTURES / "sg2_64.pkl")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def rig(generator, tmp_path):
     """A store, a composer with a preset player on an empty bank, and a hand-driven clock."""
     store = default_store()
     store.set("latent.drift", 0.0, immediate=True)
-    clock = Clock()
+    clock = FakeClock(100.0)
     player = PresetPlayer(PresetBank(tmp_path / "bank"), store, model="sg2_64", clock=clock)
     composer = LatentComposer(generator, torch.device("cpu"), presets=player)
 

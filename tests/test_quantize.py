@@ -12,7 +12,7 @@ import threading
 import numpy as np
 import pytest
 
-from tests.conftest import FrameClock, wait_for
+from tests.conftest import FakeClock, wait_for
 from vjengine.control.actions import Actions, Targets
 from vjengine.latent.morph import PresetPlayer
 from vjengine.latent.presets import Preset, PresetBank
@@ -32,7 +32,7 @@ class QuantizedRig:
     def __init__(self, bank: PresetBank, store: ParamStore | None = None, **targets) -> None:
         self.store = store or default_store()
         self.store.set("tempo.bpm", 120.0)
-        self.clock = FrameClock(FRAME_S)
+        self.clock = FakeClock(step=FRAME_S)
         self.tempo = Tempo(self.store, self.clock)
         self.landed: list[float] = []
         self.requested = threading.Event()

@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
+import pytest
 
+from tests.conftest import run_cli
 from vjengine.commands.soak import FLAT_MIB, Load, make_report, median_fps
 
 
+@pytest.mark.slow  # an engine process and its controllers for a few seconds
 def test_a_short_soak_renders_records_and_applies_the_messages(tmp_path):
     """A few seconds through the CLI: counts, not timings, are checked (the machine may be busy)."""
     log = tmp_path / "engine.log"
     args = ["bench", "soak", "--minutes", "0.05", "--model", "random:sg2-32", "--rate", "50", "--clients", "2"]
-    result = subprocess.run(
-        [sys.executable, "-m", "vjengine", *args, "--device", "cpu", "--log", str(log), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "VJENGINE_OFFLINE": "1"},
-        cwd=tmp_path,
-    )
+    result = run_cli(*args, "--device", "cpu", "--log", str(log), "--json", cwd=tmp_path)
     assert result.returncode in (0, 1), result.stderr  # 1: a fail verdict, said in the report
     report = json.loads(result.stdout)
     assert result.returncode == (0 if report["verdict"] == "pass" else 1)
@@ -31,7 +24,8 @@ def test_a_short_soak_renders_records_and_applies_the_messages(tmp_path):
     assert report["frames"] >= 1 and report["fps_median"] > 0
     # Every OSC message the controller sent reached the engine's counter, at most (UDP may drop some on a
     # busy machine), bad ones included; and the last value sent reads back through OSCQuery.
-    assert report["osc_bad_sent"] >= 1 and report["junk_datagrams_sent"] >= 0
+    # One datagram in 50 is not OSC at all: 3 s at 50 a second send a few, and the engine renders on through them.
+    assert report["osc_bad_sent"] >= 1 and report["junk_datagrams_sent"] >= 1
     assert 0 < report["osc_handled"] <= report["osc_sent"]
     assert report["osc_applied"] is True
     assert report["preview_connections"] >= 1 and report["preview_frames"] >= 1

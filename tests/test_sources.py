@@ -11,23 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.conftest import wait_for
 from vjengine.errors import VJError
 from vjengine.sources import CameraControls, Frame, list_cameras, open_source, render_pattern
 from vjengine.sources.base import Source
 from vjengine.sources.camera import CameraSource
 
 W, H = 96, 64
-
-
-def wait_for(condition, timeout: float = 30.0, step: float = 0.01) -> bool:
-    """Poll `condition` until it is true or `timeout` passes; the sources run on their own threads (the deadline
-    is generous: it only matters when the test fails)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return condition()
 
 
 def write_video(path: Path, frames_bgr: list[np.ndarray], fps: float) -> Path:
@@ -141,9 +131,11 @@ def test_image_is_served_in_rgb_order(tmp_path):
     bgr[10:30, 10:30] = (0, 0, 255)  # red, in OpenCV's BGR order
     path = tmp_path / "still.png"
     assert cv2.imwrite(str(path), bgr)
-    with open_source(f"image:{path}") as source:
+    with open_source(f"image:{path}") as source, open_source("pattern", W, H, 100) as pattern:
         frame = source.wait_first(timeout=30.0)
-        time.sleep(0.05)  # long enough for a source that re-served the picture to have done so
+        # Ten frames of a 100 fps source beside it: time enough for a still source that re-served its picture
+        # (at any frame rate from 10 fps up) to have done so, counted in frames rather than slept.
+        assert wait_for(lambda: pattern.latest() is not None and pattern.latest().index >= 10)
         again = source.latest()
     assert tuple(frame.image[20, 20]) == (255, 0, 0)
     assert tuple(frame.image[50, 50]) == (0, 0, 0)

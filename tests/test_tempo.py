@@ -6,22 +6,13 @@ import math
 
 import pytest
 
+from tests.conftest import FakeClock
 from vjengine.music import level_meter
 from vjengine.params import default_store
 from vjengine.tempo.arbiter import HOLD_SECONDS, TempoArbiter
 from vjengine.tempo.audio import AudioTempo
 from vjengine.tempo.lfo import shape_value
 from vjengine.tempo.service import Tempo
-
-
-class Clock:
-    """Time that moves only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def tick(tempo: Tempo, store, now: float) -> dict[str, float]:
@@ -31,13 +22,13 @@ def tick(tempo: Tempo, store, now: float) -> dict[str, float]:
 
 def test_auto_takes_the_music_tempo_when_nothing_else_runs():
     store = default_store()
-    arbiter = TempoArbiter(store, Clock())
+    arbiter = TempoArbiter(store, FakeClock())
     assert arbiter.propose("audio", 128.0)
     assert store.get("tempo.bpm") == 128.0
 
 
 def test_auto_prefers_a_running_midi_clock_to_the_music():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     arbiter = TempoArbiter(store, clock)
     arbiter.propose("clock", 100.0)
     assert not arbiter.propose("audio", 128.0)
@@ -45,7 +36,7 @@ def test_auto_prefers_a_running_midi_clock_to_the_music():
 
 
 def test_the_music_takes_over_when_the_clock_stops():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     arbiter = TempoArbiter(store, clock)
     arbiter.propose("clock", 100.0)
     clock.now += HOLD_SECONDS + 0.1
@@ -54,7 +45,7 @@ def test_the_music_takes_over_when_the_clock_stops():
 
 
 def test_a_steady_clock_keeps_its_rank_and_gets_the_tempo_back():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     arbiter = TempoArbiter(store, clock)
     arbiter.propose("audio", 128.0)
     arbiter.propose("clock", 100.0)  # the clock starts: it outranks the music
@@ -65,7 +56,7 @@ def test_a_steady_clock_keeps_its_rank_and_gets_the_tempo_back():
 
 
 def test_a_chosen_source_is_the_only_automatic_one():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     store.set("tempo.source", "audio")
     arbiter = TempoArbiter(store, clock)
     assert not arbiter.propose("link", 140.0)
@@ -75,7 +66,7 @@ def test_a_chosen_source_is_the_only_automatic_one():
 
 
 def test_manual_keeps_the_tempo_set_by_hand():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     store.set_many({"tempo.source": "manual", "tempo.bpm": 96.0})
     arbiter = TempoArbiter(store, clock)
     for source in ("link", "clock", "audio"):
@@ -85,7 +76,7 @@ def test_manual_keeps_the_tempo_set_by_hand():
 
 def test_the_music_tempo_is_proposed_only_when_it_moves():
     store = default_store()
-    arbiter = TempoArbiter(store, Clock())
+    arbiter = TempoArbiter(store, FakeClock())
     follow = AudioTempo(arbiter)
     for bpm in (120.0, 120.2, 119.9, 120.3):
         follow.hear({"audio.bpm": bpm})
@@ -97,7 +88,7 @@ def test_the_music_tempo_is_proposed_only_when_it_moves():
 def test_the_beat_phase_runs_at_the_tempo():
     store = default_store()
     store.set("tempo.bpm", 120.0)
-    tempo = Tempo(store, Clock())
+    tempo = Tempo(store, FakeClock())
     tick(tempo, store, 0.0)
     signals = tick(tempo, store, 0.25)  # half a beat at 120 bpm
     assert signals["tempo.beat"] == pytest.approx(0.5)
@@ -107,14 +98,14 @@ def test_the_beat_phase_runs_at_the_tempo():
 def test_the_bar_is_tempo_quantum_beats_long():
     store = default_store()
     store.set_many({"tempo.bpm": 60.0, "tempo.quantum": 3})
-    tempo = Tempo(store, Clock())
+    tempo = Tempo(store, FakeClock())
     tick(tempo, store, 0.0)
     assert tick(tempo, store, 4.5)["tempo.bar"] == pytest.approx(0.5)  # a bar and a half of three beats
 
 
 def test_without_a_tempo_the_phase_stands_still():
     store = default_store()
-    tempo = Tempo(store, Clock())
+    tempo = Tempo(store, FakeClock())
     tick(tempo, store, 0.0)
     signals = tick(tempo, store, 10.0)
     assert {name: signals[name] for name in ("tempo.beat", "tempo.bar", "tempo.count")} == {
@@ -140,7 +131,7 @@ class SharedBeats:
 def test_a_link_session_sets_the_phase():
     store = default_store()
     store.set("tempo.bpm", 120.0)
-    tempo = Tempo(store, Clock())
+    tempo = Tempo(store, FakeClock())
     tempo.link = SharedBeats(6.25)  # type: ignore[assignment]
     signals = tick(tempo, store, 0.0)
     assert signals["tempo.count"] == 6.25
@@ -148,7 +139,7 @@ def test_a_link_session_sets_the_phase():
 
 
 def test_a_leading_midi_clock_sets_the_phase_from_its_count():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     tempo = Tempo(store, clock)
     tempo.arbiter.propose("clock", 120.0)
     tempo.arbiter.anchor("clock", 4.0, at=0.0)  # the clock's tick at its fifth beat (the next bar's downbeat)
@@ -159,7 +150,7 @@ def test_a_leading_midi_clock_sets_the_phase_from_its_count():
 
 
 def test_a_count_is_not_taken_from_a_source_that_does_not_lead():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     arbiter = TempoArbiter(store, clock)
     arbiter.anchor("clock", 4.0, at=0.0)
     assert arbiter.beats(120.0, "audio") is None
@@ -182,7 +173,7 @@ def test_lfo_shapes_over_a_cycle(shape, values):
 def test_an_lfo_in_beats_follows_the_beat_count():
     store = default_store()
     store.set_many({"tempo.bpm": 120.0, "lfo.1.shape": "saw", "lfo.1.beats": 4.0})
-    tempo = Tempo(store, Clock())
+    tempo = Tempo(store, FakeClock())
     tick(tempo, store, 0.0)
     assert tick(tempo, store, 1.0)["lfo.1"] == pytest.approx(0.5)  # two beats: half of a four-beat cycle
 
@@ -190,7 +181,7 @@ def test_an_lfo_in_beats_follows_the_beat_count():
 def test_an_lfo_in_hz_runs_on_the_clock_with_its_phase_offset():
     store = default_store()
     store.set_many({"lfo.2.shape": "saw", "lfo.2.hz": 2.0, "lfo.2.phase": 0.25})
-    tempo = Tempo(store, Clock())
+    tempo = Tempo(store, FakeClock())
     tick(tempo, store, 0.0)
     assert tick(tempo, store, 0.125)["lfo.2"] == pytest.approx(0.5)  # a quarter cycle at 2 Hz, plus the offset
 
@@ -208,7 +199,7 @@ def test_the_status_fragment_shows_tempo_peers_and_the_meter():
 
     store = default_store()
     store.set("tempo.bpm", 128.0)
-    tempo = Tempo(store, Clock())
+    tempo = Tempo(store, FakeClock())
     tempo.link = SimpleNamespace(peers=2)  # type: ignore[assignment]
     audio = SimpleNamespace(connected=True, latest=lambda: {"audio.level": 0.5})  # stands in for the analyser
     music = Music(tempo, audio=audio)  # type: ignore[arg-type]

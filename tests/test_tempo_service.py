@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.conftest import FakeClock
 from vjengine.control.actions import Actions, Targets
 from vjengine.params import default_store
 from vjengine.tempo.arbiter import JITTER_BPM, TempoArbiter, is_tempo_change
@@ -14,16 +15,6 @@ from vjengine.tempo.link import LinkSession
 from vjengine.tempo.midiclock import TICKS_PER_BEAT, TempoFollower
 from vjengine.tempo.phase import beats_to_next
 from vjengine.tempo.service import Tempo
-
-
-class Clock:
-    """Time that moves only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Music:
@@ -43,7 +34,7 @@ def tick(tempo: Tempo, store, now: float) -> dict[str, float]:
 def test_each_tick_moves_the_beat_count_by_the_engine_clock():
     store = default_store()
     store.set("tempo.bpm", 90.0)
-    tempo = Tempo(store, Clock())  # its own clock stands still: the count follows the `now` it is given
+    tempo = Tempo(store, FakeClock())  # its own clock stands still: the count follows the `now` it is given
     tick(tempo, store, 10.0)
     signals = tick(tempo, store, 12.0)  # 3 beats at 90 bpm
     assert signals["tempo.count"] == pytest.approx(3.0)
@@ -53,7 +44,7 @@ def test_each_tick_moves_the_beat_count_by_the_engine_clock():
 def test_the_tick_reads_the_snapshot_and_never_polls_the_store(monkeypatch):
     store = default_store()
     store.set_many({"lfo.3.shape": "saw", "lfo.3.beats": 2.0})
-    tempo = Tempo(store, Clock())
+    tempo = Tempo(store, FakeClock())
     tempo.follow_audio(Music(120.0))  # the music sets tempo.bpm on the first tick
 
     def polled(name):
@@ -70,7 +61,7 @@ def test_the_tick_reads_the_snapshot_and_never_polls_the_store(monkeypatch):
 def test_a_deferred_action_runs_on_the_tick_that_crosses_its_beat():
     store = default_store()
     store.set_many({"tempo.bpm": 60.0, "preset.quantize": "beat"})
-    tempo = Tempo(store, Clock())
+    tempo = Tempo(store, FakeClock())
     ran: list[float] = []
     tick(tempo, store, 0.0)
     tick(tempo, store, 0.3)
@@ -87,7 +78,7 @@ def test_a_deferred_action_runs_on_the_tick_that_crosses_its_beat():
 def test_a_bar_quantised_action_waits_for_the_bar_of_tempo_quantum():
     store = default_store()
     store.set_many({"tempo.bpm": 60.0, "preset.quantize": "bar", "tempo.quantum": 3})
-    tempo = Tempo(store, Clock())
+    tempo = Tempo(store, FakeClock())
     ran: list[float] = []
     tick(tempo, store, 0.0)
     tick(tempo, store, 1.5)
@@ -101,7 +92,7 @@ def test_a_bar_quantised_action_waits_for_the_bar_of_tempo_quantum():
 
 def test_defer_is_at_once_without_quantize_or_without_a_tempo():
     store = default_store()
-    tempo = Tempo(store, Clock())
+    tempo = Tempo(store, FakeClock())
     ran: list[str] = []
     store.set("preset.quantize", "bar")  # but tempo.bpm is 0 and no Link: nothing would ever be reached
     tempo.defer(lambda: ran.append("no tempo"))
@@ -122,7 +113,7 @@ def test_one_jitter_threshold_for_every_tempo_source():
 
     store = default_store()  # the arbiter: a proposal within the jitter leaves tempo.bpm alone
     store.set("tempo.bpm", 120.0)
-    arbiter = TempoArbiter(store, Clock())
+    arbiter = TempoArbiter(store, FakeClock())
     arbiter.propose("clock", below)
     assert store.get("tempo.bpm") == 120.0 and arbiter.accepted["clock"] == 0
     arbiter.propose("clock", above)
@@ -143,7 +134,7 @@ def test_one_jitter_threshold_for_every_tempo_source():
 
 def test_the_music_tempo_reaches_tempo_bpm_on_the_tick_while_audio_is_enabled():
     store = default_store()
-    tempo = Tempo(store, Clock())
+    tempo = Tempo(store, FakeClock())
     tempo.follow_audio(Music(126.0))
     store.set("audio.enabled", False)
     tick(tempo, store, 0.0)
@@ -153,7 +144,7 @@ def test_the_music_tempo_reaches_tempo_bpm_on_the_tick_while_audio_is_enabled():
     assert store.get("tempo.bpm") == 126.0
 
 
-def play(tempo: Tempo, clock: Clock, bpm: float, beats: int) -> None:
+def play(tempo: Tempo, clock: FakeClock, bpm: float, beats: int) -> None:
     """A MIDI clock's Start and `beats` beats of ticks, as MIDI hands them over (stamped on arrival)."""
     tempo.clock_message("start", clock())
     for _ in range(beats * TICKS_PER_BEAT):
@@ -162,7 +153,7 @@ def play(tempo: Tempo, clock: Clock, bpm: float, beats: int) -> None:
 
 
 def test_a_running_midi_clock_outranks_the_music_and_leads_the_phase():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     tempo = Tempo(store, clock)
     tempo.follow_audio(Music(90.0))
     play(tempo, clock, 125.0, 4)
@@ -174,7 +165,7 @@ def test_a_running_midi_clock_outranks_the_music_and_leads_the_phase():
 
 
 def test_a_silent_midi_clock_hands_the_tempo_to_the_music():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     tempo = Tempo(store, clock)
     tempo.follow_audio(Music(90.0))
     play(tempo, clock, 125.0, 2)
@@ -184,7 +175,7 @@ def test_a_silent_midi_clock_hands_the_tempo_to_the_music():
 
 
 def test_a_chosen_source_is_the_only_one_the_tick_listens_to():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     store.set("tempo.source", "audio")
     tempo = Tempo(store, clock)
     tempo.follow_audio(Music(90.0))
@@ -195,7 +186,7 @@ def test_a_chosen_source_is_the_only_one_the_tick_listens_to():
 
 
 def test_taps_from_the_tempo_tap_action_set_tempo_bpm_on_the_services_clock():
-    store, clock = default_store(), Clock()
+    store, clock = default_store(), FakeClock()
     tempo = Tempo(store, clock)
     actions = Actions(Targets(store, tap=tempo.tap.tap))  # as a run wires it: the action taps the service
     actions.listen()

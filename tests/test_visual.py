@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import FIXTURES, FrameClock, wait_for
+from tests.conftest import FIXTURES, FakeClock, FakeSink, wait_for
 from vjengine.analysis.vgg import VGGEncoder
 from vjengine.analysis.visual import VisualAnalyser
 from vjengine.engine import assemble_engine
@@ -190,14 +190,14 @@ def test_a_static_video_gives_a_stable_picture(tmp_path, generator):
             if analyser.latest_z() is not None:
                 frames.append(frame.astype(np.float32))
 
-    clock = FrameClock(1 / 30)
+    clock = FakeClock(step=1 / 30)
     with open_source(f"video:{path}").start() as source:
         source.wait_first(30)
         engine = assemble_engine(
             Rig.build(generator),
             store,
             source,
-            [Keep()],
+            [FakeSink()],
             camera=CameraLatent(analyser),
             listeners=[clock.tick],
             clock=clock,

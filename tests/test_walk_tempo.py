@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import FIXTURES, FrameClock
+from tests.conftest import FIXTURES, FakeClock
 from vjengine.engine import assemble_engine
 from vjengine.engine.rig import Rig
 from vjengine.latent.walk import LatentWalk
@@ -41,7 +41,7 @@ def walk_position(generator, lock: bool) -> tuple[float, float]:
     """60 frames of 50 ms at 120 bpm from beat 1.5 on, walking in 4-beat steps: (position, beat count)."""
     store = default_store()
     store.set_many({"render.fps": 0, "walk.mode": "seeds", "tempo.bpm": 120.0, "walk.beats": 4.0}, immediate=True)
-    clock = FrameClock(0.05)
+    clock = FakeClock(step=0.05)
     tempo = Tempo(store, clock)
     tempo.count.beats = 1.5  # the set was already playing when the walk started
     with open_source("pattern", 64, 48, 60).start() as source:
@@ -59,11 +59,13 @@ def walk_position(generator, lock: bool) -> tuple[float, float]:
     return engine.director.walk.position, tempo.count.beats
 
 
+@pytest.mark.slow  # 60 frames of the fixture model through the whole engine
 def test_walk_keys_land_on_the_beat_count(generator):
     position, beats = walk_position(generator, lock=True)
     assert (position - beats / 4.0 + 0.5) % 1.0 - 0.5 == pytest.approx(0.0, abs=0.01)
 
 
+@pytest.mark.slow  # 60 frames of the fixture model through the whole engine
 def test_without_the_beat_count_the_walk_keeps_its_own_phase(generator):
     position, _ = walk_position(generator, lock=False)
     assert position == pytest.approx(60 * 0.05 / 2.0, abs=0.03)  # 3 s at 2 s a step, from 0

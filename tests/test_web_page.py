@@ -351,6 +351,7 @@ def test_a_phone_with_the_token_plays_the_whole_page(browser, engine):
     assert wait_for(lambda: engine.value("transform.x") == -2.0)
 
 
+@pytest.mark.slow  # an engine process of its own with MIDI, and a browser
 def test_midi_learn_from_the_page_binds_the_next_knob(browser, jack_server, tmp_path):
     """Its own engine, with a controller on a real MIDI stack (JACK's dummy server): learn, turn, bound."""
     import mido

@@ -128,6 +128,7 @@ def test_refresh_follows_weights_edited_by_hand(wide_sg3):
     assert close(G.synthesis(ws), before)
 
 
+@pytest.mark.slow  # torch.compile builds C++ kernels
 @torch.no_grad()
 def test_compiled_winograd_frame_matches_eager(wide_sg3):
     ws = wide_sg3.mapping(torch.randn(1, wide_sg3.z_dim, generator=torch.Generator().manual_seed(7)), None)
