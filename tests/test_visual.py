@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import FIXTURES, FakeClock, FakeSink, wait_for
+from tests.conftest import FIXTURES, FakeClock, wait_for
 from vjengine.analysis.vgg import VGGEncoder
 from vjengine.analysis.visual import VisualAnalyser
 from vjengine.engine import assemble_engine
@@ -197,7 +197,7 @@ def test_a_static_video_gives_a_stable_picture(tmp_path, generator):
             Rig.build(generator),
             store,
             source,
-            [FakeSink()],
+            [Keep()],
             camera=CameraLatent(analyser),
             listeners=[clock.tick],
             clock=clock,
