@@ -173,7 +173,7 @@ def test_a_failing_sink_does_not_stop_the_loop_or_the_others(generator, pattern)
         def _write(self, frame):
             raise OSError("disk full")
 
-    healthy, broken = FakeSink(live=True), Broken()
+    healthy, broken = FakeSink(live=True), Broken(live=True)
     stats = assemble_engine(Rig.build(generator), fast_store(), pattern, [broken, healthy]).run(6)
     healthy.close()
     broken.close()
@@ -220,7 +220,7 @@ def test_a_blocking_sink_does_not_stop_the_loop(generator, pattern):
         def _write(self, frame):
             release.wait()  # until the test lets go: the loop must finish while this write still hangs
 
-    stuck = Stuck()
+    stuck = Stuck(live=True)
     engine = assemble_engine(Rig.build(generator), fast_store(), pattern, [stuck])
     thread = engine.start(8)
     thread.join(120)
