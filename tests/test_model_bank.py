@@ -27,8 +27,10 @@ from vjengine.control.actions import Actions, Targets
 from vjengine.control.osc import OSCReceiver
 from vjengine.engine import Engine, assemble_engine
 from vjengine.engine.bank import BankEntry, ModelBank, parse_entry
+from vjengine.engine.frame import FrameState
 from vjengine.engine.model_fade import crossfade, fit_picture
 from vjengine.engine.recording import Recorder
+from vjengine.engine.renderer import Renderer
 from vjengine.engine.rig import Rig
 from vjengine.engine.weight_blend import WeightBlend
 from vjengine.errors import VJError
@@ -510,3 +512,15 @@ def test_a_crossfade_starts_at_the_old_picture_and_ends_at_the_new_one():
     old, new = torch.zeros(1, 3, SIZE, SIZE), torch.ones(1, 3, SIZE, SIZE)
     assert torch.equal(crossfade(old, new, 0.0), old) and torch.equal(crossfade(old, new, 1.0), new)
     assert torch.allclose(crossfade(old, new, 0.25), torch.full_like(old, 0.25))
+
+
+def test_the_renderer_renders_the_rig_the_frame_was_composed_with(generators, store):
+    """Live, the director hands the renderer the very rig it composed w+ with (model.blend's mixed copy), so a
+    copy the blend's worker finishes between the two never renders a frame composed for another."""
+    rigs = {name: Rig.build(G, name=name) for name, G in generators.items()}
+    ws = rigs["a"].composer.compose(store.snapshot(), {}, 0.0)
+    renderer = Renderer(rigs.__getitem__, lambda state: rigs["b"])  # as `Director.composed_with` would answer
+    with torch.inference_mode():
+        picture = renderer.render(FrameState(model="a", ws=ws, noise="const"))
+        assert torch.equal(picture, rigs["b"].render(ws, "const"))
+        assert not torch.equal(picture, rigs["a"].render(ws, "const"))

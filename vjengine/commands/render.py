@@ -10,7 +10,7 @@ import torch
 
 from vjengine.device import precision, prepare_process, resolve_device, resolve_dtype
 from vjengine.engine.recording import Recording, load_recording
-from vjengine.engine.renderer import Renderer
+from vjengine.engine.renderer import Renderer, blending
 from vjengine.engine.rig import Rig
 from vjengine.engine.weight_blend import WeightBlend
 from vjengine.errors import ModelError, VJError
@@ -55,7 +55,8 @@ def render_recording(
     rigs = _rigs(recording, model, dev, force_fp32)
     rate = fps or _recorded_fps(recording.time)
     sinks = [open_sink(spec, fps=rate) for spec in outputs]
-    renderer = Renderer(rigs.__getitem__, WeightBlend(wait=True))  # offline, a blend's copy is made at once
+    blend = WeightBlend(wait=True)  # offline, a blend's mixed copy is made at once
+    renderer = Renderer(rigs.__getitem__, blending(rigs.__getitem__, blend))
     try:
         with torch.inference_mode(), context:
             for i in range(len(recording.time)):
@@ -63,7 +64,7 @@ def render_recording(
                 for sink in sinks:  # at the recorded times (or the --fps grid): as long as the take
                     _send_without_dropping(sink, frame, float(recording.time[i]))
     finally:
-        renderer.close()
+        blend.close()
         for sink in sinks:
             sink.close()
     failed = [f"{s.name}: {s.stats.failed}" for s in sinks if s.stats.failed]

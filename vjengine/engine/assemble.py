@@ -48,8 +48,7 @@ def assemble_engine(
     The stages run in this order each frame: the frame's measures, `stages`, the `landmarks` detectors, the
     `camera`'s latents. Layouts other than RGB are converted once per frame on a GPU (`convert_layouts` None:
     when the rig is on CUDA)."""
-    blend = WeightBlend()
-    director = Director(rig, models, blend)
+    director = Director(rig, models, WeightBlend())
     sensing = Sensing(
         source,
         [FrameMeasures(), *stages, *([landmarks] if landmarks is not None else [])],
@@ -60,4 +59,4 @@ def assemble_engine(
     if convert_layouts is None:
         convert_layouts = rig.device.type == "cuda"
     publisher = Publisher(sinks, recorder, Overlay(overlay, landmarks) if overlay else None, convert_layouts)
-    return Engine(store, sensing, director, Renderer(director.rig_of, blend), publisher, clock)
+    return Engine(store, sensing, director, Renderer(director.rig_of, director.composed_with), publisher, clock)

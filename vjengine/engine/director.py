@@ -43,6 +43,7 @@ class Director:
         self._slot = 0  # the bank slot on screen
         self._fade: ModelFade | None = None
         self._blend_rig: Rig | None = None  # the rig blended toward this frame
+        self._composed_with: Rig = rig  # the rig this frame's w+ was composed with (a mixed copy, with a blend)
         self._phase = 0.0
         self._corruption_phase = 0.0
         self._last: float | None = None
@@ -61,6 +62,11 @@ class Director:
                 return rig
         raise KeyError(f"no model {spec} in this frame")
 
+    def composed_with(self, state: FrameState) -> Rig:
+        """The rig that renders `state`'s picture: the one its w+ was composed with (`model.blend`'s mixed copy,
+        or the model on screen), so the renderer never asks the blend a second time in a frame."""
+        return self._composed_with
+
     def direct(self, snapshot: Mapping, signals: Signals, camera_z: torch.Tensor | None, now: float) -> FrameState:
         """This frame's state at `now` (the engine's clock), with the camera's newest latent `camera_z`."""
         dt = 0.0 if self._last is None else min(now - self._last, MAX_STEP_SECONDS)
@@ -71,6 +77,7 @@ class Director:
         fade = self._fading(now)
         old_ws = self._compose(fade.rig, snapshot, signals, camera_z) if fade else None
         rig, blend = self._blended(snapshot)
+        self._composed_with = rig
         ws = self._compose(rig, snapshot, signals, camera_z)  # last: what presets store is the new model's
         return FrameState(
             model=self.rig.spec,

@@ -133,7 +133,6 @@ class Engine:
         opened them)."""
         self.sensing.close()
         self.director.close()
-        self.renderer.close()
 
     def run(self, frames: int | None = None) -> EngineStats:
         """Render until `frames` frames are published or `stop()`; then set `done`."""

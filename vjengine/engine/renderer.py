@@ -12,33 +12,42 @@ from vjengine.engine.rig import Rig
 from vjengine.engine.weight_blend import WeightBlend
 
 RigOf = Callable[[str], Rig]
+PictureRig = Callable[[FrameState], Rig]
+
+
+def blending(rig_of: RigOf, blend: WeightBlend) -> PictureRig:
+    """The rig of a state's picture: its model's, mixed by `blend` toward another's when the state blends
+    (offline, `vjengine render`: a `WeightBlend(wait=True)`, which makes each mixed copy at once)."""
+
+    def picture_rig(state: FrameState) -> Rig:
+        shown = rig_of(state.model)
+        if state.blend is None:
+            return shown
+        return blend.rig(shown, rig_of(state.blend.model), state.blend.amount, state.blend.layers)
+
+    return picture_rig
 
 
 class Renderer:
     """Renders `FrameState`s with the rigs `rig_of` names by model spec, at the first picture's size (the
     outputs keep one size for the whole show, whichever models a set switches between).
 
-    `blend` mixes two models' weights for `model.blend`: live it is the director's (which says a frame blends
-    only once the mixed copy is ready), offline a `WeightBlend(wait=True)` that makes the copy at once."""
+    `picture_rig` says which rig renders a state's picture when that is not simply its model's: with
+    `model.blend`, the mixed copy. Live it is the director's `composed_with` (the very copy the frame's w+
+    was composed with, never a newer one the blend's worker finished in between); offline, `blending`."""
 
-    def __init__(self, rig_of: RigOf, blend: WeightBlend | None = None) -> None:
+    def __init__(self, rig_of: RigOf, picture_rig: PictureRig | None = None) -> None:
         self.rig_of = rig_of
-        self.blend = blend or WeightBlend()
+        self.picture_rig = picture_rig or (lambda state: rig_of(state.model))
         self.size: tuple[int, int] | None = None
 
     def render(self, state: FrameState) -> torch.Tensor:
         """The picture [1, 3, H, W] of `state` (call inside the rig's precision and inference mode)."""
-        rig = self.rig_of(state.model)
-        if state.blend is not None:
-            rig = self.blend.rig(rig, self.rig_of(state.blend.model), state.blend.amount, state.blend.layers)
-        img = self._picture(rig, state.ws, state)
+        img = self._picture(self.picture_rig(state), state.ws, state)
         if state.fade is not None:
             old = self._picture(self.rig_of(state.fade.model), state.fade.ws, state)
             img = crossfade(old, img, state.fade.weight)
         return img
-
-    def close(self) -> None:
-        self.blend.close()
 
     def _picture(self, rig: Rig, ws: torch.Tensor, state: FrameState) -> torch.Tensor:
         manipulation = state.manipulation
